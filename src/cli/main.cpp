@@ -1,7 +1,76 @@
-// keyward: the server and the operator CLI in one binary.
-#include <iostream>
+// keyward: the server and the operator CLI in one binary. The client commands live in
+// the kw_cli library (app.cpp, command table); only `server` is wired here, because
+// only this executable links the server.
+#include <spdlog/sinks/stderr_color_sinks.h>
+#include <spdlog/spdlog.h>
 
-int main() {
-  std::cout << "keyward 0.1.0\n";
-  return 0;
+#include <iostream>
+#include <thread>
+
+#include "cli/app.hpp"
+#include "server/server_app.hpp"
+#include "server/server_config.hpp"
+
+namespace {
+
+struct ServerFlags {
+  std::string data_dir;
+  std::string listen;
+  std::string config_file;
+  CLI::Option* data_dir_opt = nullptr;
+  CLI::Option* listen_opt = nullptr;
+  CLI::Option* config_opt = nullptr;
+};
+
+// Defaults, then the config file, then the flags: a flag always wins.
+int RunServerCommand(const ServerFlags& flags) {
+  kw::server::ServerConfig config;
+  config.data_dir = "keyward-data";
+  if (flags.config_opt->count() > 0) {
+    if (auto s = kw::server::ApplyConfigFile(flags.config_file, config); !s) {
+      std::cerr << "keyward: error: " << s.error().message << '\n';
+      return 2;
+    }
+  }
+  if (flags.data_dir_opt->count() > 0) config.data_dir = flags.data_dir;
+  if (flags.listen_opt->count() > 0) {
+    if (auto s = kw::server::ParseListen(flags.listen, config); !s) {
+      std::cerr << "keyward: error: " << s.error().message << '\n';
+      return 2;
+    }
+  }
+  // The server logs to stderr; the client commands do not log at all.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("keyward"));
+  return kw::server::RunServer(config, std::cout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ServerFlags flags;
+  std::vector<kw::cli::ExtraCommand> extra;
+  extra.push_back(
+      {"server", "Run the keyward server in the foreground",
+       [&flags](CLI::App& sub) {
+         flags.data_dir_opt =
+             sub.add_option("--data-dir", flags.data_dir, "Data directory (default ./keyward-data)");
+         flags.listen_opt = sub.add_option("--listen", flags.listen,
+                                           "HOST:PORT to listen on (default 127.0.0.1:8787)");
+         flags.config_opt = sub.add_option("--config", flags.config_file,
+                                           "YAML config file (data_dir, listen, threads, "
+                                           "max_body_bytes); flags override it")
+                                ->check(CLI::ExistingFile);
+       },
+       [&flags] { return RunServerCommand(flags); }});
+
+  kw::cli::CurlHttpClient http;
+  kw::SystemClock clock;
+  kw::cli::AppEnvironment env;
+  env.env = kw::cli::ProcessEnvironment();
+  env.transport = &http;
+  env.clock = &clock;
+  env.out = &std::cout;
+  env.err = &std::cerr;
+  env.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  return kw::cli::RunApp(argc, argv, env, extra);
 }

@@ -80,7 +80,9 @@ HeaderList Sign(const RequestView& request, const Credentials& credentials,
 
 // A presigned request-target: `request.target` with the X-Amz-* query parameters
 // (Algorithm, Credential, Date, Expires, SignedHeaders=host, Security-Token,
-// Signature) appended. The payload is UNSIGNED-PAYLOAD for GET.
+// Signature) appended. The payload hash is the body's SHA-256 (that of "" for a GET),
+// as botocore's generate_presigned_url signs for every service but S3; Verify also
+// accepts presigned URLs signed over UNSIGNED-PAYLOAD.
 std::string Presign(const RequestView& request, const Credentials& credentials,
                     const SigningParams& params, std::chrono::seconds expires);
 
@@ -122,11 +124,18 @@ class Verifier {
  private:
   crypto::Sha256Digest KeyFor(const ParsedAuth& auth, const SecretBytes& secret);
 
+  // Lets the cache be probed with a string_view built on the stack (no allocation).
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
   std::size_t capacity_;
   std::mutex mu_;
-  // guarded by mu_: LRU of cache key -> signing key
+  // guarded by mu_: LRU of cache key -> signing key. The cache key holds the access
+  // key id, the scope and a SHA-256 of the secret, so a changed secret never hits.
   std::list<std::pair<std::string, crypto::Sha256Digest>> lru_;
-  std::unordered_map<std::string, decltype(lru_)::iterator> index_;
+  std::unordered_map<std::string, decltype(lru_)::iterator, KeyHash, std::equal_to<>> index_;
 };
 
 // ---- helpers shared with the query-protocol parser ----

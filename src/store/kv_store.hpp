@@ -17,10 +17,17 @@
 
 namespace kw::store {
 
+// Keys are non-empty UTF-8 without NUL characters, ordered by their bytes (code point
+// order); writes of other keys fail with kInvalidArgument (store/kv_names.hpp). Values
+// are any bytes, including empty and NUL.
 struct Item {
   std::string key;
   std::string value;
-  std::int64_t revision = 0;  // increases on every write of this key; starts at 1
+  // Increases on every write of this key; starts at 1. Per key, not global: a key that
+  // is deleted and created again starts at 1 again, so a revision read before such a
+  // delete can match a CompareAndPut afterwards. Keep a tombstone (or a generation
+  // inside the value) where that matters.
+  std::int64_t revision = 0;
 };
 
 struct ListOptions {
@@ -29,7 +36,10 @@ struct ListOptions {
   std::size_t limit = 0;    // 0: no limit
 };
 
-// Reads and writes inside one transaction. Valid only within Transact's callback.
+// Reads and writes inside one transaction. Valid only within Transact's callback, and
+// only on the thread that runs it. Reads see the transaction's own earlier writes. An
+// error from one operation leaves the transaction usable: the callback may handle it
+// and go on, or return it to roll everything back.
 class Txn {
  public:
   virtual ~Txn() = default;
@@ -50,14 +60,18 @@ class Txn {
   virtual Status Delete(std::string_view table, std::string_view key) = 0;
 };
 
-// Thread-safe. Tables need no declaration: any name of [a-z0-9_] works.
+// Thread-safe. Tables need no declaration: any name of 1 to 64 characters of [a-z0-9_]
+// works; other names fail with kInvalidArgument. A missing table reads as empty.
+// Backend errors: kUnavailable when the database is busy or unreachable (retry),
+// kInternal otherwise; messages never contain values.
 class KvStore {
  public:
   virtual ~KvStore() = default;
 
   // Runs `fn` in one serializable transaction: commits if it returns OK, rolls back
   // if it returns an error (which Transact returns). A backend may run `fn` again
-  // after a serialization conflict, so `fn` must have no effects outside `txn`.
+  // after a serialization conflict, so `fn` must have no effects outside `txn`. `fn`
+  // must not call this store itself (backends may hold a lock while it runs).
   virtual Status Transact(const std::function<Status(Txn&)>& fn) = 0;
 
   // Single reads outside a transaction (consistent per call).

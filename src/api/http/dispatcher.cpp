@@ -1,0 +1,251 @@
+#include "api/http/dispatcher.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+#include "api/http/aws_error.hpp"
+#include "common/time_format.hpp"
+
+namespace kw::api {
+namespace {
+
+std::string_view PathOf(std::string_view target) {
+  const auto q = target.find('?');
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+std::string_view QueryOf(std::string_view target) {
+  const auto q = target.find('?');
+  return q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+}
+
+HttpResponse Text(int status, std::string body, std::string content_type = "text/plain") {
+  HttpResponse r;
+  r.status = status;
+  r.headers = {{"Content-Type", std::move(content_type)}};
+  r.body = std::move(body);
+  return r;
+}
+
+bool IsFormBody(const HttpRequest& request) {
+  const HeaderField* ct = FindHeader(request.headers, "content-type");
+  if (ct == nullptr) return request.method == "POST";
+  return ct->value.find("application/x-www-form-urlencoded") != std::string::npos;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<iam::ResolvedKey> PrefixCredentialResolver::Resolve(std::string_view access_key_id,
+                                                          std::string_view session_token,
+                                                          TimePoint now) {
+  if (access_key_id.substr(0, 4) == "ASIA") {
+    return temporary_.Resolve(access_key_id, session_token, now);
+  }
+  if (!session_token.empty()) {
+    // A session token with a long-term key is never valid.
+    return Unauthenticated("The security token included in the request is invalid.",
+                           "InvalidClientTokenId");
+  }
+  return long_term_.Resolve(access_key_id, session_token, now);
+}
+
+Error AccessDeniedError(const iam::Principal& principal, std::string_view action,
+                        std::string_view resource, bool explicit_deny) {
+  std::string m = "User: " + principal.arn + " is not authorized to perform: " +
+                  std::string(action) + " on resource: " + std::string(resource);
+  m += explicit_deny ? " with an explicit deny in an identity-based policy"
+                     : " because no identity-based policy allows the " + std::string(action) +
+                           " action";
+  return PermissionDenied(std::move(m), "AccessDenied");
+}
+
+policy::RequestContext MakePolicyContext(const iam::Principal& principal, std::string action,
+                                         std::string resource, const HttpRequest& request,
+                                         std::string_view region, TimePoint now) {
+  policy::RequestContext ctx;
+  ctx.action = std::move(action);
+  ctx.resource = std::move(resource);
+  ctx.principal_arn = principal.arn;
+  ctx.principal_account = principal.account_id;
+  auto& k = ctx.keys;
+  k["aws:sourceip"] = {request.remote_address};
+  k["aws:currenttime"] = {FormatIso8601(now)};
+  k["aws:epochtime"] = {
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch())
+                         .count())};
+  k["aws:securetransport"] = {request.secure ? "true" : "false"};
+  k["aws:principalarn"] = {principal.type == iam::PrincipalType::kAssumedRole
+                               ? principal.role_arn
+                               : principal.arn};
+  k["aws:principalaccount"] = {principal.account_id};
+  k["aws:userid"] = {principal.user_id};
+  k["aws:requestedregion"] = {std::string(region)};
+  if (principal.type == iam::PrincipalType::kUser) {
+    k["aws:username"] = {principal.name};
+    k["aws:principaltype"] = {"User"};
+  } else {
+    k["aws:principaltype"] = {"AssumedRole"};
+  }
+  for (const auto& [key, value] : principal.tags) {
+    k["aws:principaltag/" + Lower(key)] = {value};
+  }
+  if (principal.temporary && principal.expiration) {
+    k["aws:tokenissuetime"] = {FormatIso8601(now)};
+  }
+  if (const HeaderField* ua = FindHeader(request.headers, "user-agent")) {
+    k["aws:useragent"] = {ua->value};
+  }
+  return ctx;
+}
+
+void Dispatcher::AddQueryService(QueryService service) {
+  std::string name = service.signing_name;
+  query_services_.insert_or_assign(std::move(name), std::move(service));
+}
+
+std::string Dispatcher::NewRequestId() {
+  // A version 4 UUID, as AWS request IDs look.
+  unsigned char b[16];
+  deps_.random.Fill(b, sizeof b);
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  char out[37];
+  std::snprintf(out, sizeof out,
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                b[15]);
+  return out;
+}
+
+HttpResponse Dispatcher::Handle(const HttpRequest& request) {
+  const std::string_view path = PathOf(request.target);
+  if (request.method == "GET" && path == "/health") {
+    return ready_.load() ? Text(200, "ok\n") : Text(503, "starting\n");
+  }
+  if (request.method == "GET" && path == "/metrics") {
+    return Text(200, deps_.metrics.Render(), "text/plain; version=0.0.4");
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const std::string request_id = NewRequestId();
+  std::string service_label = "unknown";
+  std::string operation_label = "unknown";
+  HttpResponse response = HandleAws(request, request_id, service_label, operation_label);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  deps_.metrics.RecordRequest(service_label, operation_label, response.status, seconds);
+  return response;
+}
+
+HttpResponse Dispatcher::HandleAws(const HttpRequest& request, std::string_view request_id,
+                                   std::string& service_label, std::string& operation_label) {
+  const bool json = FindHeader(request.headers, "x-amz-target") != nullptr;
+  auto fail = [&](const Error& e) {
+    return json ? JsonErrorResponse(e, request_id) : QueryErrorResponse(e, request_id);
+  };
+  if (PathOf(request.target) != "/") {
+    return fail(InvalidArgument("keyward serves AWS APIs at the path /.", "InvalidAction"));
+  }
+
+  const sigv4::RequestView view{request.method, request.target, request.headers, request.body};
+  auto auth = sigv4::ParseAuth(view);
+  if (!auth) {
+    deps_.metrics.RecordAuthFailure(auth.error().reason);
+    return fail(auth.error());
+  }
+  service_label = auth->service;
+  const TimePoint now = deps_.clock.Now();
+  auto resolved = deps_.credentials.Resolve(auth->access_key_id, auth->session_token, now);
+  if (!resolved) {
+    deps_.metrics.RecordAuthFailure(resolved.error().reason);
+    return fail(resolved.error());
+  }
+  if (Status ok = verifier_.Verify(view, *auth, resolved->secret_access_key, now); !ok) {
+    deps_.metrics.RecordAuthFailure(ok.error().reason);
+    return fail(ok.error());
+  }
+  deps_.usage.RecordUse(auth->access_key_id, auth->service, auth->region, now);
+
+  const auto svc = query_services_.find(auth->service);
+  if (svc == query_services_.end()) {
+    return fail(InvalidArgument("keyward does not serve the service '" + auth->service + "'.",
+                                "InvalidAction"));
+  }
+  if (json) {
+    return fail(InvalidArgument("Service " + auth->service + " speaks the query protocol.",
+                                "InvalidAction"));
+  }
+  auto params = QueryParams::Parse(QueryOf(request.target));
+  if (params && request.method == "POST" && IsFormBody(request)) {
+    Status merged = params->Merge(request.body);
+    if (!merged) return fail(merged.error());
+  }
+  if (!params) return fail(params.error());
+  return HandleQuery(request, svc->second, resolved->principal, *auth, std::move(*params),
+                     request_id, operation_label);
+}
+
+HttpResponse Dispatcher::HandleQuery(const HttpRequest& request, const QueryService& service,
+                                     const iam::Principal& principal,
+                                     const sigv4::ParsedAuth& auth, QueryParams params,
+                                     std::string_view request_id, std::string& operation_label) {
+  auto fail = [&](const Error& e) { return QueryErrorResponse(e, request_id); };
+  const auto action = params.Get("Action");
+  if (!action) return fail(InvalidArgument("Missing Action", "MissingAction"));
+  const QueryOperation* op = nullptr;
+  for (const auto& candidate : service.operations) {
+    if (candidate.name == *action) {
+      op = &candidate;
+      break;
+    }
+  }
+  const auto version = params.Get("Version");
+  if (op == nullptr || (version && *version != service.version)) {
+    return fail(InvalidArgument("Could not find operation " + *action + " for version " +
+                                    version.value_or("(none)"),
+                                "InvalidAction"));
+  }
+  operation_label = op->name;
+  const TimePoint now = deps_.clock.Now();
+  if (op->authorize) {
+    const std::string policy_action = service.action_prefix + ":" + op->name;
+    std::string resource = op->resource ? op->resource(params, principal) : std::string("*");
+    auto policies = deps_.policies.IdentityPolicies(principal);
+    if (!policies) return fail(policies.error());
+    std::vector<const policy::Policy*> ptrs;
+    ptrs.reserve(policies->size());
+    for (const auto& p : *policies) ptrs.push_back(p.get());
+    const policy::RequestContext ctx =
+        MakePolicyContext(principal, policy_action, resource, request, auth.region, now);
+    const policy::Decision d = policy::Evaluate(ptrs, ctx);
+    if (d != policy::Decision::kAllow) {
+      return fail(AccessDeniedError(principal, policy_action, resource,
+                                    d == policy::Decision::kExplicitDeny));
+    }
+  }
+  XmlWriter result;
+  const QueryCall call{params, principal, request_id, request.remote_address, now};
+  if (Status s = op->handler(call, result); !s) return fail(s.error());
+
+  HttpResponse r;
+  r.status = 200;
+  r.headers = {{"Content-Type", "text/xml"}, {"x-amzn-RequestId", std::string(request_id)}};
+  std::string& b = r.body;
+  b.reserve(result.str().size() + 256);
+  b += "<" + op->name + "Response xmlns=\"" + service.xmlns + "\">";
+  if (!result.str().empty()) {
+    b += "<" + op->name + "Result>" + result.str() + "</" + op->name + "Result>";
+  }
+  b += "<ResponseMetadata><RequestId>" + std::string(request_id) +
+       "</RequestId></ResponseMetadata></" + op->name + "Response>";
+  return r;
+}
+
+}  // namespace kw::api

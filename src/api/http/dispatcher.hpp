@@ -1,0 +1,84 @@
+#pragma once
+
+// The request pipeline behind the HTTP transport: health and metrics endpoints, then
+// for AWS requests: SigV4 authentication, credential resolution, usage recording,
+// operation lookup, authorization with the policy engine, the handler, and the AWS
+// response or error. Thread-safe after construction (services are registered before
+// the server starts).
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "api/http/metrics.hpp"
+#include "api/http/query_protocol.hpp"
+#include "common/clock.hpp"
+#include "common/http_message.hpp"
+#include "common/random.hpp"
+#include "iam/principal.hpp"
+#include "sigv4/sigv4.hpp"
+
+namespace kw::api {
+
+struct DispatcherDeps {
+  const Clock& clock;
+  Random& random;
+  iam::CredentialResolver& credentials;  // routes AKIA/ASIA to IAM/STS
+  iam::PolicyResolver& policies;
+  iam::UsageRecorder& usage;
+  Metrics& metrics;
+};
+
+class Dispatcher final : public HttpHandler {
+ public:
+  explicit Dispatcher(DispatcherDeps deps) : deps_(deps) {}
+
+  // Registers a query-protocol service under its SigV4 signing name. Call before
+  // serving.
+  void AddQueryService(QueryService service);
+
+  HttpResponse Handle(const HttpRequest& request) override;
+
+  // Marks the server ready (GET /health answers 200 only after this).
+  void SetReady(bool ready) { ready_.store(ready); }
+
+ private:
+  HttpResponse HandleAws(const HttpRequest& request, std::string_view request_id,
+                         std::string& service_label, std::string& operation_label);
+  HttpResponse HandleQuery(const HttpRequest& request, const QueryService& service,
+                           const iam::Principal& principal, const sigv4::ParsedAuth& auth,
+                           QueryParams params, std::string_view request_id,
+                           std::string& operation_label);
+  std::string NewRequestId();
+
+  DispatcherDeps deps_;
+  std::atomic<bool> ready_{false};
+  std::unordered_map<std::string, QueryService> query_services_;  // by signing name
+  sigv4::Verifier verifier_;
+};
+
+// The composite resolver: AKIA keys to IAM, ASIA keys to STS.
+class PrefixCredentialResolver final : public iam::CredentialResolver {
+ public:
+  PrefixCredentialResolver(iam::CredentialResolver& long_term, iam::CredentialResolver& temporary)
+      : long_term_(long_term), temporary_(temporary) {}
+  Result<iam::ResolvedKey> Resolve(std::string_view access_key_id, std::string_view session_token,
+                                   TimePoint now) override;
+
+ private:
+  iam::CredentialResolver& long_term_;
+  iam::CredentialResolver& temporary_;
+};
+
+// "User: arn:... is not authorized to perform: iam:CreateUser on resource: arn:..."
+// with AWS's explanation of which kind of policy decided.
+Error AccessDeniedError(const iam::Principal& principal, std::string_view action,
+                        std::string_view resource, bool explicit_deny);
+
+// The condition keys of a request for policy evaluation (lowercase names).
+policy::RequestContext MakePolicyContext(const iam::Principal& principal, std::string action,
+                                         std::string resource, const HttpRequest& request,
+                                         std::string_view region, TimePoint now);
+
+}  // namespace kw::api

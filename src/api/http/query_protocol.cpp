@@ -1,0 +1,184 @@
+#include "api/http/query_protocol.hpp"
+
+#include <charconv>
+#include <cstdlib>
+
+#include "common/time_format.hpp"
+#include "sigv4/sigv4.hpp"
+
+namespace kw::api {
+namespace {
+
+constexpr std::size_t kMaxParams = 10000;
+
+Error Validation(std::string_view name, std::string_view value, std::string_view constraint) {
+  return InvalidArgument("1 validation error detected: Value '" + std::string(value) + "' at '" +
+                             std::string(name) + "' failed to satisfy constraint: " +
+                             std::string(constraint),
+                         "ValidationError");
+}
+
+// Parses the N of "prefix.N" or "prefix.N.rest"; 0 if not such a key.
+std::size_t MemberIndex(std::string_view key, std::string_view prefix, std::string_view* rest) {
+  if (key.size() <= prefix.size() || key.substr(0, prefix.size()) != prefix) return 0;
+  std::string_view tail = key.substr(prefix.size());
+  std::size_t n = 0;
+  auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), n);
+  if (ec != std::errc() || n == 0 || n > kMaxParams) return 0;
+  std::string_view after(p, static_cast<std::size_t>(tail.data() + tail.size() - p));
+  if (!after.empty() && after.front() != '.') return 0;
+  if (rest) *rest = after.empty() ? after : after.substr(1);
+  return n;
+}
+
+}  // namespace
+
+Result<QueryParams> QueryParams::Parse(std::string_view form) {
+  QueryParams q;
+  KW_RETURN_IF_ERROR(q.Merge(form));
+  return q;
+}
+
+Status QueryParams::Merge(std::string_view form) {
+  std::size_t count = 0;
+  while (!form.empty()) {
+    const std::size_t amp = form.find('&');
+    const std::string_view pair = form.substr(0, amp);
+    form = amp == std::string_view::npos ? std::string_view() : form.substr(amp + 1);
+    if (pair.empty()) continue;
+    if (++count > kMaxParams) {
+      return InvalidArgument("Too many parameters in the request.", "MalformedQueryString");
+    }
+    const std::size_t eq = pair.find('=');
+    auto name = sigv4::UriDecode(pair.substr(0, eq), true);
+    auto value = sigv4::UriDecode(
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
+    if (!name || !value) {
+      return InvalidArgument("The query string is malformed: bad percent-encoding.",
+                             "MalformedQueryString");
+    }
+    params_.emplace(std::move(*name), std::move(*value));
+  }
+  return OkStatus();
+}
+
+std::optional<std::string> QueryParams::Get(std::string_view name) const {
+  auto it = params_.find(name);
+  if (it == params_.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<std::string> QueryParams::Required(std::string_view name) const {
+  auto it = params_.find(name);
+  if (it == params_.end()) {
+    return InvalidArgument("The request must contain the parameter " + std::string(name) + ".",
+                           "MissingParameter");
+  }
+  return it->second;
+}
+
+Result<std::optional<long long>> QueryParams::Int(std::string_view name, long long min,
+                                                  long long max) const {
+  auto it = params_.find(name);
+  if (it == params_.end()) return std::optional<long long>();
+  const std::string& s = it->second;
+  long long v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) {
+    return Validation(name, s, "Member must be a number");
+  }
+  if (v < min) {
+    return Validation(name, s, "Member must have value greater than or equal to " +
+                                   std::to_string(min));
+  }
+  if (v > max) {
+    return Validation(name, s,
+                      "Member must have value less than or equal to " + std::to_string(max));
+  }
+  return std::optional<long long>(v);
+}
+
+Result<std::optional<bool>> QueryParams::Bool(std::string_view name) const {
+  auto it = params_.find(name);
+  if (it == params_.end()) return std::optional<bool>();
+  if (it->second == "true") return std::optional<bool>(true);
+  if (it->second == "false") return std::optional<bool>(false);
+  return Validation(name, it->second, "Member must be a boolean (true or false)");
+}
+
+std::vector<std::string> QueryParams::List(std::string_view name) const {
+  const std::string prefix = std::string(name) + ".member.";
+  std::map<std::size_t, std::string> by_index;
+  for (auto it = params_.lower_bound(prefix); it != params_.end(); ++it) {
+    if (it->first.compare(0, prefix.size(), prefix) != 0) break;
+    std::string_view rest;
+    const std::size_t n = MemberIndex(it->first, prefix, &rest);
+    if (n != 0 && rest.empty()) by_index.emplace(n, it->second);
+  }
+  std::vector<std::string> out;
+  out.reserve(by_index.size());
+  for (auto& [_, v] : by_index) out.push_back(v);
+  return out;
+}
+
+std::vector<std::map<std::string, std::string>> QueryParams::Structs(std::string_view name) const {
+  const std::string prefix = std::string(name) + ".member.";
+  std::map<std::size_t, std::map<std::string, std::string>> by_index;
+  for (auto it = params_.lower_bound(prefix); it != params_.end(); ++it) {
+    if (it->first.compare(0, prefix.size(), prefix) != 0) break;
+    std::string_view rest;
+    const std::size_t n = MemberIndex(it->first, prefix, &rest);
+    if (n != 0 && !rest.empty()) by_index[n].emplace(std::string(rest), it->second);
+  }
+  std::vector<std::map<std::string, std::string>> out;
+  out.reserve(by_index.size());
+  for (auto& [_, v] : by_index) out.push_back(std::move(v));
+  return out;
+}
+
+std::string XmlEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      case '\r': out += "&#13;"; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
+XmlWriter& XmlWriter::Open(std::string_view tag) {
+  out_.append("<").append(tag).append(">");
+  return *this;
+}
+
+XmlWriter& XmlWriter::Close(std::string_view tag) {
+  out_.append("</").append(tag).append(">");
+  return *this;
+}
+
+XmlWriter& XmlWriter::Element(std::string_view tag, std::string_view text) {
+  Open(tag);
+  out_ += XmlEscape(text);
+  return Close(tag);
+}
+
+XmlWriter& XmlWriter::Element(std::string_view tag, long long number) {
+  return Element(tag, std::to_string(number));
+}
+
+XmlWriter& XmlWriter::BoolElement(std::string_view tag, bool value) {
+  return Element(tag, value ? "true" : "false");
+}
+
+XmlWriter& XmlWriter::TimeElement(std::string_view tag, TimePoint t) {
+  return Element(tag, FormatIso8601(t));
+}
+
+}  // namespace kw::api

@@ -1,0 +1,62 @@
+#pragma once
+
+// A client for AWS query-protocol APIs (IAM, STS) at one endpoint: encodes the form,
+// signs it with SigV4, sends it and decodes the XML result or error.
+
+#include <string>
+#include <string_view>
+
+#include "cli/http_client.hpp"
+#include "cli/query_response.hpp"
+#include "cli/xml_reader.hpp"
+#include "common/clock.hpp"
+#include "common/result.hpp"
+#include "sigv4/sigv4.hpp"
+
+namespace kw::cli {
+
+struct QueryService {
+  std::string_view signing_name;  // credential scope service: "iam", "sts"
+  std::string_view version;       // API version: "2010-05-08"
+};
+
+inline constexpr QueryService kIam{"iam", "2010-05-08"};
+inline constexpr QueryService kSts{"sts", "2011-06-15"};
+
+// Not thread-safe only in the sense that the transport and clock must outlive it;
+// Call itself keeps no state and may run concurrently if the transport allows.
+class QueryClient {
+ public:
+  // kInvalidArgument if `endpoint` is not an http(s) URL.
+  static Result<QueryClient> Create(HttpTransport& transport, const Clock& clock,
+                                    std::string endpoint, sigv4::Credentials credentials,
+                                    std::string region);
+
+  // Calls `action`. On 2xx returns the <{action}Result> element; on >= 400 the Error
+  // of the <ErrorResponse> ("AccessDenied: User: ... is not authorized ...");
+  // kUnavailable when the endpoint is unreachable.
+  Result<xml::Node> Call(const QueryService& service, std::string_view action,
+                         const QueryParamList& params = {}) const;
+
+  const std::string& endpoint() const { return endpoint_; }
+  const std::string& region() const { return region_; }
+
+ private:
+  QueryClient(HttpTransport& transport, const Clock& clock, std::string endpoint, ParsedUrl url,
+              sigv4::Credentials credentials, std::string region)
+      : transport_(&transport),
+        clock_(&clock),
+        endpoint_(std::move(endpoint)),
+        url_(std::move(url)),
+        credentials_(std::move(credentials)),
+        region_(std::move(region)) {}
+
+  HttpTransport* transport_;
+  const Clock* clock_;
+  std::string endpoint_;
+  ParsedUrl url_;
+  sigv4::Credentials credentials_;
+  std::string region_;
+};
+
+}  // namespace kw::cli

@@ -1,0 +1,36 @@
+#pragma once
+
+// The pure half of the query-protocol client (IAM, STS): the form body of a call,
+// the result element of a success, and the Error of an <ErrorResponse>. No I/O;
+// thread-safe.
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cli/xml_reader.hpp"
+#include "common/result.hpp"
+
+namespace kw::cli {
+
+// Parameters in the order they are given (Marker after UserName, ...).
+using QueryParamList = std::vector<std::pair<std::string, std::string>>;
+
+// "Action=ListUsers&Version=2010-05-08&UserName=a%20b", each name and value
+// percent-encoded as SigV4 wants (sigv4::UriEncode).
+std::string EncodeQueryForm(std::string_view action, std::string_view version,
+                            const QueryParamList& params);
+
+// The <{action}Result> element of a 2xx response body; an empty node named
+// "{action}Result" when the response has none (DeleteUser). kInternal when the body
+// is not XML or its root is not <{action}Response>.
+Result<xml::Node> ParseQueryResult(std::string_view action, std::string_view body);
+
+// An Error from a >= 400 response: message "Code: Message", reason = the AWS error
+// code, ErrorCode mapped from the code (NoSuchEntity -> kNotFound, AccessDenied ->
+// kPermissionDenied, ...) or else from the HTTP status. A body that is no
+// <ErrorResponse> gives "HTTP 503" with the status and no body text.
+Error ParseQueryError(int http_status, std::string_view body);
+
+}  // namespace kw::cli

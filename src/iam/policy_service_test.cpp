@@ -1,0 +1,472 @@
+#include "iam/policy_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include "common/clock.hpp"
+#include "crypto/csprng.hpp"
+#include "iam/policy_test_support.hpp"
+#include "store/memory/memory_kv_store.hpp"
+
+namespace kw::iam {
+namespace {
+
+using testing::AllowDoc;
+using testing::DenyDoc;
+using testing::FakeUserDirectory;
+using testing::kAllowAllDoc;
+using testing::TrustDoc;
+using testing::UserPrincipal;
+
+class PolicyServiceTest : public ::testing::Test {
+ protected:
+  PolicyServiceTest()
+      : clock_(TimePoint(std::chrono::seconds(1700000000))),
+        service_(store_, clock_, random_, Account{"123456789012"}, users_) {}
+
+  Role MakeRole(const std::string& name, const std::string& path = "") {
+    CreateRoleRequest r;
+    r.role_name = name;
+    r.path = path;
+    r.assume_role_policy_document = TrustDoc("arn:aws:iam::123456789012:root");
+    auto role = service_.CreateRole(r);
+    EXPECT_TRUE(role.has_value()) << (role ? "" : role.error().message);
+    return role.value_or(Role{});
+  }
+  ManagedPolicy MakePolicy(const std::string& name, const std::string& doc = std::string(kAllowAllDoc)) {
+    CreatePolicyRequest r;
+    r.policy_name = name;
+    r.policy_document = doc;
+    auto p = service_.CreatePolicy(r);
+    EXPECT_TRUE(p.has_value()) << (p ? "" : p.error().message);
+    return p.value_or(ManagedPolicy{});
+  }
+  policy::Decision Decide(const Principal& who, const std::string& action,
+                          const std::string& resource) {
+    auto policies = service_.IdentityPolicies(who);
+    EXPECT_TRUE(policies.has_value());
+    std::vector<const policy::Policy*> raw;
+    for (const auto& p : *policies) raw.push_back(p.get());
+    policy::RequestContext ctx;
+    ctx.action = action;
+    ctx.resource = resource;
+    return policy::Evaluate(raw, ctx);
+  }
+
+  store::MemoryKvStore store_;
+  FakeClock clock_;
+  crypto::Csprng random_;
+  FakeUserDirectory users_;
+  PolicyService service_;
+};
+
+TEST_F(PolicyServiceTest, CreateGetRole) {
+  CreateRoleRequest r;
+  r.role_name = "Deployer";
+  r.path = "/ops/";
+  r.assume_role_policy_document = TrustDoc("arn:aws:iam::123456789012:root");
+  r.description = "deploys";
+  r.max_session_duration = 7200;
+  r.tags = {{"team", "infra"}};
+  auto role = service_.CreateRole(r);
+  ASSERT_TRUE(role.has_value()) << role.error().message;
+  EXPECT_EQ(role->arn, "arn:aws:iam::123456789012:role/ops/Deployer");
+  EXPECT_EQ(role->role_id.substr(0, 4), "AROA");
+  EXPECT_EQ(role->role_id.size(), 21u);
+  EXPECT_EQ(role->create_date, clock_.Now());
+
+  auto got = service_.GetRole("deployer");  // case-insensitive
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->name, "Deployer");
+  EXPECT_EQ(got->max_session_duration, 7200);
+  EXPECT_EQ(got->description, "deploys");
+  EXPECT_EQ(got->assume_role_policy_document, r.assume_role_policy_document);
+  EXPECT_EQ(got->tags.at("team"), "infra");
+
+  auto dup = service_.CreateRole(r);
+  ASSERT_FALSE(dup.has_value());
+  EXPECT_EQ(dup.error().reason, "EntityAlreadyExists");
+  r.role_name = "DEPLOYER";
+  EXPECT_EQ(service_.CreateRole(r).error().reason, "EntityAlreadyExists");
+
+  auto missing = service_.GetRole("nobody");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().reason, "NoSuchEntity");
+  EXPECT_EQ(missing.error().message, "The role with name nobody cannot be found.");
+}
+
+TEST_F(PolicyServiceTest, CreateRoleValidation) {
+  CreateRoleRequest r;
+  r.role_name = "ok";
+  r.assume_role_policy_document = TrustDoc("arn:aws:iam::123456789012:root");
+
+  CreateRoleRequest bad = r;
+  bad.role_name = std::string(65, 'a');
+  EXPECT_EQ(service_.CreateRole(bad).error().reason, "ValidationError");
+  bad.role_name = "has space";
+  EXPECT_EQ(service_.CreateRole(bad).error().reason, "ValidationError");
+
+  bad = r;
+  bad.max_session_duration = 3599;
+  EXPECT_EQ(service_.CreateRole(bad).error().reason, "ValidationError");
+  bad.max_session_duration = 43201;
+  EXPECT_EQ(service_.CreateRole(bad).error().reason, "ValidationError");
+
+  bad = r;
+  bad.path = "noslash";
+  EXPECT_EQ(service_.CreateRole(bad).error().reason, "ValidationError");
+
+  bad = r;
+  bad.assume_role_policy_document = "{not json";
+  EXPECT_EQ(service_.CreateRole(bad).error().reason, "MalformedPolicyDocument");
+  // A trust policy is a resource policy: it needs a Principal.
+  bad.assume_role_policy_document = std::string(kAllowAllDoc);
+  EXPECT_EQ(service_.CreateRole(bad).error().reason, "MalformedPolicyDocument");
+
+  r.max_session_duration = 43200;
+  auto ok = service_.CreateRole(r);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(ok->path, "/");
+  EXPECT_EQ(ok->arn, "arn:aws:iam::123456789012:role/ok");
+}
+
+TEST_F(PolicyServiceTest, ListRolesFiltersAndPages) {
+  MakeRole("a", "/x/");
+  MakeRole("b", "/x/");
+  MakeRole("c", "/y/");
+  MakeRole("d", "/x/deep/");
+
+  auto x = service_.ListRoles("/x/", {});
+  ASSERT_TRUE(x.has_value());
+  ASSERT_EQ(x->items.size(), 3u);
+  EXPECT_FALSE(x->is_truncated);
+
+  auto p1 = service_.ListRoles("", PageRequest{"", 2});
+  ASSERT_TRUE(p1.has_value());
+  ASSERT_EQ(p1->items.size(), 2u);
+  EXPECT_TRUE(p1->is_truncated);
+  EXPECT_EQ(p1->items[0].name, "a");
+  auto p2 = service_.ListRoles("", PageRequest{p1->marker, 2});
+  ASSERT_TRUE(p2.has_value());
+  ASSERT_EQ(p2->items.size(), 2u);
+  EXPECT_EQ(p2->items[0].name, "c");
+  EXPECT_EQ(p2->items[1].name, "d");
+  EXPECT_FALSE(p2->is_truncated);
+  EXPECT_TRUE(p2->marker.empty());
+}
+
+TEST_F(PolicyServiceTest, UpdateTagAndDeleteRole) {
+  MakeRole("r");
+  ASSERT_TRUE(service_.UpdateRole("r", std::string("new"), 10000).has_value());
+  auto got = service_.GetRole("r");
+  EXPECT_EQ(got->description, "new");
+  EXPECT_EQ(got->max_session_duration, 10000);
+  EXPECT_EQ(service_.UpdateRole("r", std::nullopt, 100).error().reason, "ValidationError");
+  EXPECT_EQ(service_.UpdateRole("zz", std::nullopt, 4000).error().reason, "NoSuchEntity");
+
+  EXPECT_EQ(service_.UpdateAssumeRolePolicy("r", "[]").error().reason, "MalformedPolicyDocument");
+  const std::string trust = TrustDoc("arn:aws:iam::123456789012:user/alice");
+  ASSERT_TRUE(service_.UpdateAssumeRolePolicy("r", trust).has_value());
+  EXPECT_EQ(service_.GetRole("r")->assume_role_policy_document, trust);
+
+  ASSERT_TRUE(service_.TagRole("r", {{"a", "1"}, {"b", "2"}}).has_value());
+  ASSERT_TRUE(service_.UntagRole("r", {"a"}).has_value());
+  auto tags = service_.ListRoleTags("r", {});
+  ASSERT_TRUE(tags.has_value());
+  ASSERT_EQ(tags->items.size(), 1u);
+  EXPECT_EQ(tags->items[0].first, "b");
+  std::map<std::string, std::string> many;
+  for (int i = 0; i < 50; ++i) many["k" + std::to_string(i)] = "v";
+  EXPECT_EQ(service_.TagRole("r", many).error().reason, "LimitExceeded");
+
+  ASSERT_TRUE(service_.DeleteRole("R").has_value());
+  EXPECT_EQ(service_.GetRole("r").error().reason, "NoSuchEntity");
+  EXPECT_EQ(service_.DeleteRole("r").error().reason, "NoSuchEntity");
+}
+
+TEST_F(PolicyServiceTest, DeleteRoleConflicts) {
+  MakeRole("r");
+  ASSERT_TRUE(service_.PutRolePolicy("r", "inline", kAllowAllDoc).has_value());
+  auto del = service_.DeleteRole("r");
+  ASSERT_FALSE(del.has_value());
+  EXPECT_EQ(del.error().reason, "DeleteConflict");
+  EXPECT_EQ(del.error().message, "Cannot delete entity, must delete policies first.");
+  ASSERT_TRUE(service_.DeleteRolePolicy("r", "inline").has_value());
+
+  ManagedPolicy p = MakePolicy("p");
+  ASSERT_TRUE(service_.AttachRolePolicy("r", p.arn).has_value());
+  del = service_.DeleteRole("r");
+  ASSERT_FALSE(del.has_value());
+  EXPECT_EQ(del.error().message, "Cannot delete entity, must detach all policies first.");
+  ASSERT_TRUE(service_.DetachRolePolicy("r", p.arn).has_value());
+  EXPECT_TRUE(service_.DeleteRole("r").has_value());
+}
+
+TEST_F(PolicyServiceTest, UserInlinePolicies) {
+  auto missing = service_.PutUserPolicy("ghost", "p", kAllowAllDoc);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().reason, "NoSuchEntity");
+  EXPECT_EQ(missing.error().message, "The user with name ghost cannot be found.");
+
+  users_.Add("alice");
+  const std::string doc = "{ \"Version\": \"2012-10-17\",\n \"Statement\": [{\"Effect\": \"Allow\", "
+                          "\"Action\": \"s3:*\", \"Resource\": \"*\"}]}";
+  ASSERT_TRUE(service_.PutUserPolicy("alice", "S3", doc).has_value());
+  auto got = service_.GetUserPolicy("alice", "s3");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->document, doc);  // verbatim, whitespace included
+  EXPECT_EQ(got->policy_name, "S3");
+  EXPECT_EQ(got->entity_name, "alice");
+
+  EXPECT_EQ(service_.PutUserPolicy("alice", "bad", "{").error().reason, "MalformedPolicyDocument");
+  // Identity policies must not name a Principal.
+  EXPECT_EQ(service_.PutUserPolicy("alice", "bad", TrustDoc("*")).error().reason,
+            "MalformedPolicyDocument");
+  EXPECT_EQ(service_.PutUserPolicy("alice", std::string(129, 'p'), doc).error().reason,
+            "ValidationError");
+
+  auto list = service_.ListUserPolicies("alice", {});
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->items.size(), 1u);
+  EXPECT_EQ(list->items[0], "S3");
+
+  auto no_policy = service_.GetUserPolicy("alice", "nope");
+  EXPECT_EQ(no_policy.error().reason, "NoSuchEntity");
+  EXPECT_EQ(no_policy.error().message, "The user policy with name nope cannot be found.");
+  ASSERT_TRUE(service_.DeleteUserPolicy("alice", "S3").has_value());
+  EXPECT_EQ(service_.DeleteUserPolicy("alice", "S3").error().reason, "NoSuchEntity");
+}
+
+TEST_F(PolicyServiceTest, InlineSizeQuotaIsAggregatePerEntity) {
+  users_.Add("alice");
+  // ~1100 non-whitespace characters each: one fits in 2048, two do not.
+  std::string actions;
+  for (int i = 0; i < 80; ++i) actions += (i ? "," : "") + std::string("\"svc:Action") + std::to_string(i) + "\"";
+  const std::string big = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":[)" +
+                          actions + R"(],"Resource":"*"}]})";
+  ASSERT_GT(big.size(), 1024u);
+  ASSERT_LT(big.size(), 2048u);
+  ASSERT_TRUE(service_.PutUserPolicy("alice", "one", big).has_value());
+  ASSERT_TRUE(service_.PutUserPolicy("alice", "one", big).has_value());  // replacing is fine
+  auto second = service_.PutUserPolicy("alice", "two", big);
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().reason, "LimitExceeded");
+  // Roles allow 10240.
+  MakeRole("r");
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_TRUE(service_.PutRolePolicy("r", "p" + std::to_string(i), big).has_value()) << i;
+  }
+  EXPECT_EQ(service_.PutRolePolicy("r", "p9", big).error().reason, "LimitExceeded");
+}
+
+TEST_F(PolicyServiceTest, ManagedPolicyVersions) {
+  ManagedPolicy p = MakePolicy("Deploy");
+  EXPECT_EQ(p.arn, "arn:aws:iam::123456789012:policy/Deploy");
+  EXPECT_EQ(p.policy_id.substr(0, 4), "ANPA");
+  EXPECT_EQ(p.default_version_id, "v1");
+
+  for (int i = 2; i <= 5; ++i) {
+    auto v = service_.CreatePolicyVersion(p.arn, AllowDoc("s3:Get" + std::to_string(i), "*"), false);
+    ASSERT_TRUE(v.has_value()) << v.error().message;
+    EXPECT_EQ(v->version_id, "v" + std::to_string(i));
+    EXPECT_FALSE(v->is_default);
+  }
+  auto sixth = service_.CreatePolicyVersion(p.arn, kAllowAllDoc, true);
+  ASSERT_FALSE(sixth.has_value());
+  EXPECT_EQ(sixth.error().reason, "LimitExceeded");
+
+  auto versions = service_.ListPolicyVersions(p.arn, {});
+  ASSERT_TRUE(versions.has_value());
+  ASSERT_EQ(versions->items.size(), 5u);
+  EXPECT_EQ(versions->items[0].version_id, "v5");  // newest first
+  EXPECT_TRUE(versions->items[4].is_default);
+
+  auto del_default = service_.DeletePolicyVersion(p.arn, "v1");
+  ASSERT_FALSE(del_default.has_value());
+  EXPECT_EQ(del_default.error().reason, "DeleteConflict");
+
+  ASSERT_TRUE(service_.SetDefaultPolicyVersion(p.arn, "v3").has_value());
+  EXPECT_EQ(service_.GetPolicy(p.arn)->default_version_id, "v3");
+  EXPECT_TRUE(service_.GetPolicyVersion(p.arn, "v3")->is_default);
+  EXPECT_FALSE(service_.GetPolicyVersion(p.arn, "v1")->is_default);
+  ASSERT_TRUE(service_.DeletePolicyVersion(p.arn, "v1").has_value());
+  EXPECT_EQ(service_.GetPolicyVersion(p.arn, "v1").error().reason, "NoSuchEntity");
+  EXPECT_EQ(service_.SetDefaultPolicyVersion(p.arn, "v1").error().reason, "NoSuchEntity");
+  EXPECT_EQ(service_.GetPolicyVersion(p.arn, "x1").error().reason, "ValidationError");
+
+  // Room for one more; numbering continues.
+  auto v6 = service_.CreatePolicyVersion(p.arn, kAllowAllDoc, true);
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_EQ(v6->version_id, "v6");
+  EXPECT_EQ(service_.GetPolicy(p.arn)->default_version_id, "v6");
+
+  auto del = service_.DeletePolicy(p.arn);
+  ASSERT_FALSE(del.has_value());
+  EXPECT_EQ(del.error().reason, "DeleteConflict");
+  for (const char* v : {"v2", "v3", "v4", "v5"}) {
+    ASSERT_TRUE(service_.DeletePolicyVersion(p.arn, v).has_value()) << v;
+  }
+  ASSERT_TRUE(service_.DeletePolicy(p.arn).has_value());
+  EXPECT_EQ(service_.GetPolicy(p.arn).error().reason, "NoSuchEntity");
+}
+
+TEST_F(PolicyServiceTest, CreatePolicyChecks) {
+  MakePolicy("Same");
+  CreatePolicyRequest r;
+  r.policy_name = "same";
+  r.path = "/other/";
+  r.policy_document = std::string(kAllowAllDoc);
+  EXPECT_EQ(service_.CreatePolicy(r).error().reason, "EntityAlreadyExists");
+  r.policy_name = "Other";
+  r.policy_document = TrustDoc("*");
+  EXPECT_EQ(service_.CreatePolicy(r).error().reason, "MalformedPolicyDocument");
+  r.policy_document = std::string(kAllowAllDoc);
+  auto ok = service_.CreatePolicy(r);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->arn, "arn:aws:iam::123456789012:policy/other/Other");
+  EXPECT_EQ(service_.GetPolicy("arn:aws:iam::999999999999:policy/Other").error().reason,
+            "InvalidInput");
+}
+
+TEST_F(PolicyServiceTest, AttachmentsCountAndLimits) {
+  users_.Add("alice");
+  MakeRole("r");
+  ManagedPolicy p = MakePolicy("p");
+  EXPECT_EQ(service_.AttachUserPolicy("ghost", p.arn).error().reason, "NoSuchEntity");
+  EXPECT_EQ(service_.AttachUserPolicy("alice", "arn:aws:iam::123456789012:policy/nope").error().reason,
+            "NoSuchEntity");
+
+  ASSERT_TRUE(service_.AttachUserPolicy("alice", p.arn).has_value());
+  ASSERT_TRUE(service_.AttachUserPolicy("alice", p.arn).has_value());  // no-op
+  ASSERT_TRUE(service_.AttachRolePolicy("r", p.arn).has_value());
+  EXPECT_EQ(service_.GetPolicy(p.arn)->attachment_count, 2);
+
+  auto entities = service_.ListEntitiesForPolicy(p.arn, EntityFilter::kAll, "", {});
+  ASSERT_TRUE(entities.has_value());
+  ASSERT_EQ(entities->users.size(), 1u);
+  EXPECT_EQ(entities->users[0].name, "alice");
+  EXPECT_EQ(entities->users[0].id.substr(0, 4), "AIDA");
+  ASSERT_EQ(entities->roles.size(), 1u);
+  EXPECT_EQ(entities->roles[0].id.substr(0, 4), "AROA");
+  auto only_roles = service_.ListEntitiesForPolicy(p.arn, EntityFilter::kRole, "", {});
+  EXPECT_TRUE(only_roles->users.empty());
+
+  auto del = service_.DeletePolicy(p.arn);
+  ASSERT_FALSE(del.has_value());
+  EXPECT_EQ(del.error().reason, "DeleteConflict");
+  EXPECT_EQ(del.error().message, "Cannot delete a policy attached to entities.");
+
+  auto attached = service_.ListAttachedUserPolicies("alice", "", {});
+  ASSERT_TRUE(attached.has_value());
+  ASSERT_EQ(attached->items.size(), 1u);
+  EXPECT_EQ(attached->items[0].policy_arn, p.arn);
+  EXPECT_EQ(attached->items[0].policy_name, "p");
+
+  auto blocker = service_.DeleteBlocker("alice");
+  ASSERT_TRUE(blocker.has_value());
+  EXPECT_EQ(blocker->value_or(""), "Cannot delete entity, must detach all policies first.");
+
+  // Ten per entity.
+  for (int i = 0; i < 9; ++i) {
+    ASSERT_TRUE(service_.AttachUserPolicy("alice", MakePolicy("q" + std::to_string(i)).arn).has_value());
+  }
+  auto eleventh = service_.AttachUserPolicy("alice", MakePolicy("q10").arn);
+  ASSERT_FALSE(eleventh.has_value());
+  EXPECT_EQ(eleventh.error().reason, "LimitExceeded");
+
+  ASSERT_TRUE(service_.DetachUserPolicy("alice", p.arn).has_value());
+  EXPECT_EQ(service_.DetachUserPolicy("alice", p.arn).error().reason, "NoSuchEntity");
+  EXPECT_EQ(service_.GetPolicy(p.arn)->attachment_count, 1);
+  auto only_attached = service_.ListPolicies({PolicyScope::kLocal, true, "", {}});
+  ASSERT_TRUE(only_attached.has_value());
+  EXPECT_EQ(only_attached->items.size(), 10u);  // p (role) + q0..q8
+}
+
+TEST_F(PolicyServiceTest, DeleteBlockerInlineFirst) {
+  users_.Add("bob");
+  EXPECT_FALSE(service_.DeleteBlocker("bob")->has_value());
+  ASSERT_TRUE(service_.PutUserPolicy("bob", "x", kAllowAllDoc).has_value());
+  EXPECT_EQ(service_.DeleteBlocker("bob")->value_or(""),
+            "Cannot delete entity, must delete policies first.");
+}
+
+TEST_F(PolicyServiceTest, AwsManagedPolicies) {
+  ASSERT_TRUE(service_.EnsureAwsManagedPolicies().has_value());
+  ASSERT_TRUE(service_.EnsureAwsManagedPolicies().has_value());  // idempotent
+  const std::string admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+  auto p = service_.GetPolicy(admin);
+  ASSERT_TRUE(p.has_value()) << p.error().message;
+  EXPECT_TRUE(p->aws_managed);
+  EXPECT_EQ(service_.DeletePolicy(admin).error().reason, "InvalidInput");
+  EXPECT_FALSE(service_.CreatePolicyVersion(admin, kAllowAllDoc, true).has_value());
+
+  MakePolicy("mine");
+  auto local = service_.ListPolicies({PolicyScope::kLocal, false, "", {}});
+  ASSERT_EQ(local->items.size(), 1u);
+  EXPECT_EQ(local->items[0].name, "mine");
+  auto aws = service_.ListPolicies({PolicyScope::kAws, false, "", {}});
+  ASSERT_GE(aws->items.size(), 1u);
+  for (const auto& item : aws->items) EXPECT_TRUE(item.aws_managed);
+  EXPECT_EQ(service_.ListPolicies({})->items.size(), aws->items.size() + 1);
+
+  UserSummary alice = users_.Add("alice");
+  EXPECT_EQ(Decide(UserPrincipal(alice), "iam:DeleteUser", "*"), policy::Decision::kImplicitDeny);
+  ASSERT_TRUE(service_.AttachUserPolicy("alice", admin).has_value());
+  EXPECT_EQ(Decide(UserPrincipal(alice), "iam:DeleteUser", "*"), policy::Decision::kAllow);
+}
+
+TEST_F(PolicyServiceTest, IdentityPoliciesFollowEveryChange) {
+  UserSummary alice = users_.Add("alice");
+  const Principal who = UserPrincipal(alice);
+  const std::string secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:x";
+  EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kImplicitDeny);
+
+  ASSERT_TRUE(service_.PutUserPolicy("alice", "read", AllowDoc("secretsmanager:GetSecretValue", secret)).has_value());
+  EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kAllow);
+  EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kAllow);  // cached
+  ASSERT_TRUE(service_.DeleteUserPolicy("alice", "read").has_value());
+  EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kImplicitDeny);
+
+  // Managed: the default version is what counts, and switching it applies at once.
+  ManagedPolicy p = MakePolicy("m", AllowDoc("secretsmanager:GetSecretValue", secret));
+  ASSERT_TRUE(service_.AttachUserPolicy("alice", p.arn).has_value());
+  EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kAllow);
+  ASSERT_TRUE(service_.CreatePolicyVersion(p.arn, DenyDoc("secretsmanager:*", "*"), true).has_value());
+  EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kExplicitDeny);
+  ASSERT_TRUE(service_.SetDefaultPolicyVersion(p.arn, "v1").has_value());
+  EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kAllow);
+  ASSERT_TRUE(service_.DetachUserPolicy("alice", p.arn).has_value());
+  EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kImplicitDeny);
+}
+
+TEST_F(PolicyServiceTest, AssumedRolePrincipalGetsRolePolicies) {
+  Role role = MakeRole("worker");
+  Principal session;
+  session.type = PrincipalType::kAssumedRole;
+  session.account_id = "123456789012";
+  session.name = "worker";
+  session.session_name = "s1";
+  session.role_arn = role.arn;
+  session.arn = "arn:aws:sts::123456789012:assumed-role/worker/s1";
+  EXPECT_EQ(Decide(session, "iam:ListUsers", "*"), policy::Decision::kImplicitDeny);
+  ASSERT_TRUE(service_.PutRolePolicy("worker", "list", AllowDoc("iam:List*", "*")).has_value());
+  EXPECT_EQ(Decide(session, "iam:ListUsers", "*"), policy::Decision::kAllow);
+  // A user of the same name does not get the role's policies.
+  UserSummary u = users_.Add("worker");
+  EXPECT_EQ(Decide(UserPrincipal(u), "iam:ListUsers", "*"), policy::Decision::kImplicitDeny);
+  ASSERT_TRUE(service_.DeleteRolePolicy("worker", "list").has_value());
+  EXPECT_EQ(Decide(session, "iam:ListUsers", "*"), policy::Decision::kImplicitDeny);
+}
+
+TEST_F(PolicyServiceTest, FindRoleSeesDeletion) {
+  MakeRole("r");
+  auto found = service_.FindRole("r");
+  ASSERT_TRUE(found.has_value());
+  ASSERT_TRUE(found->has_value());
+  ASSERT_TRUE(service_.DeleteRole("r").has_value());
+  found = service_.FindRole("r");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_FALSE(found->has_value());
+}
+
+}  // namespace
+}  // namespace kw::iam

@@ -1,0 +1,90 @@
+#pragma once
+
+// Test helpers shared by the policy, STS and API tests: a fake UserDirectory and a
+// PolicyService fixture over the memory store. Header-only; for tests only.
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "common/clock.hpp"
+#include "crypto/csprng.hpp"
+#include "iam/ids.hpp"
+#include "iam/policy_service.hpp"
+#include "iam/principal.hpp"
+
+namespace kw::iam::testing {
+
+inline constexpr std::string_view kTestAccount = "123456789012";
+
+// Users by case-insensitive name. Thread-safe.
+class FakeUserDirectory final : public UserDirectory {
+ public:
+  UserSummary Add(std::string name, std::string path = "/") {
+    UserSummary u;
+    u.name = name;
+    u.user_id = "AIDA" + std::string(17, 'A' + static_cast<char>(users_.size() % 26));
+    u.path = path;
+    u.arn = IamArn("aws", kTestAccount, "user", path, name);
+    std::lock_guard lock(mu_);
+    users_[Lower(name)] = u;
+    return u;
+  }
+  void Remove(std::string_view name) {
+    std::lock_guard lock(mu_);
+    users_.erase(Lower(name));
+  }
+  Result<UserSummary> FindUser(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    auto it = users_.find(Lower(name));
+    if (it == users_.end()) {
+      return NotFound("The user with name " + std::string(name) + " cannot be found.",
+                      "NoSuchEntity");
+    }
+    return it->second;
+  }
+
+ private:
+  static std::string Lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+  }
+  std::mutex mu_;
+  std::map<std::string, UserSummary> users_;  // guarded by mu_
+};
+
+inline Principal UserPrincipal(const UserSummary& u) {
+  Principal p;
+  p.type = PrincipalType::kUser;
+  p.account_id = std::string(kTestAccount);
+  p.arn = u.arn;
+  p.user_id = u.user_id;
+  p.name = u.name;
+  p.access_key_id = "AKIAEXAMPLEEXAMPLE00";
+  return p;
+}
+
+inline constexpr std::string_view kAllowAllDoc =
+    R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]})";
+
+inline std::string TrustDoc(std::string_view principal_aws) {
+  return R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":")" +
+         std::string(principal_aws) + R"("},"Action":"sts:AssumeRole"}]})";
+}
+
+inline std::string AllowDoc(std::string_view action, std::string_view resource) {
+  return R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":")" +
+         std::string(action) + R"(","Resource":")" + std::string(resource) + R"("}]})";
+}
+
+inline std::string DenyDoc(std::string_view action, std::string_view resource) {
+  return R"({"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":")" +
+         std::string(action) + R"(","Resource":")" + std::string(resource) + R"("}]})";
+}
+
+}  // namespace kw::iam::testing

@@ -1,0 +1,687 @@
+#include "server/http_server.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace kw::server {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+struct Response {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  std::string Header(std::string_view name) const {
+    for (const auto& [n, v] : headers) {
+      if (EqualsIgnoreCase(n, name)) return v;
+    }
+    return {};
+  }
+};
+
+// A deliberately dumb HTTP/1.1 client over a blocking POSIX socket, so that tests
+// control exactly which bytes go out and when.
+class Client {
+ public:
+  explicit Client(std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    SetReceiveTimeout(5s);
+  }
+  ~Client() { ::close(fd_); }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  bool connected() const { return connected_; }
+
+  bool Send(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  // Reads one response (just its head when answering HEAD). nullopt on EOF, reset or
+  // timeout before it is complete.
+  std::optional<Response> Read(bool head_request = false) {
+    std::size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return std::nullopt;
+    }
+    Response r;
+    const std::string head = buf_.substr(0, end);
+    buf_.erase(0, end + 4);
+    std::size_t pos = head.find("\r\n");
+    const std::string status_line = head.substr(0, pos);
+    if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12) return std::nullopt;
+    r.status = std::stoi(status_line.substr(9, 3));
+    while (pos != std::string::npos && pos + 2 < head.size()) {
+      const std::size_t next = head.find("\r\n", pos + 2);
+      const std::string line =
+          head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+      const std::size_t colon = line.find(':');
+      std::string value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+      r.headers.emplace_back(line.substr(0, colon), value);
+      pos = next;
+    }
+    const std::string length = r.Header("Content-Length");
+    const std::size_t n = (length.empty() || head_request) ? 0 : std::stoul(length);
+    while (buf_.size() < n) {
+      if (!Fill()) return std::nullopt;
+    }
+    r.body = buf_.substr(0, n);
+    buf_.erase(0, n);
+    return r;
+  }
+
+  // True when the server ends the connection (EOF or reset) within `timeout`; any
+  // bytes received meanwhile are kept for Read().
+  bool ClosedWithin(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      SetReceiveTimeout(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()) + 1ms);
+      char tmp[4096];
+      const ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+      if (n == 0) return true;
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+        if (errno == EINTR) continue;
+        return true;  // ECONNRESET and friends
+      }
+      buf_.append(tmp, static_cast<std::size_t>(n));
+    }
+    return false;
+  }
+
+ private:
+  bool Fill() {
+    char tmp[4096];
+    const ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n <= 0) return false;
+    buf_.append(tmp, static_cast<std::size_t>(n));
+    return true;
+  }
+  void SetReceiveTimeout(std::chrono::milliseconds t) {
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(t.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string buf_;
+};
+
+std::string Get(std::string_view target, std::string_view extra_headers = "") {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra_headers) +
+         "\r\n";
+}
+
+// Routes on the path: /echo reflects the request, /slow blocks until released (or a
+// delay passes), /throw throws, anything else answers its own path.
+class TestHandler : public HttpHandler {
+ public:
+  HttpResponse Handle(const HttpRequest& request) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      seen_.push_back(request);
+    }
+    HttpResponse r;
+    if (request.target.rfind("/echo", 0) == 0) {
+      r.headers.push_back({"X-Method", request.method});
+      r.headers.push_back({"X-Target", request.target});
+      r.headers.push_back({"X-Remote", request.remote_address});
+      if (const HeaderField* foo = FindHeader(request.headers, "X-Foo")) {
+        r.headers.push_back({"X-Foo-Seen", foo->value});
+      }
+      r.headers.push_back({"Content-Length", "99999"});  // must be replaced by the real one
+      r.body = request.body;
+      return r;
+    }
+    if (request.target == "/slow") {
+      slow_entered_.store(true);
+      std::this_thread::sleep_for(slow_delay);
+      r.body = "slow done";
+      return r;
+    }
+    if (request.target == "/sleep50") {
+      std::this_thread::sleep_for(50ms);
+      r.body = request.target;
+      return r;
+    }
+    if (request.target == "/throw") throw std::runtime_error("handler bug");
+    r.body = request.target;
+    return r;
+  }
+
+  std::vector<HttpRequest> seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+
+  std::chrono::milliseconds slow_delay = 600ms;
+  std::atomic<bool> slow_entered_{false};
+
+ private:
+  std::mutex mu_;
+  std::vector<HttpRequest> seen_;
+};
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  HttpServerTest() {
+    config_.host = "127.0.0.1";
+    config_.port = 0;
+    config_.threads = 2;
+    config_.max_header_bytes = 2048;
+    config_.max_body_bytes = 4096;
+    config_.header_timeout = 400ms;
+    config_.idle_timeout = 400ms;
+    config_.body_timeout = 400ms;
+    config_.drain_timeout = 3s;
+  }
+
+  void StartServer() {
+    auto started = HttpServer::Start(config_, handler_);
+    ASSERT_TRUE(started.has_value()) << started.error().message;
+    server_ = std::move(*started);
+    ASSERT_NE(server_->port(), 0);
+  }
+
+  HttpServerConfig config_;
+  TestHandler handler_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, RoundTripsMethodTargetHeadersBodyAndPeerAddress) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(
+      c.Send("POST /echo?a=1&b=%2F HTTP/1.1\r\nHost: test\r\nX-Foo: bar baz\r\n"
+             "Content-Length: 11\r\n\r\nhello world"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello world");
+  EXPECT_EQ(r->Header("Content-Length"), "11");
+  EXPECT_EQ(r->Header("X-Method"), "POST");
+  EXPECT_EQ(r->Header("X-Target"), "/echo?a=1&b=%2F");
+  EXPECT_EQ(r->Header("X-Remote"), "127.0.0.1");
+  EXPECT_EQ(r->Header("X-Foo-Seen"), "bar baz");
+
+  auto seen = handler_.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_FALSE(seen[0].secure);
+  ASSERT_GE(seen[0].headers.size(), 3u);
+  EXPECT_EQ(seen[0].headers[0].name, "Host");  // wire order and spelling kept
+  EXPECT_EQ(seen[0].headers[1].name, "X-Foo");
+  EXPECT_EQ(seen[0].remote_address, "127.0.0.1");
+}
+
+TEST_F(HttpServerTest, KeepsConnectionsAliveAcrossRequests) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/one")));
+  auto first = c.Read();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->body, "/one");
+  EXPECT_NE(first->Header("Connection"), "close");
+  ASSERT_TRUE(c.Send(Get("/two")));
+  auto second = c.Read();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->body, "/two");
+}
+
+TEST_F(HttpServerTest, AnswersPipelinedRequestsInOrder) {
+  StartServer();
+  Client c(server_->port());
+  // The first request is the slowest, so any reordering would show.
+  ASSERT_TRUE(c.Send(Get("/sleep50") + Get("/b") +
+                     "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz" + Get("/d")));
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 4; ++i) {
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << "response " << i;
+    bodies.push_back(r->body);
+  }
+  EXPECT_EQ(bodies, (std::vector<std::string>{"/sleep50", "/b", "xyz", "/d"}));
+}
+
+TEST_F(HttpServerTest, HonoursConnectionClose) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/bye", "Connection: close\r\n")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("Connection"), "close");
+  EXPECT_TRUE(c.ClosedWithin(2s));
+}
+
+TEST_F(HttpServerTest, Http10ClosesUnlessKeepAliveIsAsked) {
+  StartServer();
+  {
+    Client c(server_->port());
+    ASSERT_TRUE(c.Send("GET /old HTTP/1.0\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "/old");
+    EXPECT_TRUE(c.ClosedWithin(2s));
+  }
+  {
+    Client c(server_->port());
+    ASSERT_TRUE(c.Send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    ASSERT_TRUE(c.Read().has_value());
+    ASSERT_TRUE(c.Send("GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "/b");
+  }
+}
+
+TEST_F(HttpServerTest, HeadResponseAnnouncesLengthWithoutBody) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send("HEAD /12345 HTTP/1.1\r\nHost: t\r\n\r\n" + Get("/next")));
+  auto head = c.Read(/*head_request=*/true);
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->Header("Content-Length"), "6");
+  // Body bytes after the HEAD response would be read as the next status line.
+  auto next = c.Read();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->body, "/next");
+}
+
+TEST_F(HttpServerTest, OversizedHeaderGets431AndClose) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/big", "X-Big: " + std::string(4000, 'a') + "\r\n")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 431);
+  EXPECT_EQ(r->Header("Connection"), "close");
+  EXPECT_TRUE(c.ClosedWithin(3s));
+  EXPECT_TRUE(handler_.seen().empty());
+}
+
+TEST_F(HttpServerTest, AnnouncedOversizedBodyGets413WithoutReadingIt) {
+  StartServer();
+  Client c(server_->port());
+  // Only the headers are sent: the answer must not wait for 100 MB.
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n"));
+  const auto start = Clock::now();
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 413);
+  EXPECT_LT(Clock::now() - start, 1s);
+  EXPECT_TRUE(c.ClosedWithin(3s));
+  EXPECT_TRUE(handler_.seen().empty());
+}
+
+TEST_F(HttpServerTest, ChunkedBodyOverLimitGets413) {
+  StartServer();
+  Client c(server_->port());
+  std::string req = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 5; ++i) req += "400\r\n" + std::string(1024, 'x') + "\r\n";
+  req += "0\r\n\r\n";
+  ASSERT_TRUE(c.Send(req));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 413);
+  EXPECT_TRUE(handler_.seen().empty());
+}
+
+TEST_F(HttpServerTest, BodyAtTheLimitIsAccepted) {
+  StartServer();
+  Client c(server_->port());
+  const std::string body(config_.max_body_bytes, 'y');
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, body);
+}
+
+TEST_F(HttpServerTest, SlowHeaderClientIsCutOff) {
+  StartServer();
+  Client c(server_->port());
+  const auto start = Clock::now();
+  ASSERT_TRUE(c.Send("GET /slowloris HTTP/1.1\r\nHost: t\r\n"));
+  EXPECT_TRUE(c.ClosedWithin(3s));
+  EXPECT_GE(Clock::now() - start, 300ms);
+  EXPECT_TRUE(handler_.seen().empty());
+}
+
+TEST_F(HttpServerTest, TricklingHeaderBytesDoNotExtendTheDeadline) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send("GET /trickle HTTP/1.1\r\n"));
+  const auto start = Clock::now();
+  bool cut_off = false;
+  // One header byte every 50 ms would keep a per-read timeout alive forever.
+  while (Clock::now() - start < 3s) {
+    if (!c.Send("X") || c.ClosedWithin(50ms)) {
+      cut_off = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(cut_off);
+  EXPECT_LT(Clock::now() - start, 2s);
+}
+
+TEST_F(HttpServerTest, IdleKeepAliveConnectionIsClosed) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/x")));
+  ASSERT_TRUE(c.Read().has_value());
+  const auto start = Clock::now();
+  EXPECT_TRUE(c.ClosedWithin(3s));
+  EXPECT_GE(Clock::now() - start, 300ms);
+}
+
+TEST_F(HttpServerTest, SlowBodyIsCutOff) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc"));
+  EXPECT_TRUE(c.ClosedWithin(3s));
+  EXPECT_TRUE(handler_.seen().empty());
+}
+
+TEST_F(HttpServerTest, MalformedRequestGets400AndClose) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nHost test\r\n\r\n"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(c.ClosedWithin(3s));
+
+  Client garbage(server_->port());
+  ASSERT_TRUE(garbage.Send("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"));
+  auto g = garbage.Read();
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->status, 400);
+  EXPECT_TRUE(handler_.seen().empty());
+}
+
+TEST_F(HttpServerTest, HandlerExceptionGives500AndServerKeepsServing) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/throw")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 500);
+  EXPECT_NE(r->body.find("InternalFailure"), std::string::npos);
+  ASSERT_TRUE(c.Send(Get("/after")));
+  auto after = c.Read();
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->body, "/after");
+  Client other(server_->port());
+  ASSERT_TRUE(other.Send(Get("/other")));
+  ASSERT_TRUE(other.Read().has_value());
+}
+
+TEST_F(HttpServerTest, ExpectContinueGetsInterimResponse) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  auto interim = c.Read();
+  ASSERT_TRUE(interim.has_value());
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(c.Send("data"));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "data");
+}
+
+TEST_F(HttpServerTest, StopLetsInFlightRequestFinishAndClosesIdleConnections) {
+  config_.idle_timeout = 30s;  // so that only Stop() can close the idle connection
+  StartServer();
+  Client idle(server_->port());
+  ASSERT_TRUE(idle.Send(Get("/warmup")));
+  ASSERT_TRUE(idle.Read().has_value());
+
+  auto busy = std::make_unique<Client>(server_->port());
+  ASSERT_TRUE(busy->Send(Get("/slow")));
+  const auto wait_start = Clock::now();
+  while (!handler_.slow_entered_.load() && Clock::now() - wait_start < 3s) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(handler_.slow_entered_.load());
+
+  const auto stop_start = Clock::now();
+  std::thread stopper([&] { server_->Stop(); });
+  EXPECT_TRUE(idle.ClosedWithin(400ms));  // long before the slow handler is done
+  auto r = busy->Read();
+  EXPECT_TRUE(busy->ClosedWithin(2s));
+  busy.reset();  // a client closes after `Connection: close`; Stop() need not linger
+  stopper.join();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "slow done");
+  EXPECT_EQ(r->Header("Connection"), "close");
+  EXPECT_LT(Clock::now() - stop_start, 2s);
+  server_->Wait();  // returns at once: already stopped
+
+  Client late(server_->port());
+  EXPECT_FALSE(late.connected() && late.Send(Get("/late")) && late.Read().has_value());
+}
+
+TEST_F(HttpServerTest, StopClosesConnectionsThatOutliveTheDrainTimeout) {
+  config_.drain_timeout = 300ms;
+  config_.header_timeout = 30s;
+  StartServer();
+  Client slow(server_->port());
+  ASSERT_TRUE(slow.Send("GET /never-finished HTTP/1.1\r\n"));  // mid-header: in flight
+  std::this_thread::sleep_for(50ms);
+  const auto start = Clock::now();
+  server_->Stop();
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_TRUE(slow.ClosedWithin(1s));
+}
+
+TEST_F(HttpServerTest, StopIsIdempotentAndWaitReturnsAfterStop) {
+  StartServer();
+  std::atomic<bool> waited{false};
+  std::thread waiter([&] {
+    server_->Wait();
+    waited.store(true);
+  });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(waited.load());
+  server_->Stop();
+  server_->Stop();
+  waiter.join();
+  EXPECT_TRUE(waited.load());
+}
+
+TEST_F(HttpServerTest, RunUntilSignalStopsOnSigterm) {
+  StartServer();
+  std::optional<Status> result;
+  std::thread runner([&] { result = server_->RunUntilSignal(); });
+  // RunUntilSignal installs its handlers first thing; give it ample time before the
+  // signal, whose default action would end the test binary.
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+  runner.join();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->has_value());
+  Client late(server_->port());
+  EXPECT_FALSE(late.connected() && late.Send(Get("/late")) && late.Read().has_value());
+}
+
+TEST_F(HttpServerTest, RunUntilSignalReturnsWhenStoppedElsewhere) {
+  StartServer();
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(100ms);
+    server_->Stop();
+  });
+  EXPECT_TRUE(server_->RunUntilSignal().has_value());
+  stopper.join();
+}
+
+TEST_F(HttpServerTest, BindFailureIsAClearError) {
+  StartServer();
+  HttpServerConfig second = config_;
+  second.port = server_->port();
+  auto r = HttpServer::Start(second, handler_);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(r.error().message,
+            "address already in use: 127.0.0.1:" + std::to_string(server_->port()));
+}
+
+TEST_F(HttpServerTest, RejectsBadListenHost) {
+  config_.host = "not a host name!";
+  auto r = HttpServer::Start(config_, handler_);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(HttpServerTest, UnmapsIpv4MappedPeerAddresses) {
+  config_.host = "::";
+  auto started = HttpServer::Start(config_, handler_);
+  if (!started) GTEST_SKIP() << "no IPv6 here: " << started.error().message;
+  server_ = std::move(*started);
+  Client c(server_->port());  // connects over IPv4 to the dual-stack socket
+  if (!c.connected()) GTEST_SKIP() << "IPv6 socket is not dual-stack here";
+  ASSERT_TRUE(c.Send(Get("/echo")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("X-Remote"), "127.0.0.1");
+}
+
+// --- TLS ---
+
+struct TlsFiles {
+  std::filesystem::path dir, cert, key;
+};
+
+// A throwaway self-signed P-256 certificate for "localhost".
+TlsFiles MakeSelfSignedCert() {
+  TlsFiles f;
+  f.dir = std::filesystem::temp_directory_path() / ("kw_http_tls_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(f.dir);
+  f.cert = f.dir / "cert.pem";
+  f.key = f.dir / "key.pem";
+  EVP_PKEY* pkey = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, pkey);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  X509_sign(x, pkey, EVP_sha256());
+  FILE* cf = std::fopen(f.cert.c_str(), "w");
+  PEM_write_X509(cf, x);
+  std::fclose(cf);
+  FILE* kf = std::fopen(f.key.c_str(), "w");
+  PEM_write_PrivateKey(kf, pkey, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(kf);
+  X509_free(x);
+  EVP_PKEY_free(pkey);
+  return f;
+}
+
+TEST_F(HttpServerTest, ServesTlsWhenCertificateIsConfigured) {
+  const TlsFiles files = MakeSelfSignedCert();
+  config_.tls_cert_chain_file = files.cert.string();
+  config_.tls_private_key_file = files.key.string();
+  StartServer();
+
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  SSL_set_fd(ssl, fd);
+  ASSERT_EQ(SSL_connect(ssl), 1);
+  const std::string req =
+      "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 6\r\n\r\nsecret";
+  ASSERT_EQ(SSL_write(ssl, req.data(), static_cast<int>(req.size())), static_cast<int>(req.size()));
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    const int n = SSL_read(ssl, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  ::close(fd);
+  std::filesystem::remove_all(files.dir);
+
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  EXPECT_NE(got.find("\r\n\r\nsecret"), std::string::npos) << got;
+  auto seen = handler_.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(seen[0].secure);
+
+  // Plain HTTP on the TLS port is refused rather than handled.
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/plain")));
+  EXPECT_FALSE(c.Read().has_value());
+  EXPECT_EQ(handler_.seen().size(), 1u);
+}
+
+TEST_F(HttpServerTest, MissingTlsFilesAreAStartError) {
+  config_.tls_cert_chain_file = "/nonexistent/cert.pem";
+  config_.tls_private_key_file = "/nonexistent/key.pem";
+  auto r = HttpServer::Start(config_, handler_);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace kw::server

@@ -1,0 +1,197 @@
+#include "server/server_app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <ostream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "api/http/dispatcher.hpp"
+#include "api/http/metrics.hpp"
+#include "api/iam/policies_api.hpp"
+#include "api/iam/users_api.hpp"
+#include "api/sts/sts_api.hpp"
+#include "common/atomic_file.hpp"
+#include "crypto/aead.hpp"
+#include "crypto/csprng.hpp"
+#include "iam/ids.hpp"
+#include "iam/policy_service.hpp"
+#include "iam/user_service.hpp"
+#include "server/data_dir.hpp"
+#include "server/http_server.hpp"
+#include "store/sqlite/sqlite_kv_store.hpp"
+#include "sts/sts_service.hpp"
+
+namespace kw::server {
+namespace {
+
+constexpr std::string_view kMetaTable = "meta";
+constexpr std::string_view kAdminUser = "admin";
+constexpr std::string_view kAdminPolicyArn = "arn:aws:iam::aws:policy/AdministratorAccess";
+
+// The account ID is minted once and kept in the store, so that every replica and
+// every restart reports the same one.
+Result<iam::Account> LoadOrCreateAccount(store::KvStore& store, Random& random) {
+  iam::Account account;
+  Status s = store.Transact([&](store::Txn& txn) -> Status {
+    KW_ASSIGN_OR_RETURN(auto item, txn.Get(kMetaTable, "account_id"));
+    if (item) {
+      account.id = item->value;
+      return OkStatus();
+    }
+    account.id = iam::NewAccountId(random);
+    return txn.Insert(kMetaTable, "account_id", account.id).has_value()
+               ? OkStatus()
+               : Status(Internal("cannot record the account ID"));
+  });
+  if (!s) return s.error();
+  return account;
+}
+
+// First start: an administrator with AdministratorAccess and one access key, written
+// to DIR/admin-credentials (0600). Crash-safe: the "bootstrap" record is written last,
+// so an interrupted bootstrap is redone (the half-made admin's keys are replaced).
+Status BootstrapAdmin(const ServerConfig& config, store::KvStore& store,
+                      iam::UserService& users, iam::PolicyService& policies, std::ostream& out) {
+  KW_ASSIGN_OR_RETURN(auto done, store.Get(kMetaTable, "bootstrap"));
+  if (done) return OkStatus();
+
+  auto existing = users.GetUser(kAdminUser, nullptr);
+  if (!existing) {
+    iam::CreateUserRequest req;
+    req.user_name = std::string(kAdminUser);
+    req.tags = {{"keyward:role", "administrator"}};
+    KW_RETURN_IF_ERROR(users.CreateUser(req));
+  }
+  auto attached = policies.AttachUserPolicy(kAdminUser, kAdminPolicyArn);
+  if (!attached && attached.error().reason != "EntityAlreadyExists") return attached.error();
+
+  KW_ASSIGN_OR_RETURN(auto keys, users.ListAccessKeys(kAdminUser, std::nullopt, std::nullopt));
+  for (const auto& key : keys.keys) {
+    KW_RETURN_IF_ERROR(users.DeleteAccessKey(kAdminUser, key.access_key_id));
+  }
+  KW_ASSIGN_OR_RETURN(iam::CreatedAccessKey key, users.CreateAccessKey(kAdminUser, nullptr));
+  const auto path = config.data_dir / "admin-credentials";
+  const SecretBytes text(SharedCredentialsText("default", key.metadata.access_key_id,
+                                               key.secret_access_key));
+  KW_RETURN_IF_ERROR(WriteFileAtomic(path, text.Reveal(), 0600));
+  KW_RETURN_IF_ERROR(store.Transact([&](store::Txn& txn) -> Status {
+    auto r = txn.Put(kMetaTable, "bootstrap",
+                     nlohmann::json{{"admin_user", kAdminUser},
+                                    {"access_key_id", key.metadata.access_key_id}}
+                         .dump());
+    if (!r) return r.error();
+    return OkStatus();
+  }));
+  out << "keyward: created administrator '" << kAdminUser << "' (access key "
+      << key.metadata.access_key_id << ")\n"
+      << "keyward: its credentials are in " << std::filesystem::absolute(path).string()
+      << " (profile default, mode 0600)\n";
+  return OkStatus();
+}
+
+// Flushes key usage to the store every interval, and once more on stop.
+class UsageFlusher {
+ public:
+  UsageFlusher(iam::UserService& users, std::chrono::seconds interval)
+      : users_(users), interval_(interval), thread_([this] { Loop(); }) {}
+  ~UsageFlusher() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    Flush();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, interval_, [this] { return stop_; })) {
+      lock.unlock();
+      Flush();
+      lock.lock();
+    }
+  }
+  void Flush() {
+    if (Status s = users_.FlushUsage(); !s) {
+      spdlog::warn("could not record access-key usage: {}", s.error().message);
+    }
+  }
+
+  iam::UserService& users_;
+  std::chrono::seconds interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+Status Serve(const ServerConfig& config, std::ostream& out) {
+  KW_RETURN_IF_ERROR(EnsurePrivateDir(config.data_dir));
+  SystemClock clock;
+  crypto::Csprng random;
+  KW_ASSIGN_OR_RETURN(MasterKey master, LoadOrCreateMasterKey(config.data_dir, random));
+  if (master.created) {
+    out << "keyward: created master key " << master.id << " in "
+        << (config.data_dir / "master.key").string() << " (mode 0600)\n";
+  }
+  KW_ASSIGN_OR_RETURN(auto store, store::SqliteKvStore::Open(config.data_dir / "keyward.db"));
+  const crypto::Envelope envelope(master.id, std::move(master.key), random);
+  KW_ASSIGN_OR_RETURN(iam::Account account, LoadOrCreateAccount(*store, random));
+
+  iam::UserService users(*store, envelope, clock, random, account);
+  iam::PolicyService policies(*store, clock, random, account, users);
+  users.SetDependents(&policies);
+  KW_RETURN_IF_ERROR(policies.EnsureAwsManagedPolicies());
+  sts::StsService sts(*store, envelope, clock, random, account, policies);
+  KW_RETURN_IF_ERROR(BootstrapAdmin(config, *store, users, policies, out));
+
+  api::Metrics metrics;
+  api::PrefixCredentialResolver credentials(users, sts);
+  api::Dispatcher dispatcher(api::DispatcherDeps{clock, random, credentials, policies, users,
+                                                 metrics});
+  api::QueryService iam_service{"iam", "iam", "https://iam.amazonaws.com/doc/2010-05-08/",
+                                "2010-05-08", api::UserOperations(users, account)};
+  for (auto& op : api::PolicyOperations(policies, account)) {
+    iam_service.operations.push_back(std::move(op));
+  }
+  dispatcher.AddQueryService(std::move(iam_service));
+  dispatcher.AddQueryService(api::StsQueryService(sts, policies, account));
+
+  HttpServerConfig http;
+  http.host = config.listen_host;
+  http.port = config.listen_port;
+  http.threads = config.threads;
+  http.max_body_bytes = config.max_body_bytes;
+  http.max_header_bytes = config.max_header_bytes;
+  KW_ASSIGN_OR_RETURN(auto server, HttpServer::Start(http, dispatcher));
+  UsageFlusher flusher(users, config.usage_flush_interval);
+  dispatcher.SetReady(true);
+  out << "keyward: account " << account.id << ", listening on http://" << config.listen_host
+      << ":" << server->port() << "\n"
+      << std::flush;
+  spdlog::info("keyward server ready on {}:{}", config.listen_host, server->port());
+  KW_RETURN_IF_ERROR(server->RunUntilSignal());
+  dispatcher.SetReady(false);
+  spdlog::info("keyward server stopped");
+  return OkStatus();
+}
+
+}  // namespace
+
+int RunServer(const ServerConfig& config, std::ostream& out) {
+  Status s = Serve(config, out);
+  if (!s) {
+    spdlog::error("keyward server: {}", s.error().message);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace kw::server

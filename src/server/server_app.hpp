@@ -1,0 +1,17 @@
+#pragma once
+
+// The composition root of `keyward server`: builds the concrete store, services,
+// dispatcher and transport, bootstraps a new data directory, and runs until SIGTERM.
+
+#include <iosfwd>
+
+#include "server/server_config.hpp"
+
+namespace kw::server {
+
+// Runs the server in the foreground until SIGINT/SIGTERM, then shuts down gracefully.
+// Progress and where the admin credentials were written go to `out`; never a secret.
+// Returns the process exit code.
+int RunServer(const ServerConfig& config, std::ostream& out);
+
+}  // namespace kw::server
