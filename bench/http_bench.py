@@ -67,7 +67,8 @@ def main():
         sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1",
                            aws_access_key_id=creds["default"]["aws_access_key_id"],
                            aws_secret_access_key=creds["default"]["aws_secret_access_key"])
-        url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=3600)
+        url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=3600,
+                                     HttpMethod="GET")
         with urllib.request.urlopen(url) as r:
             assert b"GetCallerIdentityResult" in r.read()
         results = {"health": [], "sts": []}

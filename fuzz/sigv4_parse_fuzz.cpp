@@ -53,8 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Verify at the claimed time so that the signature check itself runs.
     (void)verifier.Verify(request, *auth, secret, auth->time);
   }
-  const std::string creq = kw::sigv4::CanonicalRequest(request, names, kw::sigv4::kUnsignedPayload,
-                                                       "X-Amz-Signature");
+  const std::string creq =
+      kw::sigv4::CanonicalRequest(request, names, kw::sigv4::kUnsignedPayload, "X-Amz-Signature");
   (void)kw::sigv4::StringToSign("20150830T123600Z", "20150830/us-east-1/sts/aws4_request", creq);
   (void)kw::sigv4::UriDecode(target, true);
   (void)kw::sigv4::UriEncode(target, true);

@@ -13,7 +13,7 @@ namespace {
 struct BoundCommand {
   const CommandDef* def = nullptr;
   CLI::App* app = nullptr;
-  std::map<std::string, std::string> values;   // by ArgSpec::name
+  std::map<std::string, std::string> values;    // by ArgSpec::name
   std::map<std::string, CLI::Option*> options;  // to tell "given" from "empty"
 };
 
@@ -33,20 +33,18 @@ int RunApp(int argc, const char* const* argv, const AppEnvironment& environment,
   std::ostream& out = *environment.out;
   std::ostream& err = *environment.err;
 
-  CLI::App app{"keyward: access keys and secrets, rotated, over the AWS wire protocols",
-               "keyward"};
+  CLI::App app{"keyward: access keys and secrets, rotated, over the AWS wire protocols", "keyward"};
   app.set_version_flag("--version", std::string(kVersion));
   app.require_subcommand(1);
   // Global options may come after the subcommand words: `keyward user list --output json`.
   app.fallthrough();
 
   std::string endpoint, profile, region, output = "table";
-  CLI::Option* endpoint_opt =
-      app.add_option("--endpoint", endpoint,
-                     "Server URL (default: $KEYWARD_ENDPOINT, else " +
-                         std::string(kDefaultEndpoint) + ")");
-  CLI::Option* profile_opt =
-      app.add_option("--profile", profile, "Credentials profile (default: $AWS_PROFILE, else default)");
+  CLI::Option* endpoint_opt = app.add_option(
+      "--endpoint", endpoint,
+      "Server URL (default: $KEYWARD_ENDPOINT, else " + std::string(kDefaultEndpoint) + ")");
+  CLI::Option* profile_opt = app.add_option(
+      "--profile", profile, "Credentials profile (default: $AWS_PROFILE, else default)");
   CLI::Option* region_opt = app.add_option("--region", region, "Signing region");
   app.add_option("--output", output, "Output format: table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}));
@@ -107,8 +105,8 @@ int RunApp(int argc, const char* const* argv, const AppEnvironment& environment,
     for (const auto& [name, opt] : b->options) {
       if (opt->count() > 0) args[name] = b->values[name];
     }
-    CommandContext ctx(std::move(global), std::move(args), environment.env,
-                       *environment.transport, *environment.clock, environment.sleep);
+    CommandContext ctx(std::move(global), std::move(args), environment.env, *environment.transport,
+                       *environment.clock, environment.sleep);
     Result<CommandOutput> result = b->def->run(ctx);
     if (!result) {
       err << ErrorLine(result.error()) << '\n';

@@ -6,13 +6,12 @@
 // library does not link the server and tests can drive every client command
 // against a fake transport.
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/credential_chain.hpp"
 #include "cli/http_client.hpp"
@@ -42,7 +41,8 @@ struct ExtraCommand {
 
 // Runs `keyward argv...`. Returns the process exit code: 0 on success, 1 when the
 // command failed (one line "keyward: error: ..." on err), CLI11's code for usage
-// errors; --help and --version print to out and return 0.
+// errors; --help and --version print to out and return 0. Runs on the calling
+// thread; concurrent calls are safe only with distinct streams and transports.
 int RunApp(int argc, const char* const* argv, const AppEnvironment& environment,
            const std::vector<ExtraCommand>& extra = {});
 

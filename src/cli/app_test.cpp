@@ -38,10 +38,10 @@ std::string Wrap(const std::string& action, const std::string& result) {
          "</RequestId></ResponseMetadata></" + action + "Response>";
 }
 
-const std::string kIdentity = Wrap(
-    "GetCallerIdentity",
-    "<Arn>arn:aws:iam::123456789012:user/admin</Arn><UserId>AIDAADMIN</UserId>"
-    "<Account>123456789012</Account>");
+const std::string kIdentity =
+    Wrap("GetCallerIdentity",
+         "<Arn>arn:aws:iam::123456789012:user/admin</Arn><UserId>AIDAADMIN</UserId>"
+         "<Account>123456789012</Account>");
 
 class AppTest : public ::testing::Test {
  protected:
@@ -93,8 +93,8 @@ TEST_F(AppTest, WhoamiSignsAValidRequestToTheDefaultEndpoint) {
   EXPECT_EQ(auth->access_key_id, "AKIATESTKEY");
   EXPECT_EQ(auth->scope, "20260102/us-east-1/sts/aws4_request");
   sigv4::Verifier verifier;
-  EXPECT_TRUE(verifier.Verify(view, *auth, SecretBytes("testsecretkeyvalue"), clock_.Now())
-                  .has_value());
+  EXPECT_TRUE(
+      verifier.Verify(view, *auth, SecretBytes("testsecretkeyvalue"), clock_.Now()).has_value());
   EXPECT_FALSE(verifier.Verify(view, *auth, SecretBytes("wrong"), clock_.Now()).has_value());
   const HeaderField* host = FindHeader(req.headers, "Host");
   ASSERT_NE(host, nullptr);
@@ -126,16 +126,18 @@ TEST_F(AppTest, SessionTokenIsSent) {
 }
 
 TEST_F(AppTest, UserListFollowsMarkersAndPrintsTable) {
-  transport_.Reply(200, Wrap("ListUsers",
-                             "<Users><member><Path>/</Path><UserName>alice</UserName><UserId>AIDA1"
-                             "</UserId><Arn>arn:aws:iam::1:user/alice</Arn><CreateDate>2026-01-01T"
-                             "00:00:00Z</CreateDate></member></Users><IsTruncated>true</IsTruncated>"
-                             "<Marker>m1</Marker>"));
-  transport_.Reply(200, Wrap("ListUsers",
-                             "<Users><member><Path>/ops/</Path><UserName>bob</UserName><UserId>AIDA2"
-                             "</UserId><Arn>arn:aws:iam::1:user/ops/bob</Arn><CreateDate>2026-01-02"
-                             "T00:00:00Z</CreateDate></member></Users><IsTruncated>false"
-                             "</IsTruncated>"));
+  transport_.Reply(200,
+                   Wrap("ListUsers",
+                        "<Users><member><Path>/</Path><UserName>alice</UserName><UserId>AIDA1"
+                        "</UserId><Arn>arn:aws:iam::1:user/alice</Arn><CreateDate>2026-01-01T"
+                        "00:00:00Z</CreateDate></member></Users><IsTruncated>true</IsTruncated>"
+                        "<Marker>m1</Marker>"));
+  transport_.Reply(200,
+                   Wrap("ListUsers",
+                        "<Users><member><Path>/ops/</Path><UserName>bob</UserName><UserId>AIDA2"
+                        "</UserId><Arn>arn:aws:iam::1:user/ops/bob</Arn><CreateDate>2026-01-02"
+                        "T00:00:00Z</CreateDate></member></Users><IsTruncated>false"
+                        "</IsTruncated>"));
   ASSERT_EQ(Run({"user", "list"}), 0) << err_.str();
   ASSERT_EQ(transport_.requests.size(), 2u);
   EXPECT_EQ(Body(0), "Action=ListUsers&Version=2010-05-08");
@@ -159,7 +161,8 @@ TEST_F(AppTest, UserListJsonIsTheAwsCliShape) {
 }
 
 TEST_F(AppTest, RepeatedMarkerStopsInsteadOfLooping) {
-  const std::string page = Wrap("ListUsers", "<Users/><IsTruncated>true</IsTruncated><Marker>m</Marker>");
+  const std::string page =
+      Wrap("ListUsers", "<Users/><IsTruncated>true</IsTruncated><Marker>m</Marker>");
   transport_.Reply(200, page);
   transport_.Reply(200, page);
   EXPECT_EQ(Run({"user", "list"}), 1);
@@ -175,8 +178,9 @@ TEST_F(AppTest, UserCreateAndDelete) {
   EXPECT_EQ(Body(0), "Action=CreateUser&Version=2010-05-08&UserName=carol&Path=%2Fops%2F");
   EXPECT_NE(out_.str().find("carol"), std::string::npos);
 
-  transport_.Reply(200, "<DeleteUserResponse><ResponseMetadata><RequestId>r</RequestId>"
-                        "</ResponseMetadata></DeleteUserResponse>");
+  transport_.Reply(200,
+                   "<DeleteUserResponse><ResponseMetadata><RequestId>r</RequestId>"
+                   "</ResponseMetadata></DeleteUserResponse>");
   ASSERT_EQ(Run({"user", "delete", "carol"}), 0) << err_.str();
   EXPECT_EQ(Body(1), "Action=DeleteUser&Version=2010-05-08&UserName=carol");
   EXPECT_EQ(out_.str(), "Deleted user 'carol'.\n");
@@ -254,8 +258,7 @@ TEST_F(AppTest, NoCredentialsErrorNamesProvidersWithoutCallingTheServer) {
   vars_.erase("AWS_SECRET_ACCESS_KEY");
   EXPECT_EQ(Run({"whoami"}), 1);
   EXPECT_TRUE(transport_.requests.empty());
-  EXPECT_NE(err_.str().find("keyward: error: no credentials: tried environment"),
-            std::string::npos)
+  EXPECT_NE(err_.str().find("keyward: error: no credentials: tried environment"), std::string::npos)
       << err_.str();
   EXPECT_NE(err_.str().find("/nonexistent-home/.aws/credentials (file not found)"),
             std::string::npos)
@@ -304,9 +307,9 @@ TEST_F(AppTest, CredentialReportPollsThenDecodes) {
       "alice,arn:aws:iam::1:user/alice,true\n";
   transport_.Reply(200, Wrap("GenerateCredentialReport", "<State>STARTED</State>"));
   transport_.Reply(200, Wrap("GenerateCredentialReport", "<State>COMPLETE</State>"));
-  transport_.Reply(200, Wrap("GetCredentialReport",
-                             "<Content>" + crypto::Base64Encode(csv) +
-                                 "</Content><ReportFormat>text/csv</ReportFormat>"));
+  transport_.Reply(
+      200, Wrap("GetCredentialReport", "<Content>" + crypto::Base64Encode(csv) +
+                                           "</Content><ReportFormat>text/csv</ReportFormat>"));
   ASSERT_EQ(Run({"credential-report"}), 0) << err_.str();
   EXPECT_EQ(sleeps_, 1);
   EXPECT_EQ(Body(2), "Action=GetCredentialReport&Version=2010-05-08");
@@ -316,14 +319,14 @@ TEST_F(AppTest, CredentialReportPollsThenDecodes) {
             "alice           arn:aws:iam::1:user/alice  true\n");
 
   transport_.Reply(200, Wrap("GenerateCredentialReport", "<State>COMPLETE</State>"));
-  transport_.Reply(200, Wrap("GetCredentialReport", "<Content>" + crypto::Base64Encode(csv) +
-                                                        "</Content>"));
+  transport_.Reply(
+      200, Wrap("GetCredentialReport", "<Content>" + crypto::Base64Encode(csv) + "</Content>"));
   ASSERT_EQ(Run({"credential-report", "--output", "csv"}), 0);
   EXPECT_EQ(out_.str(), csv);
 
   transport_.Reply(200, Wrap("GenerateCredentialReport", "<State>COMPLETE</State>"));
-  transport_.Reply(200, Wrap("GetCredentialReport", "<Content>" + crypto::Base64Encode(csv) +
-                                                        "</Content>"));
+  transport_.Reply(
+      200, Wrap("GetCredentialReport", "<Content>" + crypto::Base64Encode(csv) + "</Content>"));
   ASSERT_EQ(Run({"credential-report", "--output", "json"}), 0);
   auto j = nlohmann::json::parse(out_.str());
   ASSERT_EQ(j.size(), 2u);
@@ -339,10 +342,12 @@ TEST_F(AppTest, CredentialReportBadBase64) {
 }
 
 TEST_F(AppTest, HelpOnEveryCommand) {
-  for (std::vector<const char*> args :
-       {std::vector<const char*>{"--help"}, {"user", "--help"}, {"user", "create", "--help"},
-        {"access-key", "delete", "--help"}, {"credential-report", "--help"},
-        {"status", "--help"}}) {
+  for (std::vector<const char*> args : {std::vector<const char*>{"--help"},
+                                        {"user", "--help"},
+                                        {"user", "create", "--help"},
+                                        {"access-key", "delete", "--help"},
+                                        {"credential-report", "--help"},
+                                        {"status", "--help"}}) {
     EXPECT_EQ(Run(args), 0) << args.front();
     EXPECT_NE(out_.str().find("Usage"), std::string::npos) << out_.str();
   }
@@ -355,10 +360,10 @@ TEST_F(AppTest, HelpOnEveryCommand) {
 TEST_F(AppTest, VersionAndUsageErrors) {
   EXPECT_EQ(Run({"--version"}), 0);
   EXPECT_EQ(out_.str(), "keyward 0.1.0\n");
-  EXPECT_NE(Run({}), 0);                               // a command is required
-  EXPECT_NE(Run({"user"}), 0);                         // a subcommand is required
-  EXPECT_NE(Run({"user", "create"}), 0);               // NAME is required
-  EXPECT_NE(Run({"whoami", "--output", "yaml"}), 0);   // not a format
+  EXPECT_NE(Run({}), 0);                              // a command is required
+  EXPECT_NE(Run({"user"}), 0);                        // a subcommand is required
+  EXPECT_NE(Run({"user", "create"}), 0);              // NAME is required
+  EXPECT_NE(Run({"whoami", "--output", "yaml"}), 0);  // not a format
   EXPECT_NE(Run({"frobnicate"}), 0);
   EXPECT_TRUE(transport_.requests.empty());
 }

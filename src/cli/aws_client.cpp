@@ -6,8 +6,8 @@ Result<QueryClient> QueryClient::Create(HttpTransport& transport, const Clock& c
                                         std::string endpoint, sigv4::Credentials credentials,
                                         std::string region) {
   KW_ASSIGN_OR_RETURN(ParsedUrl url, ParseUrl(endpoint));
-  return QueryClient(transport, clock, std::move(endpoint), std::move(url),
-                     std::move(credentials), std::move(region));
+  return QueryClient(transport, clock, std::move(endpoint), std::move(url), std::move(credentials),
+                     std::move(region));
 }
 
 Result<xml::Node> QueryClient::Call(const QueryService& service, std::string_view action,

@@ -23,8 +23,8 @@ struct QueryService {
 inline constexpr QueryService kIam{"iam", "2010-05-08"};
 inline constexpr QueryService kSts{"sts", "2011-06-15"};
 
-// Not thread-safe only in the sense that the transport and clock must outlive it;
-// Call itself keeps no state and may run concurrently if the transport allows.
+// Immutable after Create, so Call may run concurrently when the transport allows it.
+// The transport and the clock are borrowed and must outlive the client.
 class QueryClient {
  public:
   // kInvalidArgument if `endpoint` is not an http(s) URL.

@@ -88,8 +88,8 @@ struct CommandGroup {
 };
 
 // The tables. Each command module contributes one function.
-std::vector<CommandDef> StsCommands();   // status, whoami
-std::vector<CommandDef> IamCommands();   // user ..., access-key ..., credential-report
+std::vector<CommandDef> StsCommands();  // status, whoami
+std::vector<CommandDef> IamCommands();  // user ..., access-key ..., credential-report
 std::vector<CommandGroup> CommandGroups();
 
 // All client commands, in the order --help lists them.

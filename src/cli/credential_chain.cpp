@@ -1,10 +1,10 @@
 #include "cli/credential_chain.hpp"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <system_error>
-#include <filesystem>
 #include <vector>
 
 #include "cli/ini.hpp"
@@ -112,8 +112,7 @@ std::string ConfigFilePath(const EnvLookup& env) {
   return ExpandHome(env("AWS_CONFIG_FILE").value_or("~/.aws/config"), env);
 }
 
-Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options,
-                                               const EnvLookup& env) {
+Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options, const EnvLookup& env) {
   ResolvedCredentials out;
   out.profile = options.profile.value_or(
       env("AWS_PROFILE").value_or(env("AWS_DEFAULT_PROFILE").value_or("default")));
@@ -147,8 +146,8 @@ Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options,
     if (id && secret) {
       auto token = env("AWS_SESSION_TOKEN");
       if (!token) token = env("AWS_SECURITY_TOKEN");
-      out.credentials = sigv4::Credentials{*id, SecretBytes(std::move(*secret)),
-                                           token.value_or("")};
+      out.credentials =
+          sigv4::Credentials{*id, SecretBytes(std::move(*secret)), token.value_or("")};
       out.source = "environment";
       return out;
     }

@@ -7,6 +7,7 @@
 //
 // Errors name every provider tried and why it gave nothing; they never contain a
 // secret (not even a partial one) nor the line of a file that holds one.
+// Thread-safe as long as the EnvLookup is (both provided ones are, absent setenv).
 
 #include <functional>
 #include <map>

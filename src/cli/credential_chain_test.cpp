@@ -45,7 +45,8 @@ class CredentialChainTest : public ::testing::Test {
 };
 
 TEST_F(CredentialChainTest, EnvironmentBeatsFile) {
-  Write(".aws/credentials", "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = filesecret\n");
+  Write(".aws/credentials",
+        "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = filesecret\n");
   vars_["AWS_ACCESS_KEY_ID"] = "AKIAENV";
   vars_["AWS_SECRET_ACCESS_KEY"] = "envsecret";
   vars_["AWS_SESSION_TOKEN"] = "token";
@@ -151,7 +152,8 @@ TEST_F(CredentialChainTest, RegionDefaultsToUsEast1) {
 TEST_F(CredentialChainTest, MissingProfileErrorNamesProvidersAndNoSecret) {
   Write(".aws/credentials",
         "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = topsecretvalue\n");
-  Write(".aws/config", "[profile other]\naws_secret_access_key = othersecret\naws_access_key_id = B\n");
+  Write(".aws/config",
+        "[profile other]\naws_secret_access_key = othersecret\naws_access_key_id = B\n");
   auto r = Resolve(Profile("x"));
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::kUnauthenticated);

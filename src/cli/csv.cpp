@@ -6,8 +6,8 @@ Result<std::vector<std::vector<std::string>>> ParseCsv(std::string_view text) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> row;
   std::string field;
-  bool quoted = false;        // inside a quoted field
-  bool was_quoted = false;    // the current field was quoted (nothing may follow the quote)
+  bool quoted = false;      // inside a quoted field
+  bool was_quoted = false;  // the current field was quoted (nothing may follow the quote)
   bool row_started = false;
   std::size_t i = 0;
   auto end_field = [&] {
@@ -52,8 +52,8 @@ Result<std::vector<std::vector<std::string>>> ParseCsv(std::string_view text) {
       if (row_started || !row.empty()) end_row();
       if (c == '\r') ++i;
     } else {
-      if (was_quoted) return InvalidArgument("CSV: text after a closing quote at byte " +
-                                             std::to_string(i));
+      if (was_quoted)
+        return InvalidArgument("CSV: text after a closing quote at byte " + std::to_string(i));
       field += c;
       row_started = true;
     }

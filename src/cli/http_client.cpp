@@ -55,6 +55,7 @@ std::size_t OnHeader(char* data, std::size_t size, std::size_t n, void* user) {
   if (colon == std::string_view::npos) return len;
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
   sink->response->headers.push_back({std::string(line.substr(0, colon)), std::string(value)});
   return len;
 }
@@ -158,8 +159,7 @@ Result<ClientResponse> CurlHttpClient::Send(const ClientRequest& request) {
   if (request.method == "POST") {
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
   } else if (request.method == "GET") {
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else {

@@ -55,10 +55,10 @@ class CurlHttpClient final : public HttpTransport {
 
 // The parts of an http(s) URL a client needs to sign a request.
 struct ParsedUrl {
-  std::string scheme;     // "http" or "https", lower case
-  std::string host;       // as written, brackets kept for IPv6 literals
-  std::string port;       // empty when absent
-  std::string path;       // "/" when absent; no query
+  std::string scheme;       // "http" or "https", lower case
+  std::string host;         // as written, brackets kept for IPv6 literals
+  std::string port;         // empty when absent
+  std::string path;         // "/" when absent; no query
   std::string host_header;  // host[:port], the port only when it is not the default
 };
 

@@ -37,7 +37,8 @@ TEST(IniTest, ValueMayContainEqualsSign) {
 }
 
 TEST(IniTest, ContinuationLinesAppendToPreviousValue) {
-  auto ini = ParseIni("[profile x]\ns3 =\n  max_concurrent_requests = 10\n  addressing = path\nregion = r\n");
+  auto ini = ParseIni(
+      "[profile x]\ns3 =\n  max_concurrent_requests = 10\n  addressing = path\nregion = r\n");
   ASSERT_TRUE(ini.has_value()) << ini.error().message;
   EXPECT_EQ(ini->at("profile x").at("s3"), "max_concurrent_requests = 10\naddressing = path");
   EXPECT_EQ(ini->at("profile x").at("region"), "r");
@@ -57,13 +58,13 @@ TEST(IniTest, EmptyInputHasNoSections) {
 
 TEST(IniTest, Malformed) {
   const char* bad[] = {
-      "k = v\n",                  // before any section
-      "[a\nk = v\n",              // unterminated header
-      "[]\n",                     // empty section name
-      "[a]\njust words\n",        // no delimiter
-      "[a]\n = v\n",              // empty key
-      "[a]\nk = 1\n[a]\n",        // duplicate section
-      "[a]\nk = 1\nK = 2\n",      // duplicate key (case-insensitive)
+      "k = v\n",              // before any section
+      "[a\nk = v\n",          // unterminated header
+      "[]\n",                 // empty section name
+      "[a]\njust words\n",    // no delimiter
+      "[a]\n = v\n",          // empty key
+      "[a]\nk = 1\n[a]\n",    // duplicate section
+      "[a]\nk = 1\nK = 2\n",  // duplicate key (case-insensitive)
   };
   for (const char* text : bad) {
     auto ini = ParseIni(text);

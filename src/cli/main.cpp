@@ -1,7 +1,7 @@
 // keyward: the server and the operator CLI in one binary. The client commands live in
 // the kw_cli library (app.cpp, command table); only `server` is wired here, because
 // only this executable links the server.
-#include <spdlog/sinks/stderr_color_sinks.h>
+#include <spdlog/sinks/stdout_color_sinks.h>  // also declares stderr_color_mt
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -49,19 +49,20 @@ int RunServerCommand(const ServerFlags& flags) {
 int main(int argc, char** argv) {
   ServerFlags flags;
   std::vector<kw::cli::ExtraCommand> extra;
-  extra.push_back(
-      {"server", "Run the keyward server in the foreground",
-       [&flags](CLI::App& sub) {
-         flags.data_dir_opt =
-             sub.add_option("--data-dir", flags.data_dir, "Data directory (default ./keyward-data)");
-         flags.listen_opt = sub.add_option("--listen", flags.listen,
-                                           "HOST:PORT to listen on (default 127.0.0.1:8787)");
-         flags.config_opt = sub.add_option("--config", flags.config_file,
-                                           "YAML config file (data_dir, listen, threads, "
-                                           "max_body_bytes); flags override it")
-                                ->check(CLI::ExistingFile);
-       },
-       [&flags] { return RunServerCommand(flags); }});
+  extra.push_back({"server", "Run the keyward server in the foreground",
+                   [&flags](CLI::App& sub) {
+                     flags.data_dir_opt = sub.add_option("--data-dir", flags.data_dir,
+                                                         "Data directory (default ./keyward-data)");
+                     flags.listen_opt =
+                         sub.add_option("--listen", flags.listen,
+                                        "HOST:PORT to listen on (default 127.0.0.1:8787)");
+                     flags.config_opt =
+                         sub.add_option("--config", flags.config_file,
+                                        "YAML config file (data_dir, listen, threads, "
+                                        "max_body_bytes); flags override it")
+                             ->check(CLI::ExistingFile);
+                   },
+                   [&flags] { return RunServerCommand(flags); }});
 
   kw::cli::CurlHttpClient http;
   kw::SystemClock clock;

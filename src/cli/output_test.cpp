@@ -58,9 +58,8 @@ TEST(OutputTest, CsvQuotesWhenNeeded) {
 
 TEST(OutputTest, JsonKeepsColumnOrderAndTypes) {
   const Json j = RecordsToJson(Sample());
-  EXPECT_EQ(j.dump(),
-            R"([{"UserName":"alice","Status":"Active","Count":3},)"
-            R"({"UserName":"bob-the-builder","Status":null,"Count":true}])");
+  EXPECT_EQ(j.dump(), R"([{"UserName":"alice","Status":"Active","Count":3},)"
+                      R"({"UserName":"bob-the-builder","Status":null,"Count":true}])");
   EXPECT_EQ(RenderJson(Json{{"A", 1}}), "{\n    \"A\": 1\n}\n");
   EXPECT_EQ(RenderJson(nullptr), "");
 }

@@ -44,13 +44,20 @@ constexpr CodeMapping kCodes[] = {
 
 ErrorCode CodeFromStatus(int status) {
   switch (status) {
-    case 400: return ErrorCode::kInvalidArgument;
-    case 401: return ErrorCode::kUnauthenticated;
-    case 403: return ErrorCode::kPermissionDenied;
-    case 404: return ErrorCode::kNotFound;
-    case 409: return ErrorCode::kFailedPrecondition;
-    case 429: return ErrorCode::kUnavailable;
-    default: break;
+    case 400:
+      return ErrorCode::kInvalidArgument;
+    case 401:
+      return ErrorCode::kUnauthenticated;
+    case 403:
+      return ErrorCode::kPermissionDenied;
+    case 404:
+      return ErrorCode::kNotFound;
+    case 409:
+      return ErrorCode::kFailedPrecondition;
+    case 429:
+      return ErrorCode::kUnavailable;
+    default:
+      break;
   }
   if (status == 500) return ErrorCode::kInternal;
   if (status >= 500) return ErrorCode::kUnavailable;
@@ -58,12 +65,12 @@ ErrorCode CodeFromStatus(int status) {
 }
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\n' || s.front() == '\r' ||
-                        s.front() == '\t')) {
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\n' || s.front() == '\r' || s.front() == '\t')) {
     s.remove_prefix(1);
   }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' ||
-                        s.back() == '\t')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) {
     s.remove_suffix(1);
   }
   return s;
@@ -73,8 +80,8 @@ std::string_view Trim(std::string_view s) {
 
 std::string EncodeQueryForm(std::string_view action, std::string_view version,
                             const QueryParamList& params) {
-  std::string out = "Action=" + sigv4::UriEncode(action, false) +
-                    "&Version=" + sigv4::UriEncode(version, false);
+  std::string out =
+      "Action=" + sigv4::UriEncode(action, false) + "&Version=" + sigv4::UriEncode(version, false);
   for (const auto& [name, value] : params) {
     out += '&';
     out += sigv4::UriEncode(name, false);
@@ -87,8 +94,8 @@ std::string EncodeQueryForm(std::string_view action, std::string_view version,
 Result<xml::Node> ParseQueryResult(std::string_view action, std::string_view body) {
   auto doc = xml::Parse(body);
   if (!doc) {
-    return Internal("the " + std::string(action) + " response is not XML (" +
-                    doc.error().message + ")");
+    return Internal("the " + std::string(action) + " response is not XML (" + doc.error().message +
+                    ")");
   }
   const std::string response_name = std::string(action) + "Response";
   const std::string result_name = std::string(action) + "Result";

@@ -31,8 +31,9 @@ TEST(QueryResponseTest, ParsesErrorResponse) {
 
 TEST(QueryResponseTest, MapsCodes) {
   auto err = [](int status, const std::string& code) {
-    return ParseQueryError(status, "<ErrorResponse><Error><Code>" + code +
-                                       "</Code><Message>m &amp; n</Message></Error></ErrorResponse>");
+    return ParseQueryError(status,
+                           "<ErrorResponse><Error><Code>" + code +
+                               "</Code><Message>m &amp; n</Message></Error></ErrorResponse>");
   };
   EXPECT_EQ(err(404, "NoSuchEntity").code, ErrorCode::kNotFound);
   EXPECT_EQ(err(409, "EntityAlreadyExists").code, ErrorCode::kAlreadyExists);
@@ -49,8 +50,9 @@ TEST(QueryResponseTest, MapsCodes) {
 
 TEST(QueryResponseTest, Ec2StyleErrorsAccepted) {
   const Error e = ParseQueryError(
-      400, "<Response><Errors><Error><Code>InvalidAction</Code><Message>no</Message></Error>"
-           "</Errors><RequestID>x</RequestID></Response>");
+      400,
+      "<Response><Errors><Error><Code>InvalidAction</Code><Message>no</Message></Error>"
+      "</Errors><RequestID>x</RequestID></Response>");
   EXPECT_EQ(e.reason, "InvalidAction");
   EXPECT_EQ(e.message, "InvalidAction: no");
 }

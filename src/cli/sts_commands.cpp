@@ -70,7 +70,9 @@ std::vector<CommandDef> StsCommands() {
        "Show whether the server is ready and who the credentials belong to",
        {},
        RunStatus},
-      {{"whoami"}, "Show the caller identity of the credentials (sts GetCallerIdentity)", {},
+      {{"whoami"},
+       "Show the caller identity of the credentials (sts GetCallerIdentity)",
+       {},
        RunWhoami},
   };
 }

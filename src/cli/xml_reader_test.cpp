@@ -44,7 +44,8 @@ TEST(XmlReaderTest, ParsesAwsListUsersResponse) {
 }
 
 TEST(XmlReaderTest, DecodesEntitiesAndCharacterReferences) {
-  auto root = Parse("<a>&lt;x&gt; &amp; &quot;q&quot; &apos;s&apos; &#65;&#x42;&#xe9;&#x1F600;</a>");
+  auto root =
+      Parse("<a>&lt;x&gt; &amp; &quot;q&quot; &apos;s&apos; &#65;&#x42;&#xe9;&#x1F600;</a>");
   ASSERT_TRUE(root.has_value()) << root.error().message;
   EXPECT_EQ(root->text, "<x> & \"q\" 's' AB\xC3\xA9\xF0\x9F\x98\x80");
 }

@@ -32,7 +32,8 @@ bool Digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
 }
 
 std::optional<TimePoint> FromFields(int y, int mo, int d, int h, int mi, int s) {
-  if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+  // system_clock's nanosecond time_point ends in April 2262; later dates would overflow.
+  if (y < 1970 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
       s > 60) {
     return std::nullopt;
   }

@@ -5,9 +5,8 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
-#include <utility>
-
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "iam/ids.hpp"
 
@@ -53,11 +52,17 @@ std::string Dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-Error Validation(std::string message) { return InvalidArgument(std::move(message), "ValidationError"); }
+Error Validation(std::string message) {
+  return InvalidArgument(std::move(message), "ValidationError");
+}
 Error NoSuchEntity(std::string message) { return NotFound(std::move(message), "NoSuchEntity"); }
-Error Conflict(std::string message) { return FailedPrecondition(std::move(message), "DeleteConflict"); }
+Error Conflict(std::string message) {
+  return FailedPrecondition(std::move(message), "DeleteConflict");
+}
 Error Limit(std::string message) { return FailedPrecondition(std::move(message), "LimitExceeded"); }
-Error InvalidInput(std::string message) { return InvalidArgument(std::move(message), "InvalidInput"); }
+Error InvalidInput(std::string message) {
+  return InvalidArgument(std::move(message), "InvalidInput");
+}
 Error Corrupt(std::string_view what) {
   return Internal("stored " + std::string(what) + " record is unreadable", "ServiceFailure");
 }
@@ -97,22 +102,23 @@ Result<std::string> NormalizePath(std::string_view path, bool policy_path) {
   }
   if (ok && path.find("//") != std::string_view::npos) ok = false;
   if (!ok) {
-    return Validation("The specified value for path is invalid. It must begin and end with / "
-                      "and contain only alphanumeric characters and/or / characters.");
+    return Validation(
+        "The specified value for path is invalid. It must begin and end with / "
+        "and contain only alphanumeric characters and/or / characters.");
   }
   return std::string(path);
 }
 
 std::size_t NonWhitespaceChars(std::string_view doc) {
-  return static_cast<std::size_t>(std::count_if(doc.begin(), doc.end(), [](char c) {
-    return !std::isspace(static_cast<unsigned char>(c));
-  }));
+  return static_cast<std::size_t>(std::count_if(
+      doc.begin(), doc.end(), [](char c) { return !std::isspace(static_cast<unsigned char>(c)); }));
 }
 
 Result<std::shared_ptr<const policy::Policy>> ParseDocument(std::string_view doc,
                                                             policy::PolicyKind kind) {
-  if (doc.empty()) return MakeError(ErrorCode::kInvalidArgument, "Syntax errors in policy.",
-                                    "MalformedPolicyDocument");
+  if (doc.empty())
+    return MakeError(ErrorCode::kInvalidArgument, "Syntax errors in policy.",
+                     "MalformedPolicyDocument");
   auto parsed = policy::Parse(doc, kind);
   if (!parsed) {
     Error e = std::move(parsed).error();
@@ -244,7 +250,8 @@ Result<StoredManaged> DecodeManaged(std::string_view text) {
 }
 
 std::string EncodeVersion(const PolicyVersion& v) {
-  return Dump(json{{"id", v.version_id}, {"document", v.document}, {"created", ToSecs(v.create_date)}});
+  return Dump(
+      json{{"id", v.version_id}, {"document", v.document}, {"created", ToSecs(v.create_date)}});
 }
 
 Result<PolicyVersion> DecodeVersion(std::string_view text) {
@@ -379,6 +386,13 @@ Status PolicyService::EnsureAwsManagedPolicies() {
   // 2015-02-06T18:39:46Z, when AWS published them.
   const TimePoint published = FromSecs(1423247986);
   for (const AwsManagedSpec& spec : kAwsManaged) {
+    // They are evaluated on every request of whoever has them attached: a document the
+    // engine cannot parse must stop the server at start, not deny everything later.
+    auto parsed = ParseDocument(spec.document, policy::PolicyKind::kIdentity);
+    if (!parsed) {
+      return Internal("AWS-managed policy " + std::string(spec.name) +
+                      " does not parse: " + parsed.error().message);
+    }
     ManagedPolicy p;
     p.name = std::string(spec.name);
     p.policy_id = std::string(spec.id);
@@ -418,7 +432,8 @@ Result<Role> PolicyService::CreateRole(const CreateRoleRequest& request) {
   if (NonWhitespaceChars(request.assume_role_policy_document) > kMaxTrustPolicyChars) {
     return Limit("Cannot exceed quota for ACLSizePerRole: " + std::to_string(kMaxTrustPolicyChars));
   }
-  KW_RETURN_IF_ERROR(ParseDocument(request.assume_role_policy_document, policy::PolicyKind::kResource));
+  KW_RETURN_IF_ERROR(
+      ParseDocument(request.assume_role_policy_document, policy::PolicyKind::kResource));
   KW_RETURN_IF_ERROR(CheckTags(request.tags));
   if (request.tags.size() > kMaxTagsPerEntity) {
     return Limit("Cannot exceed quota for TagsPerRole: " + std::to_string(kMaxTagsPerEntity));
@@ -532,7 +547,8 @@ Status PolicyService::UpdateRole(std::string_view role_name,
   return OkStatus();
 }
 
-Status PolicyService::UpdateAssumeRolePolicy(std::string_view role_name, std::string_view document) {
+Status PolicyService::UpdateAssumeRolePolicy(std::string_view role_name,
+                                             std::string_view document) {
   KW_RETURN_IF_ERROR(CheckName(role_name, "roleName", 64));
   if (NonWhitespaceChars(document) > kMaxTrustPolicyChars) {
     return Limit("Cannot exceed quota for ACLSizePerRole: " + std::to_string(kMaxTrustPolicyChars));
@@ -552,9 +568,9 @@ Status PolicyService::DeleteRole(std::string_view role_name) {
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     KW_ASSIGN_OR_RETURN(auto item, txn.Get(kRoles, key));
     if (!item) return NoSuchRole(role_name);
-    KW_ASSIGN_OR_RETURN(auto inline_policies,
-                        txn.List(kRolePolicies, {key + kSep, "", 1}));
-    if (!inline_policies.empty()) return Conflict("Cannot delete entity, must delete policies first.");
+    KW_ASSIGN_OR_RETURN(auto inline_policies, txn.List(kRolePolicies, {key + kSep, "", 1}));
+    if (!inline_policies.empty())
+      return Conflict("Cannot delete entity, must delete policies first.");
     KW_ASSIGN_OR_RETURN(auto attached, txn.List(kAttachments, {Join({"r", key}) + kSep, "", 1}));
     if (!attached.empty()) return Conflict("Cannot delete entity, must detach all policies first.");
     return txn.Delete(kRoles, key);
@@ -612,22 +628,26 @@ Result<UserSummary> PolicyService::RequireUser(std::string_view user_name) {
   return std::move(user).value();
 }
 
-Status PolicyService::PutInline(bool is_user, std::string_view entity,
-                                std::string_view policy_name, std::string_view document) {
-  KW_RETURN_IF_ERROR(CheckName(policy_name, "policyName", 128));
-  std::string entity_name(entity);
+Result<PolicyService::EntityRef> PolicyService::ResolveEntity(bool is_user,
+                                                              std::string_view entity) {
   if (is_user) {
     KW_ASSIGN_OR_RETURN(UserSummary user, RequireUser(entity));
-    entity_name = user.name;
-  } else {
-    KW_RETURN_IF_ERROR(CheckName(entity, "roleName", 64));
+    return EntityRef{user.user_id, user.name, user.user_id, user.path};
   }
+  KW_RETURN_IF_ERROR(CheckName(entity, "roleName", 64));
+  return EntityRef{Lower(entity), std::string(entity), "", ""};
+}
+
+Status PolicyService::PutInline(bool is_user, std::string_view entity, std::string_view policy_name,
+                                std::string_view document) {
+  KW_RETURN_IF_ERROR(CheckName(policy_name, "policyName", 128));
+  KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
   KW_RETURN_IF_ERROR(ParseDocument(document, policy::PolicyKind::kIdentity));
   const std::size_t quota = is_user ? kMaxUserInlinePolicyChars : kMaxRoleInlinePolicyChars;
-  const std::string entity_key = Lower(entity);
+  const std::string& entity_key = ref.key;
   const std::string key = Join({entity_key, Lower(policy_name)});
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
-    InlinePolicy p{entity_name, std::string(policy_name), std::string(document)};
+    InlinePolicy p{ref.name, std::string(policy_name), std::string(document)};
     if (!is_user) {
       KW_ASSIGN_OR_RETURN(auto role, txn.Get(kRoles, entity_key));
       if (!role) return NoSuchRole(entity);
@@ -637,7 +657,8 @@ Status PolicyService::PutInline(bool is_user, std::string_view entity,
     // The quota is on the sum over the entity's inline policies; a replaced policy
     // does not count twice.
     std::size_t total = NonWhitespaceChars(document);
-    KW_ASSIGN_OR_RETURN(auto existing, txn.List(InlineTable(is_user), {entity_key + kSep, "", 0}));
+    KW_ASSIGN_OR_RETURN(auto existing,
+                        txn.List(InlineTable(is_user), {std::string(entity_key) + kSep, "", 0}));
     for (const auto& item : existing) {
       if (item.key == key) continue;
       KW_ASSIGN_OR_RETURN(InlinePolicy other, DecodeInline(item.value));
@@ -657,29 +678,25 @@ Status PolicyService::PutInline(bool is_user, std::string_view entity,
 Result<InlinePolicy> PolicyService::GetInline(bool is_user, std::string_view entity,
                                               std::string_view policy_name) {
   KW_RETURN_IF_ERROR(CheckName(policy_name, "policyName", 128));
-  if (is_user) {
-    KW_RETURN_IF_ERROR(RequireUser(entity));
-  } else {
-    KW_RETURN_IF_ERROR(GetRole(entity));
-  }
+  KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
+  if (!is_user) KW_RETURN_IF_ERROR(GetRole(entity));
   KW_ASSIGN_OR_RETURN(auto item,
-                      store_.Get(InlineTable(is_user), Join({Lower(entity), Lower(policy_name)})));
+                      store_.Get(InlineTable(is_user), Join({ref.key, Lower(policy_name)})));
   if (!item) {
-    return NoSuchEntity(std::string("The ") + (is_user ? "user" : "role") +
-                        " policy with name " + std::string(policy_name) + " cannot be found.");
+    return NoSuchEntity(std::string("The ") + (is_user ? "user" : "role") + " policy with name " +
+                        std::string(policy_name) + " cannot be found.");
   }
-  return DecodeInline(item->value);
+  KW_ASSIGN_OR_RETURN(InlinePolicy p, DecodeInline(item->value));
+  if (is_user) p.entity_name = ref.name;  // the user may have been renamed since
+  return p;
 }
 
 Result<PolicyServicePage<std::string>> PolicyService::ListInline(bool is_user,
                                                                  std::string_view entity,
                                                                  const PageRequest& page) {
-  if (is_user) {
-    KW_RETURN_IF_ERROR(RequireUser(entity));
-  } else {
-    KW_RETURN_IF_ERROR(GetRole(entity));
-  }
-  KW_ASSIGN_OR_RETURN(auto items, store_.List(InlineTable(is_user), {Lower(entity) + kSep, "", 0}));
+  KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
+  if (!is_user) KW_RETURN_IF_ERROR(GetRole(entity));
+  KW_ASSIGN_OR_RETURN(auto items, store_.List(InlineTable(is_user), {ref.key + kSep, "", 0}));
   std::vector<std::pair<std::string, std::string>> names;
   for (const auto& item : items) {
     KW_ASSIGN_OR_RETURN(InlinePolicy p, DecodeInline(item.value));
@@ -691,17 +708,14 @@ Result<PolicyServicePage<std::string>> PolicyService::ListInline(bool is_user,
 Status PolicyService::DeleteInline(bool is_user, std::string_view entity,
                                    std::string_view policy_name) {
   KW_RETURN_IF_ERROR(CheckName(policy_name, "policyName", 128));
-  if (is_user) {
-    KW_RETURN_IF_ERROR(RequireUser(entity));
-  } else {
-    KW_RETURN_IF_ERROR(GetRole(entity));
-  }
-  const std::string key = Join({Lower(entity), Lower(policy_name)});
+  KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
+  if (!is_user) KW_RETURN_IF_ERROR(GetRole(entity));
+  const std::string key = Join({ref.key, Lower(policy_name)});
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     KW_ASSIGN_OR_RETURN(auto item, txn.Get(InlineTable(is_user), key));
     if (!item) {
-      return NoSuchEntity(std::string("The ") + (is_user ? "user" : "role") +
-                          " policy with name " + std::string(policy_name) + " cannot be found.");
+      return NoSuchEntity(std::string("The ") + (is_user ? "user" : "role") + " policy with name " +
+                          std::string(policy_name) + " cannot be found.");
     }
     return txn.Delete(InlineTable(is_user), key);
   }));
@@ -751,8 +765,9 @@ Status CheckPolicyArn(std::string_view arn, const Account& account) {
   const std::string own = "arn:" + account.partition + ":iam::" + account.id + ":policy/";
   const std::string aws = "arn:" + account.partition + ":iam::aws:policy/";
   if (arn.size() < 20 || arn.size() > 2048) {
-    return Validation("1 validation error detected: Value at 'policyArn' failed to satisfy "
-                      "constraint: Member must have length between 20 and 2048");
+    return Validation(
+        "1 validation error detected: Value at 'policyArn' failed to satisfy "
+        "constraint: Member must have length between 20 and 2048");
   }
   if (arn.rfind(own, 0) != 0 && arn.rfind(aws, 0) != 0) {
     return InvalidInput("ARN " + std::string(arn) + " is not valid.");
@@ -801,9 +816,9 @@ Result<ManagedPolicy> PolicyService::CreatePolicy(const CreatePolicyRequest& req
       KW_ASSIGN_OR_RETURN(StoredManaged other, DecodeManaged(item.value));
       // Names are unique in the account whatever the path, as in AWS.
       if (Lower(other.policy.name) == Lower(p.name)) {
-        return AlreadyExists("A policy called " + p.name +
-                                 " already exists. Duplicate names are not allowed.",
-                             "EntityAlreadyExists");
+        return AlreadyExists(
+            "A policy called " + p.name + " already exists. Duplicate names are not allowed.",
+            "EntityAlreadyExists");
       }
     }
     if (all.size() >= kMaxManagedPoliciesPerAccount) {
@@ -850,12 +865,14 @@ Status PolicyService::DeletePolicy(std::string_view policy_arn) {
     if (s.policy.aws_managed) {
       return InvalidInput("AWS-managed policy " + s.policy.arn + " cannot be deleted.");
     }
-    if (s.policy.attachment_count > 0) return Conflict("Cannot delete a policy attached to entities.");
+    if (s.policy.attachment_count > 0)
+      return Conflict("Cannot delete a policy attached to entities.");
     KW_ASSIGN_OR_RETURN(auto versions, txn.List(kVersions, {Lower(policy_arn) + kSep, "", 0}));
     if (versions.size() > 1) {
-      return Conflict("This policy has more than one version. Before you delete a policy, you "
-                      "must delete the policy's versions. The default version is deleted with "
-                      "the policy.");
+      return Conflict(
+          "This policy has more than one version. Before you delete a policy, you "
+          "must delete the policy's versions. The default version is deleted with "
+          "the policy.");
     }
     for (const auto& v : versions) KW_RETURN_IF_ERROR(txn.Delete(kVersions, v.key));
     return txn.Delete(kManaged, Lower(policy_arn));
@@ -891,7 +908,8 @@ Result<PolicyVersion> PolicyService::CreatePolicyVersion(std::string_view policy
         txn.Insert(kVersions, VersionKey(policy_arn, created.version_id), EncodeVersion(created)));
     if (set_as_default) s.policy.default_version_id = created.version_id;
     s.policy.update_date = now;
-    KW_RETURN_IF_ERROR(txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version + 1)));
+    KW_RETURN_IF_ERROR(
+        txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version + 1)));
     return OkStatus();
   }));
   Invalidate();
@@ -940,7 +958,8 @@ Result<PolicyServicePage<PolicyVersion>> PolicyService::ListPolicyVersions(
   return Paginate(std::move(versions), page);
 }
 
-Status PolicyService::DeletePolicyVersion(std::string_view policy_arn, std::string_view version_id) {
+Status PolicyService::DeletePolicyVersion(std::string_view policy_arn,
+                                          std::string_view version_id) {
   KW_RETURN_IF_ERROR(CheckPolicyArn(policy_arn, account_));
   KW_RETURN_IF_ERROR(CheckVersionId(version_id));
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
@@ -979,7 +998,8 @@ Status PolicyService::SetDefaultPolicyVersion(std::string_view policy_arn,
     }
     s.policy.default_version_id = std::string(version_id);
     s.policy.update_date = clock_.Now();
-    KW_RETURN_IF_ERROR(txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version)));
+    KW_RETURN_IF_ERROR(
+        txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version)));
     return OkStatus();
   }));
   Invalidate();
@@ -989,17 +1009,17 @@ Status PolicyService::SetDefaultPolicyVersion(std::string_view policy_arn,
 // ---------------------------------------------------------------------------------
 // Attachments
 
-Status PolicyService::Attach(bool is_user, std::string_view entity, std::string_view entity_id,
-                             std::string_view policy_arn) {
+Status PolicyService::Attach(bool is_user, std::string_view entity, std::string_view policy_arn) {
   KW_RETURN_IF_ERROR(CheckPolicyArn(policy_arn, account_));
-  const std::string entity_key = Lower(entity);
+  KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
+  const std::string& entity_key = ref.key;
   const std::string forward = Join({EntityTag(is_user), entity_key, Lower(policy_arn)});
   const std::string backward = Join({"p", Lower(policy_arn), EntityTag(is_user), entity_key});
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     Attachment a;
-    a.entity_name = std::string(entity);
-    a.entity_id = std::string(entity_id);
-    a.entity_path = "/";
+    a.entity_name = ref.name;
+    a.entity_id = ref.id;
+    a.entity_path = ref.path;
     if (!is_user) {
       KW_ASSIGN_OR_RETURN(auto role_item, txn.Get(kRoles, entity_key));
       if (!role_item) return NoSuchRole(entity);
@@ -1016,8 +1036,9 @@ Status PolicyService::Attach(bool is_user, std::string_view entity, std::string_
     KW_ASSIGN_OR_RETURN(StoredManaged s, DecodeManaged(policy_item->value));
     KW_ASSIGN_OR_RETURN(auto existing, txn.Get(kAttachments, forward));
     if (existing) return OkStatus();
-    KW_ASSIGN_OR_RETURN(auto attached,
-                        txn.List(kAttachments, {Join({EntityTag(is_user), entity_key}) + kSep, "", 0}));
+    KW_ASSIGN_OR_RETURN(
+        auto attached,
+        txn.List(kAttachments, {Join({EntityTag(is_user), entity_key}) + kSep, "", 0}));
     if (attached.size() >= kMaxAttachedPoliciesPerEntity) {
       return Limit(std::string("Cannot exceed quota for ") +
                    (is_user ? "PoliciesPerUser: " : "PoliciesPerRole: ") +
@@ -1030,7 +1051,8 @@ Status PolicyService::Attach(bool is_user, std::string_view entity, std::string_
     KW_RETURN_IF_ERROR(txn.Put(kAttachments, forward, value));
     KW_RETURN_IF_ERROR(txn.Put(kAttachments, backward, value));
     s.policy.attachment_count += 1;
-    KW_RETURN_IF_ERROR(txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version)));
+    KW_RETURN_IF_ERROR(
+        txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version)));
     return OkStatus();
   }));
   Invalidate();
@@ -1039,7 +1061,8 @@ Status PolicyService::Attach(bool is_user, std::string_view entity, std::string_
 
 Status PolicyService::Detach(bool is_user, std::string_view entity, std::string_view policy_arn) {
   KW_RETURN_IF_ERROR(CheckPolicyArn(policy_arn, account_));
-  const std::string entity_key = Lower(entity);
+  KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
+  const std::string& entity_key = ref.key;
   const std::string forward = Join({EntityTag(is_user), entity_key, Lower(policy_arn)});
   const std::string backward = Join({"p", Lower(policy_arn), EntityTag(is_user), entity_key});
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
@@ -1055,7 +1078,8 @@ Status PolicyService::Detach(bool is_user, std::string_view entity, std::string_
     KW_RETURN_IF_ERROR(txn.Delete(kAttachments, forward));
     KW_RETURN_IF_ERROR(txn.Delete(kAttachments, backward));
     s.policy.attachment_count = std::max<long long>(0, s.policy.attachment_count - 1);
-    KW_RETURN_IF_ERROR(txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version)));
+    KW_RETURN_IF_ERROR(
+        txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version)));
     return OkStatus();
   }));
   Invalidate();
@@ -1066,14 +1090,11 @@ Result<PolicyServicePage<AttachedPolicy>> PolicyService::ListAttached(bool is_us
                                                                       std::string_view entity,
                                                                       std::string_view path_prefix,
                                                                       const PageRequest& page) {
-  if (is_user) {
-    KW_RETURN_IF_ERROR(RequireUser(entity));
-  } else {
-    KW_RETURN_IF_ERROR(GetRole(entity));
-  }
+  KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
+  if (!is_user) KW_RETURN_IF_ERROR(GetRole(entity));
   const std::string prefix = path_prefix.empty() ? "/" : std::string(path_prefix);
-  KW_ASSIGN_OR_RETURN(auto items, store_.List(kAttachments,
-                                              {Join({EntityTag(is_user), Lower(entity)}) + kSep, "", 0}));
+  KW_ASSIGN_OR_RETURN(
+      auto items, store_.List(kAttachments, {Join({EntityTag(is_user), ref.key}) + kSep, "", 0}));
   std::vector<std::pair<std::string, AttachedPolicy>> out;
   for (const auto& item : items) {
     KW_ASSIGN_OR_RETURN(Attachment a, DecodeAttachment(item.value));
@@ -1084,20 +1105,15 @@ Result<PolicyServicePage<AttachedPolicy>> PolicyService::ListAttached(bool is_us
 }
 
 Status PolicyService::AttachUserPolicy(std::string_view user_name, std::string_view policy_arn) {
-  KW_ASSIGN_OR_RETURN(UserSummary user, RequireUser(user_name));
-  KW_RETURN_IF_ERROR(Attach(true, user.name, user.user_id, policy_arn));
-  return OkStatus();
+  return Attach(true, user_name, policy_arn);
 }
 Status PolicyService::DetachUserPolicy(std::string_view user_name, std::string_view policy_arn) {
-  KW_RETURN_IF_ERROR(RequireUser(user_name));
   return Detach(true, user_name, policy_arn);
 }
 Status PolicyService::AttachRolePolicy(std::string_view role_name, std::string_view policy_arn) {
-  KW_RETURN_IF_ERROR(CheckName(role_name, "roleName", 64));
-  return Attach(false, role_name, "", policy_arn);
+  return Attach(false, role_name, policy_arn);
 }
 Status PolicyService::DetachRolePolicy(std::string_view role_name, std::string_view policy_arn) {
-  KW_RETURN_IF_ERROR(CheckName(role_name, "roleName", 64));
   return Detach(false, role_name, policy_arn);
 }
 Result<PolicyServicePage<AttachedPolicy>> PolicyService::ListAttachedUserPolicies(
@@ -1115,7 +1131,8 @@ Result<PolicyEntities> PolicyService::ListEntitiesForPolicy(std::string_view pol
                                                             const PageRequest& page) {
   KW_RETURN_IF_ERROR(GetPolicy(policy_arn));
   const std::string prefix = path_prefix.empty() ? "/" : std::string(path_prefix);
-  KW_ASSIGN_OR_RETURN(auto items, store_.List(kAttachments, {Join({"p", Lower(policy_arn)}) + kSep, "", 0}));
+  KW_ASSIGN_OR_RETURN(auto items,
+                      store_.List(kAttachments, {Join({"p", Lower(policy_arn)}) + kSep, "", 0}));
   // One ordered list of (cursor, is_user, entity) so that one marker pages both kinds.
   std::vector<std::pair<std::string, std::pair<bool, PolicyEntity>>> matched;
   const std::size_t tag_pos = Join({"p", Lower(policy_arn)}).size() + 1;
@@ -1141,25 +1158,26 @@ Result<PolicyEntities> PolicyService::ListEntitiesForPolicy(std::string_view pol
 // PolicyResolver and UserDependents
 
 Result<PolicyService::PolicyList> PolicyService::LoadPolicies(bool is_user,
-                                                              std::string_view entity) {
-  const std::string entity_key = Lower(entity);
+                                                              std::string_view entity_key) {
   std::vector<std::string> documents;
   // One transaction: a consistent snapshot of inline policies, attachments and the
   // attached policies' default versions.
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     documents.clear();
     KW_ASSIGN_OR_RETURN(auto inline_items,
-                        txn.List(InlineTable(is_user), {entity_key + kSep, "", 0}));
+                        txn.List(InlineTable(is_user), {std::string(entity_key) + kSep, "", 0}));
     for (const auto& item : inline_items) {
       KW_ASSIGN_OR_RETURN(InlinePolicy p, DecodeInline(item.value));
       documents.push_back(std::move(p.document));
     }
-    KW_ASSIGN_OR_RETURN(auto attached,
-                        txn.List(kAttachments, {Join({EntityTag(is_user), entity_key}) + kSep, "", 0}));
+    KW_ASSIGN_OR_RETURN(
+        auto attached,
+        txn.List(kAttachments, {Join({EntityTag(is_user), entity_key}) + kSep, "", 0}));
     for (const auto& item : attached) {
       KW_ASSIGN_OR_RETURN(Attachment a, DecodeAttachment(item.value));
       KW_ASSIGN_OR_RETURN(StoredManaged s, LoadManaged(txn, a.policy_arn));
-      KW_ASSIGN_OR_RETURN(auto v, txn.Get(kVersions, VersionKey(a.policy_arn, s.policy.default_version_id)));
+      KW_ASSIGN_OR_RETURN(
+          auto v, txn.Get(kVersions, VersionKey(a.policy_arn, s.policy.default_version_id)));
       if (!v) return Corrupt("policy version");
       KW_ASSIGN_OR_RETURN(PolicyVersion version, DecodeVersion(v->value));
       documents.push_back(std::move(version.document));
@@ -1180,7 +1198,10 @@ Result<PolicyService::PolicyList> PolicyService::LoadPolicies(bool is_user,
 Result<std::vector<std::shared_ptr<const policy::Policy>>> PolicyService::IdentityPolicies(
     const Principal& principal) {
   const bool is_user = principal.type == PrincipalType::kUser;
-  const std::string key = Join({EntityTag(is_user), Lower(principal.name)});
+  // Users by ID (see EntityRef), assumed roles by role name.
+  const std::string entity_key = is_user ? principal.user_id : Lower(principal.name);
+  if (entity_key.empty()) return PolicyList{};
+  const std::string key = Join({EntityTag(is_user), entity_key});
   // Read the generation before the store: a write that commits after this point
   // bumps it, so what we cache below is never served after that write.
   const std::uint64_t gen = generation_.load(std::memory_order_acquire);
@@ -1189,7 +1210,7 @@ Result<std::vector<std::shared_ptr<const policy::Policy>>> PolicyService::Identi
     auto it = policy_cache_.find(key);
     if (it != policy_cache_.end() && it->second.generation == gen) return it->second.policies;
   }
-  KW_ASSIGN_OR_RETURN(PolicyList policies, LoadPolicies(is_user, principal.name));
+  KW_ASSIGN_OR_RETURN(PolicyList policies, LoadPolicies(is_user, entity_key));
   std::lock_guard lock(cache_mu_);
   if (policy_cache_.size() > 10000) policy_cache_.clear();
   policy_cache_[key] = CacheEntry{gen, policies};
@@ -1197,7 +1218,12 @@ Result<std::vector<std::shared_ptr<const policy::Policy>>> PolicyService::Identi
 }
 
 Result<std::optional<std::string>> PolicyService::DeleteBlocker(std::string_view user_name) {
-  const std::string key = Lower(user_name);
+  auto user = users_.FindUser(user_name);
+  if (!user) {
+    if (user.error().code == ErrorCode::kNotFound) return std::optional<std::string>();
+    return std::move(user).error();
+  }
+  const std::string& key = user->user_id;
   KW_ASSIGN_OR_RETURN(auto inline_items, store_.List(kUserPolicies, {key + kSep, "", 1}));
   if (!inline_items.empty()) {
     return std::optional<std::string>("Cannot delete entity, must delete policies first.");

@@ -128,7 +128,7 @@ struct PolicyServicePage {
 };
 
 struct PageRequest {
-  std::string marker;           // empty: from the start
+  std::string marker;                  // empty: from the start
   std::optional<long long> max_items;  // default 100, 1..1000
 };
 
@@ -148,8 +148,8 @@ enum class EntityFilter { kAll, kUser, kRole };
 // request. `users` must outlive the service.
 class PolicyService final : public PolicyResolver, public UserDependents {
  public:
-  PolicyService(store::KvStore& store, const Clock& clock, Random& random,
-                const Account& account, UserDirectory& users);
+  PolicyService(store::KvStore& store, const Clock& clock, Random& random, const Account& account,
+                UserDirectory& users);
   PolicyService(const PolicyService&) = delete;
   PolicyService& operator=(const PolicyService&) = delete;
 
@@ -212,10 +212,12 @@ class PolicyService final : public PolicyResolver, public UserDependents {
   Status DetachUserPolicy(std::string_view user_name, std::string_view policy_arn);
   Status AttachRolePolicy(std::string_view role_name, std::string_view policy_arn);
   Status DetachRolePolicy(std::string_view role_name, std::string_view policy_arn);
-  Result<PolicyServicePage<AttachedPolicy>> ListAttachedUserPolicies(
-      std::string_view user_name, std::string_view path_prefix, const PageRequest& page);
-  Result<PolicyServicePage<AttachedPolicy>> ListAttachedRolePolicies(
-      std::string_view role_name, std::string_view path_prefix, const PageRequest& page);
+  Result<PolicyServicePage<AttachedPolicy>> ListAttachedUserPolicies(std::string_view user_name,
+                                                                     std::string_view path_prefix,
+                                                                     const PageRequest& page);
+  Result<PolicyServicePage<AttachedPolicy>> ListAttachedRolePolicies(std::string_view role_name,
+                                                                     std::string_view path_prefix,
+                                                                     const PageRequest& page);
   Result<PolicyEntities> ListEntitiesForPolicy(std::string_view policy_arn, EntityFilter filter,
                                                std::string_view path_prefix,
                                                const PageRequest& page);
@@ -243,7 +245,17 @@ class PolicyService final : public PolicyResolver, public UserDependents {
     std::optional<Role> role;
   };
 
+  // Where a user's or role's policies are stored: under the user's ID (stable across
+  // renames, and new for a user deleted and created again, so nothing is inherited)
+  // or the role's lowercase name (roles cannot be renamed).
+  struct EntityRef {
+    std::string key;
+    std::string name;  // as created (users: as the directory reports it now)
+    std::string id;    // users only
+    std::string path;  // users only
+  };
   Result<UserSummary> RequireUser(std::string_view user_name);
+  Result<EntityRef> ResolveEntity(bool is_user, std::string_view entity);
   Status PutInline(bool is_user, std::string_view entity, std::string_view policy_name,
                    std::string_view document);
   Result<InlinePolicy> GetInline(bool is_user, std::string_view entity,
@@ -251,14 +263,13 @@ class PolicyService final : public PolicyResolver, public UserDependents {
   Result<PolicyServicePage<std::string>> ListInline(bool is_user, std::string_view entity,
                                                     const PageRequest& page);
   Status DeleteInline(bool is_user, std::string_view entity, std::string_view policy_name);
-  Status Attach(bool is_user, std::string_view entity, std::string_view entity_id,
-                std::string_view policy_arn);
+  Status Attach(bool is_user, std::string_view entity, std::string_view policy_arn);
   Status Detach(bool is_user, std::string_view entity, std::string_view policy_arn);
   Result<PolicyServicePage<AttachedPolicy>> ListAttached(bool is_user, std::string_view entity,
                                                          std::string_view path_prefix,
                                                          const PageRequest& page);
-  // Loads and parses the policies of a user ("u") or role ("r") from the store.
-  Result<PolicyList> LoadPolicies(bool is_user, std::string_view entity);
+  // Loads and parses the policies of a user or role (by EntityRef::key).
+  Result<PolicyList> LoadPolicies(bool is_user, std::string_view entity_key);
   // Ends every cached answer; called after each committed write.
   void Invalidate() { generation_.fetch_add(1, std::memory_order_acq_rel); }
 
@@ -270,7 +281,7 @@ class PolicyService final : public PolicyResolver, public UserDependents {
 
   std::atomic<std::uint64_t> generation_{1};
   std::mutex cache_mu_;
-  std::unordered_map<std::string, CacheEntry> policy_cache_;   // guarded by cache_mu_
+  std::unordered_map<std::string, CacheEntry> policy_cache_;    // guarded by cache_mu_
   std::unordered_map<std::string, RoleCacheEntry> role_cache_;  // guarded by cache_mu_
 };
 

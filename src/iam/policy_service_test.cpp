@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "common/clock.hpp"
 #include "crypto/csprng.hpp"
 #include "iam/policy_test_support.hpp"
@@ -32,7 +36,8 @@ class PolicyServiceTest : public ::testing::Test {
     EXPECT_TRUE(role.has_value()) << (role ? "" : role.error().message);
     return role.value_or(Role{});
   }
-  ManagedPolicy MakePolicy(const std::string& name, const std::string& doc = std::string(kAllowAllDoc)) {
+  ManagedPolicy MakePolicy(const std::string& name,
+                           const std::string& doc = std::string(kAllowAllDoc)) {
     CreatePolicyRequest r;
     r.policy_name = name;
     r.policy_document = doc;
@@ -175,7 +180,9 @@ TEST_F(PolicyServiceTest, UpdateTagAndDeleteRole) {
   ASSERT_EQ(tags->items.size(), 1u);
   EXPECT_EQ(tags->items[0].first, "b");
   std::map<std::string, std::string> many;
-  for (int i = 0; i < 50; ++i) many["k" + std::to_string(i)] = "v";
+  for (char a = 'a'; a < 'a' + 5; ++a) {
+    for (char b = 'a'; b < 'a' + 10; ++b) many.emplace(std::string{a, b}, "v");
+  }
   EXPECT_EQ(service_.TagRole("r", many).error().reason, "LimitExceeded");
 
   ASSERT_TRUE(service_.DeleteRole("R").has_value());
@@ -208,8 +215,9 @@ TEST_F(PolicyServiceTest, UserInlinePolicies) {
   EXPECT_EQ(missing.error().message, "The user with name ghost cannot be found.");
 
   users_.Add("alice");
-  const std::string doc = "{ \"Version\": \"2012-10-17\",\n \"Statement\": [{\"Effect\": \"Allow\", "
-                          "\"Action\": \"s3:*\", \"Resource\": \"*\"}]}";
+  const std::string doc =
+      "{ \"Version\": \"2012-10-17\",\n \"Statement\": [{\"Effect\": \"Allow\", "
+      "\"Action\": \"s3:*\", \"Resource\": \"*\"}]}";
   ASSERT_TRUE(service_.PutUserPolicy("alice", "S3", doc).has_value());
   auto got = service_.GetUserPolicy("alice", "s3");
   ASSERT_TRUE(got.has_value());
@@ -240,7 +248,10 @@ TEST_F(PolicyServiceTest, InlineSizeQuotaIsAggregatePerEntity) {
   users_.Add("alice");
   // ~1100 non-whitespace characters each: one fits in 2048, two do not.
   std::string actions;
-  for (int i = 0; i < 80; ++i) actions += (i ? "," : "") + std::string("\"svc:Action") + std::to_string(i) + "\"";
+  for (int i = 0; i < 80; ++i) {
+    if (i > 0) actions.append(",");
+    actions.append("\"svc:Action").append(std::to_string(i)).append("\"");
+  }
   const std::string big = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":[)" +
                           actions + R"(],"Resource":"*"}]})";
   ASSERT_GT(big.size(), 1024u);
@@ -265,7 +276,8 @@ TEST_F(PolicyServiceTest, ManagedPolicyVersions) {
   EXPECT_EQ(p.default_version_id, "v1");
 
   for (int i = 2; i <= 5; ++i) {
-    auto v = service_.CreatePolicyVersion(p.arn, AllowDoc("s3:Get" + std::to_string(i), "*"), false);
+    auto v =
+        service_.CreatePolicyVersion(p.arn, AllowDoc("s3:Get" + std::to_string(i), "*"), false);
     ASSERT_TRUE(v.has_value()) << v.error().message;
     EXPECT_EQ(v->version_id, "v" + std::to_string(i));
     EXPECT_FALSE(v->is_default);
@@ -332,8 +344,9 @@ TEST_F(PolicyServiceTest, AttachmentsCountAndLimits) {
   MakeRole("r");
   ManagedPolicy p = MakePolicy("p");
   EXPECT_EQ(service_.AttachUserPolicy("ghost", p.arn).error().reason, "NoSuchEntity");
-  EXPECT_EQ(service_.AttachUserPolicy("alice", "arn:aws:iam::123456789012:policy/nope").error().reason,
-            "NoSuchEntity");
+  EXPECT_EQ(
+      service_.AttachUserPolicy("alice", "arn:aws:iam::123456789012:policy/nope").error().reason,
+      "NoSuchEntity");
 
   ASSERT_TRUE(service_.AttachUserPolicy("alice", p.arn).has_value());
   ASSERT_TRUE(service_.AttachUserPolicy("alice", p.arn).has_value());  // no-op
@@ -367,7 +380,8 @@ TEST_F(PolicyServiceTest, AttachmentsCountAndLimits) {
 
   // Ten per entity.
   for (int i = 0; i < 9; ++i) {
-    ASSERT_TRUE(service_.AttachUserPolicy("alice", MakePolicy("q" + std::to_string(i)).arn).has_value());
+    ASSERT_TRUE(
+        service_.AttachUserPolicy("alice", MakePolicy("q" + std::to_string(i)).arn).has_value());
   }
   auto eleventh = service_.AttachUserPolicy("alice", MakePolicy("q10").arn);
   ASSERT_FALSE(eleventh.has_value());
@@ -412,6 +426,40 @@ TEST_F(PolicyServiceTest, AwsManagedPolicies) {
   EXPECT_EQ(Decide(UserPrincipal(alice), "iam:DeleteUser", "*"), policy::Decision::kImplicitDeny);
   ASSERT_TRUE(service_.AttachUserPolicy("alice", admin).has_value());
   EXPECT_EQ(Decide(UserPrincipal(alice), "iam:DeleteUser", "*"), policy::Decision::kAllow);
+
+  UserSummary bob = users_.Add("bob");
+  ASSERT_TRUE(
+      service_.AttachUserPolicy("bob", "arn:aws:iam::aws:policy/ReadOnlyAccess").has_value());
+  EXPECT_EQ(Decide(UserPrincipal(bob), "iam:GetUser", "*"), policy::Decision::kAllow);
+  EXPECT_EQ(Decide(UserPrincipal(bob), "iam:DeleteUser", "*"), policy::Decision::kImplicitDeny);
+  EXPECT_EQ(Decide(UserPrincipal(bob), "secretsmanager:GetSecretValue", "*"),
+            policy::Decision::kImplicitDeny);
+}
+
+// Readers racing writers: every answer is one of the two states, and once the writes
+// stop the cache serves the final state.
+TEST_F(PolicyServiceTest, ConcurrentReadersAndWriters) {
+  UserSummary alice = users_.Add("alice");
+  const Principal who = UserPrincipal(alice);
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        auto policies = service_.IdentityPolicies(who);
+        if (!policies || policies->size() > 1) bad.fetch_add(1);
+      }
+    });
+  }
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(service_.PutUserPolicy("alice", "p", kAllowAllDoc).has_value());
+    ASSERT_TRUE(service_.DeleteUserPolicy("alice", "p").has_value());
+  }
+  stop.store(true);
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_TRUE(service_.IdentityPolicies(who)->empty());
 }
 
 TEST_F(PolicyServiceTest, IdentityPoliciesFollowEveryChange) {
@@ -420,9 +468,12 @@ TEST_F(PolicyServiceTest, IdentityPoliciesFollowEveryChange) {
   const std::string secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:x";
   EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kImplicitDeny);
 
-  ASSERT_TRUE(service_.PutUserPolicy("alice", "read", AllowDoc("secretsmanager:GetSecretValue", secret)).has_value());
+  ASSERT_TRUE(
+      service_.PutUserPolicy("alice", "read", AllowDoc("secretsmanager:GetSecretValue", secret))
+          .has_value());
   EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kAllow);
-  EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kAllow);  // cached
+  EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret),
+            policy::Decision::kAllow);  // cached
   ASSERT_TRUE(service_.DeleteUserPolicy("alice", "read").has_value());
   EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kImplicitDeny);
 
@@ -430,7 +481,8 @@ TEST_F(PolicyServiceTest, IdentityPoliciesFollowEveryChange) {
   ManagedPolicy p = MakePolicy("m", AllowDoc("secretsmanager:GetSecretValue", secret));
   ASSERT_TRUE(service_.AttachUserPolicy("alice", p.arn).has_value());
   EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kAllow);
-  ASSERT_TRUE(service_.CreatePolicyVersion(p.arn, DenyDoc("secretsmanager:*", "*"), true).has_value());
+  ASSERT_TRUE(
+      service_.CreatePolicyVersion(p.arn, DenyDoc("secretsmanager:*", "*"), true).has_value());
   EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kExplicitDeny);
   ASSERT_TRUE(service_.SetDefaultPolicyVersion(p.arn, "v1").has_value());
   EXPECT_EQ(Decide(who, "secretsmanager:GetSecretValue", secret), policy::Decision::kAllow);
@@ -455,6 +507,31 @@ TEST_F(PolicyServiceTest, AssumedRolePrincipalGetsRolePolicies) {
   EXPECT_EQ(Decide(UserPrincipal(u), "iam:ListUsers", "*"), policy::Decision::kImplicitDeny);
   ASSERT_TRUE(service_.DeleteRolePolicy("worker", "list").has_value());
   EXPECT_EQ(Decide(session, "iam:ListUsers", "*"), policy::Decision::kImplicitDeny);
+}
+
+TEST_F(PolicyServiceTest, PoliciesFollowTheUserNotTheName) {
+  users_.Add("alice");
+  ManagedPolicy p = MakePolicy("m");
+  ASSERT_TRUE(service_.PutUserPolicy("alice", "inline", kAllowAllDoc).has_value());
+  ASSERT_TRUE(service_.AttachUserPolicy("alice", p.arn).has_value());
+
+  // Renamed: the policies go with the user.
+  UserSummary carol = users_.Rename("alice", "carol");
+  EXPECT_EQ(Decide(UserPrincipal(carol), "iam:ListUsers", "*"), policy::Decision::kAllow);
+  auto got = service_.GetUserPolicy("carol", "inline");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->entity_name, "carol");
+  EXPECT_EQ(service_.ListAttachedUserPolicies("carol", "", {})->items.size(), 1u);
+  EXPECT_EQ(service_.DeleteBlocker("carol")->value_or(""),
+            "Cannot delete entity, must delete policies first.");
+
+  // A new user with the old name inherits nothing.
+  UserSummary new_alice = users_.Add("alice");
+  EXPECT_EQ(Decide(UserPrincipal(new_alice), "iam:ListUsers", "*"),
+            policy::Decision::kImplicitDeny);
+  EXPECT_TRUE(service_.ListUserPolicies("alice", {})->items.empty());
+  EXPECT_FALSE(service_.DeleteBlocker("alice")->has_value());
+  EXPECT_FALSE(service_.DeleteBlocker("nobody")->has_value());
 }
 
 TEST_F(PolicyServiceTest, FindRoleSeesDeletion) {

@@ -23,14 +23,26 @@ inline constexpr std::string_view kTestAccount = "123456789012";
 // Users by case-insensitive name. Thread-safe.
 class FakeUserDirectory final : public UserDirectory {
  public:
+  // Each call mints a new user ID, as AWS does for a user created again.
   UserSummary Add(std::string name, std::string path = "/") {
+    std::lock_guard lock(mu_);
     UserSummary u;
     u.name = name;
-    u.user_id = "AIDA" + std::string(17, 'A' + static_cast<char>(users_.size() % 26));
+    std::string serial = std::to_string(++created_);
+    u.user_id = "AIDA" + std::string(17 - serial.size(), 'Q') + serial;
     u.path = path;
     u.arn = IamArn("aws", kTestAccount, "user", path, name);
-    std::lock_guard lock(mu_);
     users_[Lower(name)] = u;
+    return u;
+  }
+  // UpdateUser's NewUserName: same user ID, new name and ARN.
+  UserSummary Rename(std::string_view old_name, std::string new_name) {
+    std::lock_guard lock(mu_);
+    UserSummary u = users_.at(Lower(old_name));
+    users_.erase(Lower(old_name));
+    u.name = new_name;
+    u.arn = IamArn("aws", kTestAccount, "user", u.path, new_name);
+    users_[Lower(new_name)] = u;
     return u;
   }
   void Remove(std::string_view name) {
@@ -56,6 +68,7 @@ class FakeUserDirectory final : public UserDirectory {
   }
   std::mutex mu_;
   std::map<std::string, UserSummary> users_;  // guarded by mu_
+  int created_ = 0;                           // guarded by mu_
 };
 
 inline Principal UserPrincipal(const UserSummary& u) {

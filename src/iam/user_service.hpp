@@ -148,7 +148,7 @@ class UserService final : public CredentialResolver, public UsageRecorder, publi
 
   // --- Users -------------------------------------------------------------------
   Result<User> CreateUser(const CreateUserRequest& request);
-  // `user_name` empty: the caller.
+  // Without `user_name`: the caller.
   Result<User> GetUser(std::optional<std::string_view> user_name, const Principal* caller);
   Result<UserPage> ListUsers(const ListUsersRequest& request);
   // Renaming keeps the user ID and the access keys; the ARN follows the new path/name.

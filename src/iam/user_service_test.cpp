@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <thread>
 
 #include "common/time_format.hpp"
@@ -451,6 +452,76 @@ TEST_F(UserServiceTest, DeactivationAndDeletionTakeEffectOnTheNextRequest) {
 
   ASSERT_TRUE(service_.DeleteAccessKey("ivan", id, nullptr).has_value());
   EXPECT_EQ(ReasonOf(service_.Resolve(id, "", clock_.Now())), "InvalidClientTokenId");
+}
+
+// A store that can hold a single read of iam_access_keys (outside a transaction)
+// after it has read, to interleave a Resolve with a concurrent change exactly.
+class GatedStore final : public store::KvStore {
+ public:
+  Status Transact(const std::function<Status(store::Txn&)>& fn) override {
+    return inner_.Transact(fn);
+  }
+  Result<std::optional<store::Item>> Get(std::string_view table, std::string_view key) override {
+    auto item = inner_.Get(table, key);
+    if (table == "iam_access_keys") {
+      std::unique_lock lock(mu_);
+      if (armed_) {
+        armed_ = false;
+        read_done_ = true;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return released_; });
+      }
+    }
+    return item;
+  }
+  Result<std::vector<store::Item>> List(std::string_view table,
+                                        const store::ListOptions& options) override {
+    return inner_.List(table, options);
+  }
+  void Arm() {
+    std::lock_guard lock(mu_);
+    armed_ = true;
+    read_done_ = released_ = false;
+  }
+  void WaitForRead() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return read_done_; });
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  store::MemoryKvStore inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool armed_ = false, read_done_ = false, released_ = false;
+};
+
+TEST(UserServiceRaceTest, AResolveInFlightDuringDeactivationDoesNotCacheTheOldState) {
+  crypto::Csprng random;
+  FakeClock clock(*ParseIso8601("2026-03-01T10:00:00Z"));
+  GatedStore store;
+  crypto::Envelope envelope("m", SecretBytes(random.Bytes(32)), random);
+  UserService service(store, envelope, clock, random, Account{kAccount});
+  ASSERT_TRUE(service.CreateUser({"hot", std::nullopt, {}}).has_value());
+  auto key = service.CreateAccessKey("hot", nullptr);
+  ASSERT_TRUE(key.has_value());
+  const std::string id = key->metadata.access_key_id;
+
+  store.Arm();
+  std::thread in_flight([&] {
+    // Read the key while it was active; it may succeed, it is the earlier request.
+    (void)service.Resolve(id, "", clock.Now());
+  });
+  store.WaitForRead();
+  ASSERT_TRUE(service.UpdateAccessKey("hot", id, KeyStatus::kInactive, nullptr).has_value());
+  store.Release();
+  in_flight.join();
+  // The next request after the deactivation returned is refused.
+  EXPECT_EQ(ReasonOf(service.Resolve(id, "", clock.Now())), "InvalidClientTokenId");
 }
 
 TEST_F(UserServiceTest, ResolveServesFromCacheWithoutReadingTheStore) {

@@ -71,8 +71,7 @@ bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
 }
 bool EndsWithIgnoreCase(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         EqualsIgnoreCase(s.substr(s.size() - suffix.size()), suffix);
+  return s.size() >= suffix.size() && EqualsIgnoreCase(s.substr(s.size() - suffix.size()), suffix);
 }
 
 // Keeps error messages short whatever the document holds.
@@ -87,15 +86,15 @@ Error InvalidOperator(std::string_view name) {
 }
 
 Error InvalidValue(std::string_view op_name, std::string_view value) {
-  return Malformed("Invalid value for Condition operator " + Quote(op_name) + ": " +
-                   Quote(value));
+  return Malformed("Invalid value for Condition operator " + Quote(op_name) + ": " + Quote(value));
 }
 
 // A condition value as text; numbers and booleans are accepted as IAM does.
 std::optional<std::string> ScalarText(const json& v) {
   if (v.is_string()) return v.get_ref<const std::string&>();
   if (v.is_boolean()) return std::string(v.get<bool>() ? "true" : "false");
-  if (v.is_number_integer() && !v.is_number_unsigned()) return std::to_string(v.get<std::int64_t>());
+  if (v.is_number_integer() && !v.is_number_unsigned())
+    return std::to_string(v.get<std::int64_t>());
   if (v.is_number_unsigned()) return std::to_string(v.get<std::uint64_t>());
   if (v.is_number_float()) {
     const double d = v.get<double>();
@@ -408,8 +407,8 @@ std::optional<TimePoint> ParseDate(std::string_view s) {
     const std::optional<double> secs = ParseNumber(s);
     // TimePoint counts nanoseconds in 64 bits: it ends in 2262.
     if (!secs || std::fabs(*secs) > kMaxEpochSeconds) return std::nullopt;
-    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
-        std::chrono::duration<double>(*secs)));
+    return TimePoint(
+        std::chrono::duration_cast<TimePoint::duration>(std::chrono::duration<double>(*secs)));
   }
   // common's ParseIso8601 accepts years up to 9999, beyond what TimePoint holds.
   int year = 0;
@@ -426,12 +425,11 @@ std::optional<TimePoint> ParseDate(std::string_view s) {
     const std::string_view off = s.substr(s.size() - 5);
     int hh = 0, mm = 0;
     if (std::from_chars(off.data(), off.data() + 2, hh).ptr != off.data() + 2 ||
-        std::from_chars(off.data() + 3, off.data() + 5, mm).ptr != off.data() + 5 || hh > 23 ||
-        mm > 59) {
+        std::from_chars(off.data() + 3, off.data() + 5, mm).ptr != off.data() + 5 || hh < 0 ||
+        hh > 23 || mm < 0 || mm > 59) {
       return std::nullopt;
     }
-    std::optional<TimePoint> base =
-        ParseIso8601(std::string(s.substr(0, s.size() - 6)) + "Z");
+    std::optional<TimePoint> base = ParseIso8601(std::string(s.substr(0, s.size() - 6)) + "Z");
     if (!base) return std::nullopt;
     const auto offset = std::chrono::hours(hh) + std::chrono::minutes(mm);
     return s[s.size() - 6] == '+' ? *base - offset : *base + offset;

@@ -14,17 +14,19 @@ using Keys = std::map<std::string, std::vector<std::string>>;
 // allows a request carrying `keys`.
 bool Allows(const std::string& condition, const Keys& keys,
             const std::string& version = "2012-10-17") {
-  const std::string doc = R"({"Version":")" + version +
-                          R"(","Statement":{"Effect":"Allow","Action":"*","Resource":"*",)"
-                          R"("Condition":)" +
-                          condition + "}}";
+  std::string doc = R"({"Version":")";
+  doc += version;
+  doc += R"(","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":)";
+  doc += condition;
+  doc += "}}";
   Result<Policy> p = Parse(doc, PolicyKind::kIdentity);
   EXPECT_TRUE(p.has_value()) << doc << ": " << p.error().message;
   if (!p) return false;
-  RequestContext r;
-  r.action = "s3:GetObject";
-  r.resource = "*";
-  r.keys = keys;
+  const RequestContext r{.action = "s3:GetObject",
+                         .resource = "*",
+                         .keys = keys,
+                         .principal_arn = {},
+                         .principal_account = {}};
   return Evaluate({&*p}, r) == Decision::kAllow;
 }
 
@@ -129,7 +131,7 @@ TEST(SetQualifiers, ForAnyValue) {
   const std::string c = R"({"ForAnyValue:StringEquals":{"aws:tagkeys":["a","b"]}})";
   EXPECT_TRUE(Allows(c, {{"aws:tagkeys", {"x", "b"}}}));
   EXPECT_FALSE(Allows(c, {{"aws:tagkeys", {"x", "y"}}}));
-  EXPECT_FALSE(Allows(c, {}));                   // missing key: false
+  EXPECT_FALSE(Allows(c, {}));                     // missing key: false
   EXPECT_FALSE(Allows(c, {{"aws:tagkeys", {}}}));  // empty set: false
   const std::string n = R"({"ForAnyValue:StringNotEquals":{"aws:tagkeys":["a","b"]}})";
   EXPECT_TRUE(Allows(n, {{"aws:tagkeys", {"a", "z"}}}));
@@ -142,7 +144,7 @@ TEST(SetQualifiers, ForAllValues) {
   EXPECT_TRUE(Allows(c, {{"aws:tagkeys", {"a", "b"}}}));
   EXPECT_TRUE(Allows(c, {{"aws:tagkeys", {"a"}}}));
   EXPECT_FALSE(Allows(c, {{"aws:tagkeys", {"a", "c"}}}));
-  EXPECT_TRUE(Allows(c, {}));                      // missing: true
+  EXPECT_TRUE(Allows(c, {}));                     // missing: true
   EXPECT_TRUE(Allows(c, {{"aws:tagkeys", {}}}));  // empty: true
   const std::string n = R"({"ForAllValues:StringNotLike":{"aws:tagkeys":["sys*"]}})";
   EXPECT_TRUE(Allows(n, {{"aws:tagkeys", {"a", "b"}}}));
@@ -207,8 +209,7 @@ TEST(DateConditions, IsoAndEpoch) {
                      {{"aws:epochtime", {"1780315200"}}}));
   EXPECT_FALSE(Allows(R"({"DateLessThan":{"aws:currenttime":"2026-12-31T00:00:00Z"}})", {}));
   EXPECT_TRUE(Allows(R"({"DateNotEquals":{"aws:currenttime":"2026-12-31T00:00:00Z"}})", {}));
-  EXPECT_TRUE(
-      Allows(R"({"DateLessThanIfExists":{"aws:currenttime":"2026-12-31T00:00:00Z"}})", {}));
+  EXPECT_TRUE(Allows(R"({"DateLessThanIfExists":{"aws:currenttime":"2026-12-31T00:00:00Z"}})", {}));
   EXPECT_NE(ParseError(R"({"DateEquals":{"k":"yesterday"}})"), "parsed");
 }
 
@@ -242,6 +243,9 @@ TEST(IpConditions, Ipv4AndIpv6) {
   EXPECT_TRUE(Allows(v6, {{"aws:sourceip", {"2001:db8:1::5"}}}));
   EXPECT_FALSE(Allows(v6, {{"aws:sourceip", {"2001:db9::5"}}}));
   EXPECT_FALSE(Allows(v6, {{"aws:sourceip", {"203.0.113.9"}}}));
+  const std::string host6 = R"({"IpAddress":{"aws:sourceip":"2001:db8::1"}})";
+  EXPECT_TRUE(Allows(host6, {{"aws:sourceip", {"2001:db8::1"}}}));
+  EXPECT_FALSE(Allows(host6, {{"aws:sourceip", {"2001:db8::2"}}}));
   const std::string odd = R"({"IpAddress":{"aws:sourceip":"10.0.0.0/9"}})";
   EXPECT_TRUE(Allows(odd, {{"aws:sourceip", {"10.127.255.255"}}}));
   EXPECT_FALSE(Allows(odd, {{"aws:sourceip", {"10.128.0.0"}}}));
@@ -256,15 +260,13 @@ TEST(IpConditions, Ipv4AndIpv6) {
 TEST(IpConditions, InvalidCidrsAreMalformed) {
   for (const char* bad : {"300.0.0.1", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "::1/129",
                           "1.2.3", "", "10.0.0.0/8x", "fe80::1%eth0"}) {
-    EXPECT_NE(ParseError(std::string(R"({"IpAddress":{"aws:sourceip":")") + bad + "\"}}"),
-              "parsed")
+    EXPECT_NE(ParseError(std::string(R"({"IpAddress":{"aws:sourceip":")") + bad + "\"}}"), "parsed")
         << bad;
   }
 }
 
 TEST(ArnConditions, PerPartWildcards) {
-  const std::string c =
-      R"({"ArnLike":{"aws:sourcearn":"arn:aws:iam::*:role/app-*"}})";
+  const std::string c = R"({"ArnLike":{"aws:sourcearn":"arn:aws:iam::*:role/app-*"}})";
   EXPECT_TRUE(Allows(c, {{"aws:sourcearn", {"arn:aws:iam::123456789012:role/app-web"}}}));
   EXPECT_FALSE(Allows(c, {{"aws:sourcearn", {"arn:aws:iam::123456789012:user/app-web"}}}));
   EXPECT_FALSE(Allows(c, {{"aws:sourcearn", {"arn:aws:sts::123456789012:role/app-web"}}}));
@@ -290,12 +292,11 @@ TEST(ArnConditions, PerPartWildcards) {
 }
 
 TEST(ArnConditions, Variables) {
-  const std::string c =
-      R"({"ArnLike":{"aws:sourcearn":"arn:aws:iam::*:user/${aws:username}"}})";
-  EXPECT_TRUE(Allows(c, {{"aws:username", {"alice"}},
-                         {"aws:sourcearn", {"arn:aws:iam::1:user/alice"}}}));
-  EXPECT_FALSE(Allows(c, {{"aws:username", {"alice"}},
-                          {"aws:sourcearn", {"arn:aws:iam::1:user/bob"}}}));
+  const std::string c = R"({"ArnLike":{"aws:sourcearn":"arn:aws:iam::*:user/${aws:username}"}})";
+  EXPECT_TRUE(
+      Allows(c, {{"aws:username", {"alice"}}, {"aws:sourcearn", {"arn:aws:iam::1:user/alice"}}}));
+  EXPECT_FALSE(
+      Allows(c, {{"aws:username", {"alice"}}, {"aws:sourcearn", {"arn:aws:iam::1:user/bob"}}}));
   EXPECT_FALSE(Allows(c, {{"aws:sourcearn", {"arn:aws:iam::1:user/alice"}}}));
 }
 
@@ -319,8 +320,8 @@ TEST(PolicyVariables, InConditionValues) {
   // Version 2008-10-17 takes ${...} literally.
   EXPECT_TRUE(Allows(c, {{"aws:username", {"alice"}}, {"s3:prefix", {"home/${aws:username}"}}},
                      "2008-10-17"));
-  EXPECT_FALSE(Allows(c, {{"aws:username", {"alice"}}, {"s3:prefix", {"home/alice"}}},
-                      "2008-10-17"));
+  EXPECT_FALSE(
+      Allows(c, {{"aws:username", {"alice"}}, {"s3:prefix", {"home/alice"}}}, "2008-10-17"));
 }
 
 TEST(PolicyVariables, VariableValuesAreLiteralInLike) {
@@ -336,8 +337,7 @@ TEST(PolicyVariables, SpecialCharactersAndDefaults) {
   EXPECT_TRUE(Allows(c, {{"k", {"a*b?c$"}}}));
   EXPECT_FALSE(Allows(c, {{"k", {"axxb?c$"}}}));
   EXPECT_FALSE(Allows(c, {{"k", {"a*bxc$"}}}));
-  const std::string d =
-      R"({"StringEquals":{"k":"${aws:PrincipalTag/team, 'Company-Wide'}"}})";
+  const std::string d = R"({"StringEquals":{"k":"${aws:PrincipalTag/team, 'Company-Wide'}"}})";
   EXPECT_TRUE(Allows(d, {{"k", {"Company-Wide"}}}));
   EXPECT_TRUE(Allows(d, {{"k", {"ops"}}, {"aws:principaltag/team", {"ops"}}}));
   EXPECT_FALSE(Allows(d, {{"k", {"Company-Wide"}}, {"aws:principaltag/team", {"ops"}}}));
@@ -384,6 +384,8 @@ TEST(Helpers, ParseDate) {
   EXPECT_FALSE(detail::ParseDate("99999999999").has_value());
   EXPECT_TRUE(detail::ParseDate("2261-12-31T00:00:00Z").has_value());
   EXPECT_FALSE(detail::ParseDate("+2026-01-01").has_value());
+  EXPECT_FALSE(detail::ParseDate("2026-06-01T12:00:00+-1:00").has_value());
+  EXPECT_FALSE(detail::ParseDate("2026-06-01T12:00:00+24:00").has_value());
 }
 
 }  // namespace

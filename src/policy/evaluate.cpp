@@ -25,8 +25,7 @@ std::string_view RequestAccount(const RequestContext& request) {
 // paths are not part of a session ARN, so only the name is compared.
 bool IsSessionOfRole(const PrincipalEntry& role, std::string_view principal_arn) {
   std::array<std::string_view, 6> parts;
-  if (!detail::SplitArn(principal_arn, parts) || parts[2] != "sts" ||
-      parts[4] != role.account) {
+  if (!detail::SplitArn(principal_arn, parts) || parts[2] != "sts" || parts[4] != role.account) {
     return false;
   }
   constexpr std::string_view kPrefix = "assumed-role/";

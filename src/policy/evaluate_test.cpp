@@ -7,8 +7,7 @@
 namespace kw::policy {
 namespace {
 
-constexpr char kSecretArn[] =
-    "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf";
+constexpr char kSecretArn[] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf";
 
 Policy MustParse(const std::string& doc, PolicyKind kind = PolicyKind::kIdentity) {
   Result<Policy> p = Parse(doc, kind);
@@ -27,14 +26,14 @@ RequestContext Request(std::string action, std::string resource) {
 Decision Eval(const Policy& p, const RequestContext& r) { return Evaluate({&p}, r); }
 
 TEST(Evaluate, SeedSecretPolicyAllowsExactlyThatActionOnThatArn) {
-  const Policy p = MustParse(std::string(R"({"Version":"2012-10-17","Statement":{"Effect":"Allow",)"
-                                         R"("Action":"secretsmanager:GetSecretValue","Resource":")") +
-                             kSecretArn + "\"}}");
+  const Policy p =
+      MustParse(std::string(R"({"Version":"2012-10-17","Statement":{"Effect":"Allow",)"
+                            R"("Action":"secretsmanager:GetSecretValue","Resource":")") +
+                kSecretArn + "\"}}");
   EXPECT_EQ(Eval(p, Request("secretsmanager:GetSecretValue", kSecretArn)), Decision::kAllow);
   // Actions are case-insensitive.
   EXPECT_EQ(Eval(p, Request("SecretsManager:getsecretvalue", kSecretArn)), Decision::kAllow);
-  EXPECT_EQ(Eval(p, Request("secretsmanager:PutSecretValue", kSecretArn)),
-            Decision::kImplicitDeny);
+  EXPECT_EQ(Eval(p, Request("secretsmanager:PutSecretValue", kSecretArn)), Decision::kImplicitDeny);
   EXPECT_EQ(Eval(p, Request("secretsmanager:GetSecretValue", std::string(kSecretArn) + "x")),
             Decision::kImplicitDeny);
   EXPECT_EQ(Eval(p, Request("secretsmanager:GetSecretValue",
@@ -64,8 +63,8 @@ TEST(Evaluate, IpRestrictionDeniesOutsideTheRange) {
 TEST(Evaluate, DenyBeatsAllowInAnyOrder) {
   const Policy allow =
       MustParse(R"({"Statement":{"Effect":"Allow","Action":"iam:*","Resource":"*"}})");
-  const Policy deny = MustParse(
-      R"({"Statement":{"Effect":"Deny","Action":"iam:DeleteUser","Resource":"*"}})");
+  const Policy deny =
+      MustParse(R"({"Statement":{"Effect":"Deny","Action":"iam:DeleteUser","Resource":"*"}})");
   const RequestContext del = Request("iam:DeleteUser", "arn:aws:iam::1:user/bob");
   EXPECT_EQ(Evaluate({&allow, &deny}, del), Decision::kExplicitDeny);
   EXPECT_EQ(Evaluate({&deny, &allow}, del), Decision::kExplicitDeny);
@@ -87,8 +86,7 @@ TEST(Evaluate, NotActionAndNotResource) {
       "NotResource":"arn:aws:s3:::secret/*"}})");
   EXPECT_EQ(Eval(p, Request("s3:GetObject", "arn:aws:s3:::public/a")), Decision::kAllow);
   EXPECT_EQ(Eval(p, Request("s3:GetObject", "arn:aws:s3:::secret/a")), Decision::kImplicitDeny);
-  EXPECT_EQ(Eval(p, Request("IAM:CreateUser", "arn:aws:s3:::public/a")),
-            Decision::kImplicitDeny);
+  EXPECT_EQ(Eval(p, Request("IAM:CreateUser", "arn:aws:s3:::public/a")), Decision::kImplicitDeny);
   const Policy deny = MustParse(
       R"({"Statement":{"Effect":"Deny","NotAction":"iam:ChangePassword","Resource":"*"}})");
   EXPECT_EQ(Eval(deny, Request("iam:ChangePassword", "*")), Decision::kImplicitDeny);
@@ -156,10 +154,11 @@ class TrustPolicy : public ::testing::Test {
  protected:
   static Decision Assume(const std::string& principal, const std::string& caller_arn,
                          const std::string& caller_account, bool not_principal = false) {
-    const Policy p = MustParse(std::string(R"({"Version":"2012-10-17","Statement":{"Effect":"Allow",")") +
-                                   (not_principal ? "NotPrincipal" : "Principal") + "\":" +
-                                   principal + R"(,"Action":"sts:AssumeRole"}})",
-                               PolicyKind::kResource);
+    const Policy p =
+        MustParse(std::string(R"({"Version":"2012-10-17","Statement":{"Effect":"Allow",")") +
+                      (not_principal ? "NotPrincipal" : "Principal") + "\":" + principal +
+                      R"(,"Action":"sts:AssumeRole"}})",
+                  PolicyKind::kResource);
     RequestContext r = Request("sts:AssumeRole", "arn:aws:iam::123456789012:role/target");
     r.principal_arn = caller_arn;
     r.principal_account = caller_account;
@@ -173,7 +172,8 @@ TEST_F(TrustPolicy, Star) {
 }
 
 TEST_F(TrustPolicy, AccountMatchesEveryPrincipalOfThatAccount) {
-  for (const std::string& principal : std::vector<std::string>{R"({"AWS":"123456789012"})", R"({"AWS":"arn:aws:iam::123456789012:root"})"}) {
+  for (const std::string& principal : std::vector<std::string>{
+           R"({"AWS":"123456789012"})", R"({"AWS":"arn:aws:iam::123456789012:root"})"}) {
     EXPECT_EQ(Assume(principal, "arn:aws:iam::123456789012:user/alice", "123456789012"),
               Decision::kAllow)
         << principal;
@@ -233,12 +233,12 @@ TEST_F(TrustPolicy, ResourceIsOptionalButMatchedWhenPresent) {
   const Policy p = MustParse(R"({"Statement":{"Effect":"Allow","Principal":"*",
       "Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:*:*:secret:a*"}})",
                              PolicyKind::kResource);
-  EXPECT_EQ(Eval(p, Request("secretsmanager:GetSecretValue",
-                            "arn:aws:secretsmanager:r:1:secret:abc")),
-            Decision::kAllow);
-  EXPECT_EQ(Eval(p, Request("secretsmanager:GetSecretValue",
-                            "arn:aws:secretsmanager:r:1:secret:xyz")),
-            Decision::kImplicitDeny);
+  EXPECT_EQ(
+      Eval(p, Request("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:r:1:secret:abc")),
+      Decision::kAllow);
+  EXPECT_EQ(
+      Eval(p, Request("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:r:1:secret:xyz")),
+      Decision::kImplicitDeny);
 }
 
 TEST_F(TrustPolicy, DenyInResourcePolicyBeatsIdentityAllow) {

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "policy/detail/statement.hpp"
@@ -22,9 +25,9 @@ std::string Wrap(const std::string& statement) {
 }
 
 TEST(Parse, AcceptsObjectOrArrayStatement) {
-  Result<Policy> one = Parse(
-      Wrap(R"({"Sid":"One","Effect":"Allow","Action":"iam:GetUser","Resource":"*"})"),
-      PolicyKind::kIdentity);
+  Result<Policy> one =
+      Parse(Wrap(R"({"Sid":"One","Effect":"Allow","Action":"iam:GetUser","Resource":"*"})"),
+            PolicyKind::kIdentity);
   ASSERT_TRUE(one.has_value()) << one.error().message;
   ASSERT_EQ(one->statements().size(), 1u);
   EXPECT_EQ(one->statements()[0].sid, "One");
@@ -47,8 +50,7 @@ TEST(Parse, VersionHandling) {
   EXPECT_EQ(Error(R"({"Version":"2012-10-17",)" + body + "}"), "parsed");
   EXPECT_EQ(Error(R"({"Version":"2008-10-17",)" + body + "}"), "parsed");
   EXPECT_EQ(Error("{" + body + "}"), "parsed");
-  EXPECT_EQ(Error(R"({"Version":"2012-10-18",)" + body + "}"),
-            "The policy failed legacy parsing");
+  EXPECT_EQ(Error(R"({"Version":"2012-10-18",)" + body + "}"), "The policy failed legacy parsing");
   EXPECT_EQ(Error(R"({"Version":20121017,)" + body + "}"), "Syntax errors in policy.");
   EXPECT_EQ(Error(R"({"Version":"2012-10-17","Id":"x",)" + body + "}"), "parsed");
   EXPECT_EQ(Error(R"({"Version":"2012-10-17","Id":5,)" + body + "}"), "Syntax errors in policy.");
@@ -56,8 +58,15 @@ TEST(Parse, VersionHandling) {
 
 TEST(Parse, SyntaxErrors) {
   for (const std::string& doc : std::vector<std::string>{
-           "", "not json", "{", "[]", "null", "42", R"({"Statement":"x"})",
-           R"({"Statement":[1]})", R"({"Version":"2012-10-17","Statement":{},"Extra":1})",
+           "",
+           "not json",
+           "{",
+           "[]",
+           "null",
+           "42",
+           R"({"Statement":"x"})",
+           R"({"Statement":[1]})",
+           R"({"Version":"2012-10-17","Statement":{},"Extra":1})",
            Wrap(R"({"Effect":"Allow","Action":"*","Resource":"*","Bogus":1})"),
            Wrap(R"({"Effect":"Allow","Action":5,"Resource":"*"})"),
            Wrap(R"({"Effect":"Allow","Action":[5],"Resource":"*"})"),
@@ -84,9 +93,8 @@ TEST(Parse, MissingElements) {
             "Policy statement must contain resources.");
   EXPECT_NE(Error(Wrap(R"({"Effect":"Allow","Action":"*","NotAction":"*","Resource":"*"})")),
             "parsed");
-  EXPECT_NE(
-      Error(Wrap(R"({"Effect":"Allow","Action":"*","Resource":"*","NotResource":"*"})")),
-      "parsed");
+  EXPECT_NE(Error(Wrap(R"({"Effect":"Allow","Action":"*","Resource":"*","NotResource":"*"})")),
+            "parsed");
 }
 
 TEST(Parse, InvalidValues) {
@@ -121,29 +129,39 @@ TEST(Parse, PrincipalOnlyInResourcePolicies) {
 
 TEST(Parse, PrincipalForms) {
   for (const std::string& principal : std::vector<std::string>{
-           R"("*")", R"({"AWS":"*"})", R"({"AWS":"123456789012"})",
+           R"("*")",
+           R"({"AWS":"*"})",
+           R"({"AWS":"123456789012"})",
            R"({"AWS":"arn:aws:iam::123456789012:root"})",
            R"({"AWS":["arn:aws:iam::123456789012:user/alice","arn:aws:iam::1:role/r"]})",
-           R"({"Service":"ec2.amazonaws.com"})", R"({"Service":["a.amazonaws.com"]})",
+           R"({"Service":"ec2.amazonaws.com"})",
+           R"({"Service":["a.amazonaws.com"]})",
            R"({"Federated":"cognito-identity.amazonaws.com"})",
            R"({"AWS":"123456789012","Service":"ssm.amazonaws.com"})",
        }) {
-    EXPECT_EQ(Error(Wrap(R"({"Effect":"Allow","Action":"sts:AssumeRole","Principal":)" +
-                         principal + "}"),
-                    PolicyKind::kResource),
-              "parsed")
+    EXPECT_EQ(
+        Error(Wrap(R"({"Effect":"Allow","Action":"sts:AssumeRole","Principal":)" + principal + "}"),
+              PolicyKind::kResource),
+        "parsed")
         << principal;
   }
   for (const std::string& principal : std::vector<std::string>{
-           R"("alice")", R"({"AWS":"alice"})", R"({"AWS":"12345"})",
-           R"({"AWS":"arn:aws:iam::*:root"})", R"({"AWS":"arn:aws:iam::1:user/*"})",
-           R"({"AWS":[]})", R"({"Robot":"x"})", R"({})", R"(["*"])", R"({"Service":""})",
+           R"("alice")",
+           R"({"AWS":"alice"})",
+           R"({"AWS":"12345"})",
+           R"({"AWS":"arn:aws:iam::*:root"})",
+           R"({"AWS":"arn:aws:iam::1:user/*"})",
+           R"({"AWS":[]})",
+           R"({"Robot":"x"})",
+           R"({})",
+           R"(["*"])",
+           R"({"Service":""})",
            R"({"AWS":"arn:aws:iam::12:root"})",
        }) {
-    EXPECT_NE(Error(Wrap(R"({"Effect":"Allow","Action":"sts:AssumeRole","Principal":)" +
-                         principal + "}"),
-                    PolicyKind::kResource),
-              "parsed")
+    EXPECT_NE(
+        Error(Wrap(R"({"Effect":"Allow","Action":"sts:AssumeRole","Principal":)" + principal + "}"),
+              PolicyKind::kResource),
+        "parsed")
         << principal;
   }
 }
@@ -193,6 +211,27 @@ TEST(Policy, MovedFromIsEmpty) {
   EXPECT_TRUE(q->statements().empty());  // NOLINT: use after move is the point
   Policy empty;
   EXPECT_TRUE(empty.statements().empty());
+}
+
+// The fuzz seeds are meant to be valid policies (except the ones named malformed*),
+// so the fuzzer starts from deep inside the evaluator.
+TEST(Parse, FuzzSeedCorpusParses) {
+  const std::filesystem::path dir =
+      std::filesystem::path(KW_SOURCE_DIR) / "fuzz/corpus/policy_parse";
+  int valid = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const bool identity = Parse(doc, PolicyKind::kIdentity).has_value();
+    const bool resource = Parse(doc, PolicyKind::kResource).has_value();
+    if (entry.path().filename().string().rfind("malformed", 0) == 0) {
+      EXPECT_FALSE(identity || resource) << entry.path();
+    } else {
+      EXPECT_TRUE(identity || resource) << entry.path();
+      ++valid;
+    }
+  }
+  EXPECT_GE(valid, 8);
 }
 
 }  // namespace

@@ -112,8 +112,7 @@ bool IsAlnum(std::string_view s) {
 }
 
 Error InvalidPrincipal(std::string_view type, std::string_view value) {
-  return Malformed("Invalid principal in policy: \"" + Quote(type) + "\":\"" + Quote(value) +
-                   "\"");
+  return Malformed("Invalid principal in policy: \"" + Quote(type) + "\":\"" + Quote(value) + "\"");
 }
 
 Result<detail::PrincipalEntry> ParseAwsPrincipal(const std::string& v) {
@@ -187,8 +186,8 @@ Result<Statement> ParseStatement(const json& j, PolicyKind kind, bool variables)
   if (!j.is_object()) return SyntaxError();
   for (const auto& [key, value] : j.items()) {
     if (key != "Sid" && key != "Effect" && key != "Action" && key != "NotAction" &&
-        key != "Resource" && key != "NotResource" && key != "Principal" &&
-        key != "NotPrincipal" && key != "Condition") {
+        key != "Resource" && key != "NotResource" && key != "Principal" && key != "NotPrincipal" &&
+        key != "Condition") {
       return SyntaxError();
     }
   }
@@ -198,8 +197,9 @@ Result<Statement> ParseStatement(const json& j, PolicyKind kind, bool variables)
     s.sid = it->get<std::string>();
     // IAM (identity and trust policies) restricts Sids to ASCII letters and digits.
     if (kind == PolicyKind::kIdentity && !IsAlnum(s.sid)) {
-      return Malformed("Statement IDs (SID) must be alpha-numeric. Check that your input satisfies "
-                       "the regular expression [0-9A-Za-z]*");
+      return Malformed(
+          "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies "
+          "the regular expression [0-9A-Za-z]*");
     }
   }
 
@@ -230,8 +230,9 @@ Result<Statement> ParseStatement(const json& j, PolicyKind kind, bool variables)
   for (const std::string& a : actions) {
     const std::size_t colon = a.find(':');
     if (a != "*" && (colon == std::string::npos || colon == 0)) {
-      return Malformed("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, "
-                       "etc.");
+      return Malformed(
+          "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, "
+          "etc.");
     }
     s.actions.push_back(detail::CompilePattern(a, /*glob=*/true, /*variables=*/false,
                                                /*lower=*/true));
@@ -266,13 +267,11 @@ Result<Statement> ParseStatement(const json& j, PolicyKind kind, bool variables)
       return Malformed("Policy document should not specify a principal.");
     }
     if (principal != j.end() && not_principal != j.end()) {
-      return Malformed(
-          "Policy statement must contain either Principal or NotPrincipal, not both.");
+      return Malformed("Policy statement must contain either Principal or NotPrincipal, not both.");
     }
     s.has_principal = true;
     s.not_principal = not_principal != j.end();
-    KW_RETURN_IF_ERROR(ParsePrincipal(s.not_principal ? *not_principal : *principal,
-                                      s.principals));
+    KW_RETURN_IF_ERROR(ParsePrincipal(s.not_principal ? *not_principal : *principal, s.principals));
   } else if (kind == PolicyKind::kResource) {
     return Malformed("Missing required field Principal");
   }

@@ -52,10 +52,21 @@ struct RequestContext {
   std::string resource;  // an ARN, or "*" for actions that take no resource
   // Condition keys and their values. Keys are matched case-insensitively (store
   // them lowercase: "aws:sourceip", "aws:principaltag/team"); multi-valued keys have
-  // several values. A key absent from the map is "not present" for ...IfExists and
-  // the Null operator.
+  // several values. A key absent from the map, or present with no values, is "not
+  // present" for ...IfExists, the Null operator and the set qualifiers. Policy variables
+  // (${aws:username}, ${aws:PrincipalTag/team}) are read from these keys too; one
+  // whose key is absent or multi-valued, without a default, makes its element not match.
   std::map<std::string, std::vector<std::string>> keys;
-  // For resource policies (trust policies): who is asking.
+  // For resource policies (trust policies): who is asking. Principal elements match:
+  //   "*" / {"AWS": "*"}: everyone;
+  //   {"AWS": "123456789012"} or "arn:aws:iam::123456789012:root": every principal whose
+  //     principal_account (or, if empty, the account field of principal_arn) is that;
+  //   {"AWS": role ARN}: that role, and any of its sessions
+  //     "arn:aws:sts::ACCT:assumed-role/RoleName/Session" (same account and role name;
+  //     the role's path is not compared, a session ARN does not carry it);
+  //   {"AWS": other ARN}: principal_arn exactly;
+  //   {"Service" | "Federated" | "CanonicalUser": x}: principal_arn == x, so a service
+  //     principal asks with principal_arn "ec2.amazonaws.com".
   std::string principal_arn;      // "arn:aws:iam::123456789012:user/alice"
   std::string principal_account;  // "123456789012"
 };

@@ -70,9 +70,9 @@ Status BootstrapAdmin(const ServerConfig& config, store::KvStore& store,
   auto attached = policies.AttachUserPolicy(kAdminUser, kAdminPolicyArn);
   if (!attached && attached.error().reason != "EntityAlreadyExists") return attached.error();
 
-  KW_ASSIGN_OR_RETURN(auto keys, users.ListAccessKeys(kAdminUser, std::nullopt, std::nullopt));
+  KW_ASSIGN_OR_RETURN(auto keys, users.ListAccessKeys(kAdminUser, std::nullopt, std::nullopt, nullptr));
   for (const auto& key : keys.keys) {
-    KW_RETURN_IF_ERROR(users.DeleteAccessKey(kAdminUser, key.access_key_id));
+    KW_RETURN_IF_ERROR(users.DeleteAccessKey(kAdminUser, key.access_key_id, nullptr));
   }
   KW_ASSIGN_OR_RETURN(iam::CreatedAccessKey key, users.CreateAccessKey(kAdminUser, nullptr));
   const auto path = config.data_dir / "admin-credentials";

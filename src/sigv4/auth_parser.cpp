@@ -69,6 +69,13 @@ std::string Quote(std::string_view s) {
   return out;
 }
 
+// ParseAmzDate accepts years up to 9999, but system_clock's nanosecond time_point
+// overflows after 2262 (found by fuzzing). Dates that far out are refused here.
+std::optional<TimePoint> ParseDate(std::string_view s) {
+  if (s.size() >= 4 && AllDigits(s.substr(0, 4)) && s.substr(0, 4) > "2200") return std::nullopt;
+  return ParseAmzDate(s);
+}
+
 // "Sun, 30 Aug 2015 12:36:00 GMT" (RFC 1123, the only form HTTP/1.1 clients send).
 std::optional<TimePoint> ParseHttpDate(std::string_view s) {
   s = Trim(s);
@@ -84,10 +91,23 @@ std::optional<TimePoint> ParseHttpDate(std::string_view s) {
   if (m == std::string_view::npos || m % 3 != 0) return std::nullopt;
   const int month = static_cast<int>(m / 3) + 1;
   // Rewritten as "20150830T123600Z" so that one parser validates every field.
-  const char buf[16] = {s[7],  s[8],  s[9],  s[10], static_cast<char>('0' + month / 10),
-                        static_cast<char>('0' + month % 10), s[0], s[1], 'T', s[12], s[13],
-                        s[15], s[16], s[18], s[19], 'Z'};
-  return ParseAmzDate(std::string_view(buf, 16));
+  const char buf[16] = {s[7],
+                        s[8],
+                        s[9],
+                        s[10],
+                        static_cast<char>('0' + month / 10),
+                        static_cast<char>('0' + month % 10),
+                        s[0],
+                        s[1],
+                        'T',
+                        s[12],
+                        s[13],
+                        s[15],
+                        s[16],
+                        s[18],
+                        s[19],
+                        'Z'};
+  return ParseDate(std::string_view(buf, 16));
 }
 
 struct Scope {
@@ -215,8 +235,9 @@ Result<ParsedAuth> ParseHeaderForm(const RequestView& request, std::string_view 
   if (!have_signature) missing += "Authorization header requires 'Signature' parameter. ";
   if (!have_signed) missing += "Authorization header requires 'SignedHeaders' parameter. ";
   if (amz_date == nullptr && date == nullptr) {
-    missing += "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
-               "header. ";
+    missing +=
+        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
+        "header. ";
   }
   if (!missing.empty()) return Incomplete(missing + "Authorization=" + Quote(header));
 
@@ -228,7 +249,7 @@ Result<ParsedAuth> ParseHeaderForm(const RequestView& request, std::string_view 
   auth.signature = ToLower(signature);
   if (amz_date != nullptr) {
     const std::string_view v = Trim(amz_date->value);
-    const auto t = ParseAmzDate(v);
+    const auto t = ParseDate(v);
     if (!t) {
       return Incomplete("Date must be in ISO-8601 'basic format'. Got '" + Quote(v) +
                         "'. See http://en.wikipedia.org/wiki/ISO_8601");
@@ -283,8 +304,9 @@ QueryAuth ScanQuery(std::string_view query) {
 
 Result<std::string> DecodeParam(const QueryAuth& q, QueryAuth::Field f) {
   auto v = UriDecode(q.raw[f], /*plus_is_space=*/true);
-  if (!v) return Incomplete("Query-string parameter '" + std::string(kQueryNames[f]) +
-                            "' has a malformed percent-escape.");
+  if (!v)
+    return Incomplete("Query-string parameter '" + std::string(kQueryNames[f]) +
+                      "' has a malformed percent-escape.");
   return std::move(*v);
 }
 
@@ -293,8 +315,7 @@ Result<ParsedAuth> ParseQueryForm(const RequestView& request, const QueryAuth& q
   for (const auto f : {QueryAuth::kAlgorithmF, QueryAuth::kCredential, QueryAuth::kSignature,
                        QueryAuth::kSignedHeaders, QueryAuth::kDate}) {
     if (q.count[f] == 0) {
-      missing += "AWS query-string parameters must include '" + std::string(kQueryNames[f]) +
-                 "'. ";
+      missing += "AWS query-string parameters must include '" + std::string(kQueryNames[f]) + "'. ";
     }
   }
   if (!missing.empty()) return Incomplete(missing + "Re-examine the query-string parameters.");
@@ -313,8 +334,7 @@ Result<ParsedAuth> ParseQueryForm(const RequestView& request, const QueryAuth& q
   KW_ASSIGN_OR_RETURN(const std::string credential, DecodeParam(q, QueryAuth::kCredential));
   KW_ASSIGN_OR_RETURN(const Scope scope, ParseCredential(credential));
   FillScope(auth, scope);
-  KW_ASSIGN_OR_RETURN(const std::string signed_headers,
-                      DecodeParam(q, QueryAuth::kSignedHeaders));
+  KW_ASSIGN_OR_RETURN(const std::string signed_headers, DecodeParam(q, QueryAuth::kSignedHeaders));
   KW_RETURN_IF_ERROR(ParseSignedHeaders(signed_headers, "X-Amz-SignedHeaders", auth));
   KW_ASSIGN_OR_RETURN(std::string signature, DecodeParam(q, QueryAuth::kSignature));
   if (signature.empty() || signature.size() > 256) {
@@ -322,7 +342,7 @@ Result<ParsedAuth> ParseQueryForm(const RequestView& request, const QueryAuth& q
   }
   auth.signature = ToLower(signature);
   KW_ASSIGN_OR_RETURN(std::string date, DecodeParam(q, QueryAuth::kDate));
-  const auto t = ParseAmzDate(date);
+  const auto t = ParseDate(date);
   if (!t) {
     return Incomplete("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\".");
   }
@@ -360,12 +380,18 @@ bool LooksLikeQueryProtocol(const RequestView& request, std::string_view query) 
 
 Result<ParsedAuth> ParseAuth(const RequestView& request) {
   if (request.target.size() > detail::kMaxTargetSize) {
-    return Incomplete("Request-target is longer than " +
-                      std::to_string(detail::kMaxTargetSize) + " bytes.");
+    return Incomplete("Request-target is longer than " + std::to_string(detail::kMaxTargetSize) +
+                      " bytes.");
   }
   if (request.headers.size() > detail::kMaxHeaderCount) {
     return Incomplete("Request has more than " + std::to_string(detail::kMaxHeaderCount) +
                       " headers.");
+  }
+  for (const HeaderField& h : request.headers) {
+    if (h.name.size() + h.value.size() > detail::kMaxHeaderSize) {
+      return Incomplete("Header '" + Quote(h.name.substr(0, 64)) + "' is longer than " +
+                        std::to_string(detail::kMaxHeaderSize) + " bytes.");
+    }
   }
   if (const HeaderField* h = FindHeader(request.headers, "authorization")) {
     return ParseHeaderForm(request, h->value);

@@ -165,8 +165,7 @@ void AppendCanonicalQuery(std::string& out, std::string_view query, std::string_
     p.key_off = s.text.size();
     AppendCanonicalComponent(s.text, key);
     p.key_len = s.text.size() - p.key_off;
-    if (!exclude.empty() &&
-        std::string_view(s.text).substr(p.key_off, p.key_len) == exclude) {
+    if (!exclude.empty() && std::string_view(s.text).substr(p.key_off, p.key_len) == exclude) {
       s.text.resize(p.key_off);
       return;
     }
@@ -255,7 +254,8 @@ crypto::Sha256Digest SigningKey(std::string_view secret_access_key, std::string_
 }
 
 std::string Signature(const crypto::Sha256Digest& signing_key, std::string_view string_to_sign) {
-  const crypto::Sha256Digest sig = crypto::HmacSha256(crypto::AsView(signing_key), string_to_sign);
+  const crypto::Sha256Digest sig =
+      crypto::HmacSha256(crypto::AsView(signing_key), string_to_sign);
   std::string out;
   out.reserve(64);
   detail::AppendHex(out, sig.data(), sig.size());

@@ -61,11 +61,10 @@ HeaderList Sign(const RequestView& request, const Credentials& credentials,
 
   const RequestView view{request.method, request.target, all, request.body};
   const std::string scope = ScopeOf(day, params);
-  const std::string sts = StringToSign(amz_date, scope, CanonicalRequest(view, names, payload_hash));
-  const std::string signature =
-      Signature(SigningKey(credentials.secret_access_key.Reveal(), day, params.region,
-                           params.service),
-                sts);
+  const std::string sts =
+      StringToSign(amz_date, scope, CanonicalRequest(view, names, payload_hash));
+  const std::string signature = Signature(
+      SigningKey(credentials.secret_access_key.Reveal(), day, params.region, params.service), sts);
   std::string authorization(kAlgorithm);
   authorization.append(" Credential=").append(credentials.access_key_id).append("/").append(scope);
   authorization.append(", SignedHeaders=").append(Join(names));
@@ -97,12 +96,11 @@ std::string Presign(const RequestView& request, const Credentials& credentials,
     detail::AppendUriEncoded(target, credentials.session_token, false);
   }
   const RequestView view{request.method, target, request.headers, request.body};
-  const std::string sts =
-      StringToSign(amz_date, scope, CanonicalRequest(view, {"host"}, crypto::Sha256Hex(request.body)));
+  const std::string sts = StringToSign(
+      amz_date, scope, CanonicalRequest(view, {"host"}, crypto::Sha256Hex(request.body)));
   target.append("&X-Amz-Signature=");
   target.append(Signature(
-      SigningKey(credentials.secret_access_key.Reveal(), day, params.region, params.service),
-      sts));
+      SigningKey(credentials.secret_access_key.Reveal(), day, params.region, params.service), sts));
   return target;
 }
 

@@ -23,7 +23,8 @@
 namespace kw::sigv4 {
 
 // Failures carry Error::reason set to the AWS error code (query-protocol spelling):
-//   "MissingAuthenticationToken"  no Authorization header and no X-Amz-Signature query
+//   "MissingAuthenticationToken"  no Authorization header and no X-Amz-Algorithm,
+//                                 X-Amz-Credential or X-Amz-Signature query parameter
 //   "IncompleteSignature"         the header or query form lacks or garbles a part
 //   "SignatureDoesNotMatch"       the signature is wrong, or the date is skewed
 //   "RequestExpired"              a presigned URL past its X-Amz-Expires

@@ -1,11 +1,12 @@
 // Unit tests: every error reason, clock skew both ways, presigned expiry, session
 // tokens, the signing-key cache, payload hashing and the URI helpers.
 
+#include "sigv4/sigv4.hpp"
+
 #include <gtest/gtest.h>
 
 #include "common/time_format.hpp"
 #include "sigv4/detail/canonical.hpp"
-#include "sigv4/sigv4.hpp"
 
 namespace kw::sigv4 {
 namespace {
@@ -136,10 +137,8 @@ TEST(CanonicalRequest, NormalisesAndDoubleEncodesThePath) {
 }
 
 TEST(CanonicalRequest, TrimsFoldsAndJoinsHeaderValues) {
-  const HeaderList headers{{"Host", "h"},
-                           {"X-A", "  one \t two\r\n   three  "},
-                           {"x-a", "four"},
-                           {"X-Empty", "   "}};
+  const HeaderList headers{
+      {"Host", "h"}, {"X-A", "  one \t two\r\n   three  "}, {"x-a", "four"}, {"X-Empty", "   "}};
   const std::string c = Creq("/", headers, {"host", "x-a", "x-empty", "x-missing"});
   EXPECT_NE(c.find("host:h\nx-a:one two three,four\nx-empty:\nx-missing:\n\n"
                    "host;x-a;x-empty;x-missing\nUNSIGNED-PAYLOAD"),
@@ -259,7 +258,8 @@ TEST(ParseAuth, IncompleteSignatureForTooManySignedHeaders) {
   for (int i = 0; i < 64; ++i) names += ";x-h" + std::to_string(i);
   const Status s = ParseWithAuthorization(
       "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/sts/aws4_request, "
-      "SignedHeaders=" + names + ", Signature=abcd");
+      "SignedHeaders=" +
+      names + ", Signature=abcd");
   EXPECT_EQ(Reason(s), "IncompleteSignature");
   EXPECT_NE(Message(s).find("more than 64 headers"), std::string::npos);
 }
@@ -273,6 +273,9 @@ TEST(ParseAuth, IncompleteSignatureForOversizedInput) {
   r = Signed(Req{});
   for (int i = 0; i < 300; ++i) r.headers.push_back({"X-Pad", "x"});
   EXPECT_EQ(Reason(Check(r)), "IncompleteSignature");
+  r = Signed(Req{});
+  r.headers.push_back({"X-Big", std::string(17000, 'b')});
+  EXPECT_EQ(Reason(Check(r)), "IncompleteSignature");
 }
 
 TEST(ParseAuth, IncompleteSignatureForBadDates) {
@@ -280,19 +283,25 @@ TEST(ParseAuth, IncompleteSignatureForBadDates) {
   Header(r, "x-amz-date")->value = "2015-08-30T12:36:00Z";
   const Status s = Check(r);
   EXPECT_EQ(Reason(s), "IncompleteSignature");
-  EXPECT_EQ(Message(s).rfind("Date must be in ISO-8601 'basic format'. Got '2015-08-30T12:36:00Z'", 0),
-            0u);
+  EXPECT_EQ(
+      Message(s).rfind("Date must be in ISO-8601 'basic format'. Got '2015-08-30T12:36:00Z'", 0),
+      0u);
   Header(r, "x-amz-date")->value = "20150231T123600Z";  // 31 February
   EXPECT_EQ(Reason(Check(r)), "IncompleteSignature");
+  // Found by fuzzing: a year past 2262 overflowed the nanosecond time_point.
+  Header(r, "x-amz-date")->value = "51020830T123600Z";
+  EXPECT_EQ(Reason(Check(r)), "IncompleteSignature");
+  Header(r, "x-amz-date")->value = "22000830T123600Z";
+  EXPECT_EQ(Reason(Check(r)), "SignatureDoesNotMatch");  // far future, but representable
 }
 
 TEST(Verify, IncompleteSignatureWhenHostIsNotSigned) {
   Req r;
   r.headers.push_back({"X-Amz-Date", "20150830T123600Z"});
   const RequestView v = r.View();
-  const std::string sts = StringToSign(
-      "20150830T123600Z", "20150830/us-east-1/sts/aws4_request",
-      CanonicalRequest(v, {"x-amz-date"}, crypto::Sha256Hex(r.body)));
+  const std::string sts =
+      StringToSign("20150830T123600Z", "20150830/us-east-1/sts/aws4_request",
+                   CanonicalRequest(v, {"x-amz-date"}, crypto::Sha256Hex(r.body)));
   r.headers.push_back(
       {"Authorization",
        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/sts/aws4_request, "
@@ -379,10 +388,9 @@ TEST(Verify, SignatureNotYetCurrent) {
 TEST(Verify, AcceptsRfc1123DateHeader) {
   Req r;
   r.headers.push_back({"Date", "Sun, 30 Aug 2015 12:36:00 GMT"});
-  const std::string sts =
-      StringToSign("20150830T123600Z", "20150830/us-east-1/sts/aws4_request",
-                   CanonicalRequest(r.View(), {"content-type", "date", "host"},
-                                    crypto::Sha256Hex(r.body)));
+  const std::string sts = StringToSign(
+      "20150830T123600Z", "20150830/us-east-1/sts/aws4_request",
+      CanonicalRequest(r.View(), {"content-type", "date", "host"}, crypto::Sha256Hex(r.body)));
   r.headers.push_back(
       {"Authorization",
        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/sts/aws4_request, "
@@ -419,9 +427,9 @@ TEST(Verify, UnsignedPayloadOnlyWhereTheHeaderSaysSo) {
   // Sign() hashes the body; rebuild the signature over UNSIGNED-PAYLOAD by hand.
   const auto auth = ParseAuth(r.View());
   ASSERT_TRUE(auth.has_value());
-  const std::string sts = StringToSign(
-      auth->amz_date, auth->scope,
-      CanonicalRequest(r.View(), auth->signed_headers, kUnsignedPayload));
+  const std::string sts =
+      StringToSign(auth->amz_date, auth->scope,
+                   CanonicalRequest(r.View(), auth->signed_headers, kUnsignedPayload));
   std::string& a = Header(r, "authorization")->value;
   a = a.substr(0, a.find("Signature=") + 10) +
       Signature(SigningKey(kSecret, "20150830", "us-east-1", "sts"), sts);
@@ -504,12 +512,14 @@ TEST(Presign, UnsignedPayloadWithoutXAmzExpires) {
   r.method = "GET";
   r.body.clear();
   r.headers = {{"Host", "sts.amazonaws.com"}};
-  r.target = "/?Action=GetCallerIdentity&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
-             "AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20150830T123600Z"
-             "&X-Amz-SignedHeaders=host";
+  r.target =
+      "/?Action=GetCallerIdentity&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
+      "AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20150830T123600Z"
+      "&X-Amz-SignedHeaders=host";
   const std::string sts = StringToSign("20150830T123600Z", "20150830/us-east-1/sts/aws4_request",
                                        CanonicalRequest(r.View(), {"host"}, kUnsignedPayload));
-  r.target += "&X-Amz-Signature=" + Signature(SigningKey(kSecret, "20150830", "us-east-1", "sts"), sts);
+  r.target +=
+      "&X-Amz-Signature=" + Signature(SigningKey(kSecret, "20150830", "us-east-1", "sts"), sts);
   EXPECT_EQ(Reason(Check(r)), "OK");
   EXPECT_EQ(Reason(Check(r, kT0 + minutes(16))), "SignatureDoesNotMatch");
   // Signed over UNSIGNED-PAYLOAD: the body is not covered.
@@ -630,7 +640,11 @@ TEST(Verifier, EvictsLeastRecentlyUsedAndStillVerifies) {
 
 TEST(ParseAuth, SurvivesHostileInput) {
   const std::vector<std::string> headers = {
-      "",  ",,,", "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256 ", "AWS4-HMAC-SHA256 ,=,=,",
+      "",
+      ",,,",
+      "AWS4-HMAC-SHA256",
+      "AWS4-HMAC-SHA256 ",
+      "AWS4-HMAC-SHA256 ,=,=,",
       "AWS4-HMAC-SHA256 Credential=////, SignedHeaders=;, Signature=",
       "AWS4-HMAC-SHA256 Credential=a/b/c/d/e/f/g, SignedHeaders=host, Signature=zz",
       std::string("AWS4-HMAC-SHA256 Credential=\0/\xff", 33)};
@@ -642,8 +656,8 @@ TEST(ParseAuth, SurvivesHostileInput) {
     EXPECT_FALSE(a.has_value()) << h;
   }
   for (const std::string target :
-       {"?X-Amz-Signature", "/?X-Amz-Algorithm=&X-Amz-Credential=%", "/%", "/?%%%&&&===",
-        "/../../..//./?&&X-Amz-Signature=1&X-Amz-Signature=2"}) {
+       {"?X-Amz-Signature", "/?X-Amz-Algorithm=&X-Amz-Credential=%", "/%",
+        "/?%%%&&&===", "/../../..//./?&&X-Amz-Signature=1&X-Amz-Signature=2"}) {
     Req r;
     r.target = target;
     auto a = ParseAuth(r.View());

@@ -111,8 +111,7 @@ std::string SignatureOfAuthz(const std::string& authz) {
 std::vector<std::string> CaseNames() {
   std::vector<std::string> names;
   for (const auto& e : fs::recursive_directory_iterator(SuiteDir())) {
-    if (e.is_directory() &&
-        fs::exists(e.path() / (e.path().filename().string() + ".req"))) {
+    if (e.is_directory() && fs::exists(e.path() / (e.path().filename().string() + ".req"))) {
       names.push_back(fs::relative(e.path(), SuiteDir()).string());
     }
   }
@@ -146,11 +145,12 @@ class Sigv4Vector : public testing::TestWithParam<std::string> {
     time_ = *ParseAmzDate(amz_date_);
   }
 
-  RequestView View() const { return RequestView{req_.method, req_.target, req_.headers, req_.body}; }
+  RequestView View() const {
+    return RequestView{req_.method, req_.target, req_.headers, req_.body};
+  }
 
   std::string Authorization(const std::vector<std::string>& signed_headers) const {
-    const std::string creq =
-        CanonicalRequest(View(), signed_headers, crypto::Sha256Hex(req_.body));
+    const std::string creq = CanonicalRequest(View(), signed_headers, crypto::Sha256Hex(req_.body));
     const std::string sts = StringToSign(amz_date_, kScope, creq);
     std::string joined;
     for (const auto& h : signed_headers) joined += (joined.empty() ? "" : ";") + h;
@@ -199,8 +199,7 @@ TEST_P(Sigv4Vector, MatchesSuite) {
     // The token is added after signing and is not among the signed headers.
     signed_req.headers.push_back({"X-Amz-Security-Token", std::string(kStsToken)});
   }
-  const RequestView view{signed_req.method, signed_req.target, signed_req.headers,
-                         signed_req.body};
+  const RequestView view{signed_req.method, signed_req.target, signed_req.headers, signed_req.body};
   auto auth = ParseAuth(view);
   ASSERT_TRUE(auth.has_value()) << auth.error().message;
   EXPECT_FALSE(auth->presigned);

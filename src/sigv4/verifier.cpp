@@ -83,10 +83,10 @@ Status Verifier::Verify(const RequestView& request, const ParsedAuth& auth,
     return Incomplete("'Host' must be a 'SignedHeader' in the AWS Authorization.");
   }
   if (auth.amz_date.size() < 8 || std::string_view(auth.amz_date).substr(0, 8) != auth.day) {
-    return Mismatch("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
-                    "date from HTTP: '" +
-                    auth.day + "' != '" + auth.amz_date.substr(0, 8) + "', from '" +
-                    auth.amz_date + "'.");
+    return Mismatch(
+        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
+        "date from HTTP: '" +
+        auth.day + "' != '" + auth.amz_date.substr(0, 8) + "', from '" + auth.amz_date + "'.");
   }
   KW_RETURN_IF_ERROR(CheckTime(auth, now));
 
@@ -109,8 +109,9 @@ Status Verifier::Verify(const RequestView& request, const ParsedAuth& auth,
   if (const HeaderField* h = FindHeader(request.headers, "x-amz-content-sha256")) {
     payload_hash = h->value;
     if (payload_hash != kUnsignedPayload && payload_hash != body_hex()) {
-      return Mismatch("The provided 'x-amz-content-sha256' header does not match what was "
-                      "computed.");
+      return Mismatch(
+          "The provided 'x-amz-content-sha256' header does not match what was "
+          "computed.");
     }
   } else {
     payload_hash = body_hex();
@@ -145,8 +146,7 @@ crypto::Sha256Digest Verifier::KeyFor(const ParsedAuth& auth, const SecretBytes&
   }
   // Derive outside the lock: four HMACs are the slow part, and two threads deriving
   // the same key at once is harmless.
-  const crypto::Sha256Digest key =
-      SigningKey(secret.Reveal(), auth.day, auth.region, auth.service);
+  const crypto::Sha256Digest key = SigningKey(secret.Reveal(), auth.day, auth.region, auth.service);
   std::lock_guard<std::mutex> lock(mu_);
   if (index_.find(std::string_view(k)) == index_.end()) {
     lru_.emplace_front(k, key);

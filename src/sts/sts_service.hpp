@@ -51,7 +51,7 @@ struct AssumeRoleRequest {
   std::optional<long long> duration_seconds;
   // Session tags become the session's principal tags (aws:PrincipalTag/...).
   std::map<std::string, std::string> tags;
-  std::optional<std::string> external_id;     // sts:ExternalId in the trust policy
+  std::optional<std::string> external_id;      // sts:ExternalId in the trust policy
   std::optional<std::string> source_identity;  // sts:SourceIdentity in the trust policy
   // Session policies (Policy, PolicyArns) are refused: they narrow a session, and
   // keyward's policy resolution has no way to intersect, so ignoring them would grant
@@ -107,6 +107,11 @@ class StsService final : public iam::CredentialResolver {
   // once expired.
   Result<iam::ResolvedKey> Resolve(std::string_view access_key_id, std::string_view session_token,
                                    TimePoint now) override;
+
+  // Deletes sessions that expired before `now` from the store and the cache, so the
+  // table does not grow without bound. Returns how many. The composition root calls
+  // it periodically; resolution never depends on it.
+  Result<std::size_t> PurgeExpiredSessions(TimePoint now);
 
  private:
   struct Session;  // decoded record, cached

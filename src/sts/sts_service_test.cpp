@@ -45,7 +45,8 @@ class StsServiceTest : public ::testing::Test {
     return r.value_or(std::vector<std::shared_ptr<const policy::Policy>>{});
   }
 
-  Result<AssumeRoleResult> Assume(const iam::Principal& caller, std::optional<long long> duration = {}) {
+  Result<AssumeRoleResult> Assume(const iam::Principal& caller,
+                                  std::optional<long long> duration = {}) {
     AssumeRoleRequest req;
     req.role_arn = std::string(kRoleArn);
     req.role_session_name = "deploy-1";
@@ -119,7 +120,9 @@ TEST_F(StsServiceTest, DenyWins) {
   ASSERT_TRUE(policies_.DeleteUserPolicy("alice", "deny").has_value());
   const std::string trust =
       R"({"Version":"2012-10-17","Statement":[)"
-      R"({"Effect":"Allow","Principal":{"AWS":")" + alice_.arn + R"("},"Action":"sts:AssumeRole"},)"
+      R"({"Effect":"Allow","Principal":{"AWS":")" +
+      alice_.arn +
+      R"("},"Action":"sts:AssumeRole"},)"
       R"({"Effect":"Deny","Principal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}]})";
   ASSERT_TRUE(policies_.UpdateAssumeRolePolicy("deployer", trust).has_value());
   EXPECT_FALSE(Assume(UserPrincipal(alice_)).has_value());
@@ -128,7 +131,8 @@ TEST_F(StsServiceTest, DenyWins) {
 TEST_F(StsServiceTest, OtherUserNotNamedIsDenied) {
   MakeRole(TrustDoc(alice_.arn));
   iam::UserSummary bob = users_.Add("bob");
-  ASSERT_TRUE(policies_.PutUserPolicy("bob", "assume", AllowDoc("sts:AssumeRole", "*")).has_value());
+  ASSERT_TRUE(
+      policies_.PutUserPolicy("bob", "assume", AllowDoc("sts:AssumeRole", "*")).has_value());
   auto r = Assume(UserPrincipal(bob));
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().reason, "AccessDenied");
@@ -192,14 +196,16 @@ TEST_F(StsServiceTest, ResolveSessionAndExpiry) {
   // Wrong, truncated, or missing token.
   std::string wrong(c.session_token.Reveal());
   wrong[5] = wrong[5] == 'A' ? 'B' : 'A';
-  for (const std::string& token : {wrong, std::string(c.session_token.Reveal().substr(1)), std::string()}) {
+  for (const std::string& token :
+       {wrong, std::string(c.session_token.Reveal().substr(1)), std::string()}) {
     auto bad = sts_.Resolve(c.access_key_id, token, clock_.Now());
     ASSERT_FALSE(bad.has_value());
     EXPECT_EQ(bad.error().reason, "InvalidClientTokenId");
     EXPECT_EQ(bad.error().message, "The security token included in the request is invalid.");
   }
-  EXPECT_EQ(sts_.Resolve("ASIAUNKNOWNUNKNOWN00", c.session_token.Reveal(), clock_.Now()).error().reason,
-            "InvalidClientTokenId");
+  EXPECT_EQ(
+      sts_.Resolve("ASIAUNKNOWNUNKNOWN00", c.session_token.Reveal(), clock_.Now()).error().reason,
+      "InvalidClientTokenId");
 
   clock_.Advance(std::chrono::seconds(899));
   EXPECT_TRUE(sts_.Resolve(c.access_key_id, c.session_token.Reveal(), clock_.Now()).has_value());
@@ -222,8 +228,9 @@ TEST_F(StsServiceTest, StoreHoldsNoPlainSecrets) {
   EXPECT_EQ(stored.find(r->credentials.session_token.Reveal()), std::string::npos);
   // A fresh service (empty cache) resolves from the store.
   StsService fresh(store_, envelope_, clock_, random_, iam::Account{"123456789012"}, policies_);
-  EXPECT_TRUE(fresh.Resolve(r->credentials.access_key_id, r->credentials.session_token.Reveal(),
-                            clock_.Now())
+  EXPECT_TRUE(fresh
+                  .Resolve(r->credentials.access_key_id, r->credentials.session_token.Reveal(),
+                           clock_.Now())
                   .has_value());
 }
 
@@ -244,7 +251,8 @@ TEST_F(StsServiceTest, DeletedRoleEndsSessions) {
 
 TEST_F(StsServiceTest, RolePolicyChangesApplyToLiveSessions) {
   MakeRole(TrustDoc(alice_.arn));
-  ASSERT_TRUE(policies_.PutRolePolicy("deployer", "list", AllowDoc("iam:ListUsers", "*")).has_value());
+  ASSERT_TRUE(
+      policies_.PutRolePolicy("deployer", "list", AllowDoc("iam:ListUsers", "*")).has_value());
   auto r = Assume(UserPrincipal(alice_));
   ASSERT_TRUE(r.has_value());
   auto resolved = sts_.Resolve(r->credentials.access_key_id, r->credentials.session_token.Reveal(),
@@ -308,6 +316,25 @@ TEST_F(StsServiceTest, CallerIdentity) {
   EXPECT_EQ(id.arn, alice_.arn);
   EXPECT_EQ(id.user_id, alice_.user_id);
   EXPECT_EQ(id.account, "123456789012");
+}
+
+TEST_F(StsServiceTest, PurgeExpiredSessions) {
+  auto short_lived = sts_.GetSessionToken(UserPrincipal(alice_), 900);
+  auto long_lived = sts_.GetSessionToken(UserPrincipal(alice_), 3600);
+  ASSERT_TRUE(short_lived.has_value() && long_lived.has_value());
+  EXPECT_EQ(sts_.PurgeExpiredSessions(clock_.Now()).value_or(99), 0u);
+  clock_.Advance(std::chrono::seconds(900));
+  EXPECT_EQ(sts_.PurgeExpiredSessions(clock_.Now()).value_or(99), 1u);
+  EXPECT_FALSE(store_.Get("sts_sessions", short_lived->access_key_id)->has_value());
+  // Purged: now unknown rather than expired.
+  EXPECT_EQ(
+      sts_.Resolve(short_lived->access_key_id, short_lived->session_token.Reveal(), clock_.Now())
+          .error()
+          .reason,
+      "InvalidClientTokenId");
+  EXPECT_TRUE(
+      sts_.Resolve(long_lived->access_key_id, long_lived->session_token.Reveal(), clock_.Now())
+          .has_value());
 }
 
 TEST_F(StsServiceTest, LongTermKeysAreNotResolvedHere) {

@@ -85,7 +85,7 @@ def test_assumed_role_works_then_is_refused_after_its_policy_is_deleted(server, 
 
     user_sts = server.client("sts", key, secret)
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        user_sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s", DurationSeconds=7201)
+        user_sts.assume_role(RoleArn=role["Arn"], RoleSessionName="toolong", DurationSeconds=7201)
     assert error_code(e) == "ValidationError"
     out = user_sts.assume_role(RoleArn=role["Arn"], RoleSessionName="deploy", DurationSeconds=900)
     creds = out["Credentials"]
@@ -118,7 +118,7 @@ def test_trust_policy_without_the_caller_refuses_assume_role(server, iam, sts, u
         {"Effect": "Allow", "Action": "sts:AssumeRole",
          "Principal": {"AWS": "arn:aws:iam::111122223333:root"}}))["Role"]
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        server.client("sts", key, secret).assume_role(RoleArn=role["Arn"], RoleSessionName="x")
+        server.client("sts", key, secret).assume_role(RoleArn=role["Arn"], RoleSessionName="xx")
     assert error_code(e) == "AccessDenied"
 
 
@@ -154,7 +154,8 @@ def test_managed_policy_versions_and_attachments(server, iam, unique):
 
 
 def test_presigned_get_caller_identity_url(server, sts):
-    url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60)
+    url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60,
+                                  HttpMethod="GET")
     assert "X-Amz-Signature=" in url
     with urllib.request.urlopen(url, timeout=5) as r:
         body = r.read().decode()

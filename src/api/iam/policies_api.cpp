@@ -45,7 +45,8 @@ Error EnumError(std::string_view member, std::string_view value, std::string_vie
   return InvalidArgument("1 validation error detected: Value '" + std::string(value) + "' at '" +
                              std::string(member) +
                              "' failed to satisfy constraint: Member must satisfy enum value "
-                             "set: [" + std::string(set) + "]",
+                             "set: [" +
+                             std::string(set) + "]",
                          "ValidationError");
 }
 
@@ -173,36 +174,38 @@ void AddRoleOperations(std::vector<QueryOperation>& ops, PolicyService* svc, con
         return OkStatus();
       }));
 
-  ops.push_back(Op("GetRole", true, res.Role(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
-    KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
-    KW_ASSIGN_OR_RETURN(iam::Role role, svc->GetRole(name));
-    x.Open("Role");
-    WriteRoleFields(x, role, true);
-    x.Close("Role");
-    return OkStatus();
-  }));
+  ops.push_back(
+      Op("GetRole", true, res.Role(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
+        KW_ASSIGN_OR_RETURN(iam::Role role, svc->GetRole(name));
+        x.Open("Role");
+        WriteRoleFields(x, role, true);
+        x.Close("Role");
+        return OkStatus();
+      }));
 
-  ops.push_back(Op("ListRoles", true, Resources::Star(),
-                   [svc](const QueryCall& call, XmlWriter& x) -> Status {
-                     KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
-                     KW_ASSIGN_OR_RETURN(
-                         auto roles, svc->ListRoles(call.params.Get("PathPrefix").value_or(""), page));
-                     x.Open("Roles");
-                     for (const iam::Role& r : roles.items) {
-                       x.Open("member");
-                       WriteRoleFields(x, r, false);
-                       x.Close("member");
-                     }
-                     x.Close("Roles");
-                     WritePaging(x, roles.is_truncated, roles.marker);
-                     return OkStatus();
-                   }));
+  ops.push_back(Op(
+      "ListRoles", true, Resources::Star(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
+        KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
+        KW_ASSIGN_OR_RETURN(auto roles,
+                            svc->ListRoles(call.params.Get("PathPrefix").value_or(""), page));
+        x.Open("Roles");
+        for (const iam::Role& r : roles.items) {
+          x.Open("member");
+          WriteRoleFields(x, r, false);
+          x.Close("member");
+        }
+        x.Close("Roles");
+        WritePaging(x, roles.is_truncated, roles.marker);
+        return OkStatus();
+      }));
 
-  ops.push_back(Op("UpdateRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
-    KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
-    KW_ASSIGN_OR_RETURN(auto max, call.params.Int("MaxSessionDuration", 3600, 43200));
-    return svc->UpdateRole(name, call.params.Get("Description"), max);
-  }));
+  ops.push_back(
+      Op("UpdateRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
+        KW_ASSIGN_OR_RETURN(auto max, call.params.Int("MaxSessionDuration", 3600, 43200));
+        return svc->UpdateRole(name, call.params.Get("Description"), max);
+      }));
 
   ops.push_back(Op("UpdateAssumeRolePolicy", false, res.Role(),
                    [svc](const QueryCall& call, XmlWriter&) -> Status {
@@ -211,42 +214,46 @@ void AddRoleOperations(std::vector<QueryOperation>& ops, PolicyService* svc, con
                      return svc->UpdateAssumeRolePolicy(name, doc);
                    }));
 
-  ops.push_back(Op("DeleteRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
-    KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
-    return svc->DeleteRole(name);
-  }));
+  ops.push_back(
+      Op("DeleteRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
+        return svc->DeleteRole(name);
+      }));
 
-  ops.push_back(Op("TagRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
-    KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
-    if (call.params.Structs("Tags").empty()) KW_RETURN_IF_ERROR(call.params.Required("Tags"));
-    KW_ASSIGN_OR_RETURN(auto tags, DecodeTags(call.params));
-    return svc->TagRole(name, tags);
-  }));
+  ops.push_back(
+      Op("TagRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
+        if (call.params.Structs("Tags").empty()) KW_RETURN_IF_ERROR(call.params.Required("Tags"));
+        KW_ASSIGN_OR_RETURN(auto tags, DecodeTags(call.params));
+        return svc->TagRole(name, tags);
+      }));
 
-  ops.push_back(Op("UntagRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
-    KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
-    std::vector<std::string> keys = call.params.List("TagKeys");
-    if (keys.empty()) KW_RETURN_IF_ERROR(call.params.Required("TagKeys"));
-    return svc->UntagRole(name, keys);
-  }));
+  ops.push_back(
+      Op("UntagRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
+        std::vector<std::string> keys = call.params.List("TagKeys");
+        if (keys.empty()) KW_RETURN_IF_ERROR(call.params.Required("TagKeys"));
+        return svc->UntagRole(name, keys);
+      }));
 
-  ops.push_back(Op("ListRoleTags", true, res.Role(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
-    KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
-    KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
-    KW_ASSIGN_OR_RETURN(auto tags, svc->ListRoleTags(name, page));
-    x.Open("Tags");
-    for (const auto& [k, v] : tags.items) {
-      x.Open("member").Element("Key", k).Element("Value", v).Close("member");
-    }
-    x.Close("Tags");
-    WritePaging(x, tags.is_truncated, tags.marker);
-    return OkStatus();
-  }));
+  ops.push_back(
+      Op("ListRoleTags", true, res.Role(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
+        KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
+        KW_ASSIGN_OR_RETURN(auto tags, svc->ListRoleTags(name, page));
+        x.Open("Tags");
+        for (const auto& [k, v] : tags.items) {
+          x.Open("member").Element("Key", k).Element("Value", v).Close("member");
+        }
+        x.Close("Tags");
+        WritePaging(x, tags.is_truncated, tags.marker);
+        return OkStatus();
+      }));
 }
 
 // Inline policy operations for users (entity "User") or roles ("Role").
-void AddInlineOperations(std::vector<QueryOperation>& ops, PolicyService* svc,
-                         const Resources& res, bool is_user) {
+void AddInlineOperations(std::vector<QueryOperation>& ops, PolicyService* svc, const Resources& res,
+                         bool is_user) {
   const std::string kind = is_user ? "User" : "Role";
   const std::string name_param = kind + "Name";
   const ResourceFn resource = is_user ? res.User() : res.Role();
@@ -316,8 +323,9 @@ void AddInlineOperations(std::vector<QueryOperation>& ops, PolicyService* svc,
                      KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
                      const std::string prefix = call.params.Get("PathPrefix").value_or("");
                      KW_ASSIGN_OR_RETURN(auto attached,
-                                         is_user ? svc->ListAttachedUserPolicies(entity, prefix, page)
-                                                 : svc->ListAttachedRolePolicies(entity, prefix, page));
+                                         is_user
+                                             ? svc->ListAttachedUserPolicies(entity, prefix, page)
+                                             : svc->ListAttachedRolePolicies(entity, prefix, page));
                      x.Open("AttachedPolicies");
                      for (const iam::AttachedPolicy& a : attached.items) {
                        x.Open("member")
@@ -353,63 +361,69 @@ void AddManagedOperations(std::vector<QueryOperation>& ops, PolicyService* svc,
         return OkStatus();
       }));
 
-  ops.push_back(Op("GetPolicy", true, Resources::Policy(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
-    KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-    KW_ASSIGN_OR_RETURN(iam::ManagedPolicy p, svc->GetPolicy(arn));
-    x.Open("Policy");
-    WritePolicyFields(x, p, true);
-    x.Close("Policy");
-    return OkStatus();
-  }));
+  ops.push_back(Op("GetPolicy", true, Resources::Policy(),
+                   [svc](const QueryCall& call, XmlWriter& x) -> Status {
+                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
+                     KW_ASSIGN_OR_RETURN(iam::ManagedPolicy p, svc->GetPolicy(arn));
+                     x.Open("Policy");
+                     WritePolicyFields(x, p, true);
+                     x.Close("Policy");
+                     return OkStatus();
+                   }));
 
-  ops.push_back(Op("ListPolicies", true, Resources::Star(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
-    iam::ListPoliciesRequest req;
-    const std::string scope = call.params.Get("Scope").value_or("All");
-    if (scope == "All") {
-      req.scope = iam::PolicyScope::kAll;
-    } else if (scope == "AWS") {
-      req.scope = iam::PolicyScope::kAws;
-    } else if (scope == "Local") {
-      req.scope = iam::PolicyScope::kLocal;
-    } else {
-      return EnumError("scope", scope, "All, AWS, Local");
-    }
-    KW_ASSIGN_OR_RETURN(auto only_attached, call.params.Bool("OnlyAttached"));
-    req.only_attached = only_attached.value_or(false);
-    req.path_prefix = call.params.Get("PathPrefix").value_or("");
-    const std::string usage = call.params.Get("PolicyUsageFilter").value_or("PermissionsPolicy");
-    if (usage != "PermissionsPolicy" && usage != "PermissionsBoundary") {
-      return EnumError("policyUsageFilter", usage, "PermissionsPolicy, PermissionsBoundary");
-    }
-    KW_ASSIGN_OR_RETURN(req.page, DecodePage(call.params));
-    x.Open("Policies");
-    // Nothing is used as a permissions boundary in keyward.
-    iam::PolicyServicePage<iam::ManagedPolicy> page;
-    if (usage == "PermissionsPolicy" || !req.only_attached) {
-      KW_ASSIGN_OR_RETURN(page, svc->ListPolicies(req));
-    }
-    for (const iam::ManagedPolicy& p : page.items) {
-      x.Open("member");
-      WritePolicyFields(x, p, false);
-      x.Close("member");
-    }
-    x.Close("Policies");
-    WritePaging(x, page.is_truncated, page.marker);
-    return OkStatus();
-  }));
+  ops.push_back(Op("ListPolicies", true, Resources::Star(),
+                   [svc](const QueryCall& call, XmlWriter& x) -> Status {
+                     iam::ListPoliciesRequest req;
+                     const std::string scope = call.params.Get("Scope").value_or("All");
+                     if (scope == "All") {
+                       req.scope = iam::PolicyScope::kAll;
+                     } else if (scope == "AWS") {
+                       req.scope = iam::PolicyScope::kAws;
+                     } else if (scope == "Local") {
+                       req.scope = iam::PolicyScope::kLocal;
+                     } else {
+                       return EnumError("scope", scope, "All, AWS, Local");
+                     }
+                     KW_ASSIGN_OR_RETURN(auto only_attached, call.params.Bool("OnlyAttached"));
+                     req.only_attached = only_attached.value_or(false);
+                     req.path_prefix = call.params.Get("PathPrefix").value_or("");
+                     const std::string usage =
+                         call.params.Get("PolicyUsageFilter").value_or("PermissionsPolicy");
+                     if (usage != "PermissionsPolicy" && usage != "PermissionsBoundary") {
+                       return EnumError("policyUsageFilter", usage,
+                                        "PermissionsPolicy, PermissionsBoundary");
+                     }
+                     KW_ASSIGN_OR_RETURN(req.page, DecodePage(call.params));
+                     x.Open("Policies");
+                     // Nothing is used as a permissions boundary in keyward.
+                     iam::PolicyServicePage<iam::ManagedPolicy> page;
+                     if (usage == "PermissionsPolicy" || !req.only_attached) {
+                       KW_ASSIGN_OR_RETURN(page, svc->ListPolicies(req));
+                     }
+                     for (const iam::ManagedPolicy& p : page.items) {
+                       x.Open("member");
+                       WritePolicyFields(x, p, false);
+                       x.Close("member");
+                     }
+                     x.Close("Policies");
+                     WritePaging(x, page.is_truncated, page.marker);
+                     return OkStatus();
+                   }));
 
-  ops.push_back(Op("DeletePolicy", false, Resources::Policy(), [svc](const QueryCall& call, XmlWriter&) -> Status {
-    KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-    return svc->DeletePolicy(arn);
-  }));
+  ops.push_back(Op("DeletePolicy", false, Resources::Policy(),
+                   [svc](const QueryCall& call, XmlWriter&) -> Status {
+                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
+                     return svc->DeletePolicy(arn);
+                   }));
 
   ops.push_back(Op("CreatePolicyVersion", false, Resources::Policy(),
                    [svc](const QueryCall& call, XmlWriter& x) -> Status {
                      KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
                      KW_ASSIGN_OR_RETURN(std::string doc, call.params.Required("PolicyDocument"));
                      KW_ASSIGN_OR_RETURN(auto set_default, call.params.Bool("SetAsDefault"));
-                     KW_ASSIGN_OR_RETURN(iam::PolicyVersion v,
-                                         svc->CreatePolicyVersion(arn, doc, set_default.value_or(false)));
+                     KW_ASSIGN_OR_RETURN(
+                         iam::PolicyVersion v,
+                         svc->CreatePolicyVersion(arn, doc, set_default.value_or(false)));
                      x.Open("PolicyVersion");
                      WriteVersionFields(x, v, false);
                      x.Close("PolicyVersion");
@@ -457,42 +471,43 @@ void AddManagedOperations(std::vector<QueryOperation>& ops, PolicyService* svc,
                      return svc->SetDefaultPolicyVersion(arn, id);
                    }));
 
-  ops.push_back(Op("ListEntitiesForPolicy", true, Resources::Policy(),
-                   [svc](const QueryCall& call, XmlWriter& x) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-                     const std::string filter = call.params.Get("EntityFilter").value_or("");
-                     iam::EntityFilter f = iam::EntityFilter::kAll;
-                     bool none = false;  // filters for kinds keyward does not have
-                     if (filter == "User") {
-                       f = iam::EntityFilter::kUser;
-                     } else if (filter == "Role") {
-                       f = iam::EntityFilter::kRole;
-                     } else if (filter == "Group" || filter == "LocalManagedPolicy" ||
-                                filter == "AWSManagedPolicy") {
-                       none = true;
-                     } else if (!filter.empty()) {
-                       return EnumError("entityFilter", filter,
-                                        "User, Role, Group, LocalManagedPolicy, AWSManagedPolicy");
-                     }
-                     KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
-                     KW_ASSIGN_OR_RETURN(iam::PolicyEntities entities,
-                                         svc->ListEntitiesForPolicy(
-                                             arn, f, call.params.Get("PathPrefix").value_or(""), page));
-                     if (none) entities = iam::PolicyEntities{};
-                     x.Open("PolicyGroups").Close("PolicyGroups");
-                     x.Open("PolicyUsers");
-                     for (const auto& u : entities.users) {
-                       x.Open("member").Element("UserName", u.name).Element("UserId", u.id).Close("member");
-                     }
-                     x.Close("PolicyUsers");
-                     x.Open("PolicyRoles");
-                     for (const auto& r : entities.roles) {
-                       x.Open("member").Element("RoleName", r.name).Element("RoleId", r.id).Close("member");
-                     }
-                     x.Close("PolicyRoles");
-                     WritePaging(x, entities.is_truncated, entities.marker);
-                     return OkStatus();
-                   }));
+  ops.push_back(Op(
+      "ListEntitiesForPolicy", true, Resources::Policy(),
+      [svc](const QueryCall& call, XmlWriter& x) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
+        const std::string filter = call.params.Get("EntityFilter").value_or("");
+        iam::EntityFilter f = iam::EntityFilter::kAll;
+        bool none = false;  // filters for kinds keyward does not have
+        if (filter == "User") {
+          f = iam::EntityFilter::kUser;
+        } else if (filter == "Role") {
+          f = iam::EntityFilter::kRole;
+        } else if (filter == "Group" || filter == "LocalManagedPolicy" ||
+                   filter == "AWSManagedPolicy") {
+          none = true;
+        } else if (!filter.empty()) {
+          return EnumError("entityFilter", filter,
+                           "User, Role, Group, LocalManagedPolicy, AWSManagedPolicy");
+        }
+        KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
+        KW_ASSIGN_OR_RETURN(
+            iam::PolicyEntities entities,
+            svc->ListEntitiesForPolicy(arn, f, call.params.Get("PathPrefix").value_or(""), page));
+        if (none) entities = iam::PolicyEntities{};
+        x.Open("PolicyGroups").Close("PolicyGroups");
+        x.Open("PolicyUsers");
+        for (const auto& u : entities.users) {
+          x.Open("member").Element("UserName", u.name).Element("UserId", u.id).Close("member");
+        }
+        x.Close("PolicyUsers");
+        x.Open("PolicyRoles");
+        for (const auto& r : entities.roles) {
+          x.Open("member").Element("RoleName", r.name).Element("RoleId", r.id).Close("member");
+        }
+        x.Close("PolicyRoles");
+        WritePaging(x, entities.is_truncated, entities.marker);
+        return OkStatus();
+      }));
 }
 
 }  // namespace

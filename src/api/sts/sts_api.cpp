@@ -75,8 +75,7 @@ QueryService StsQueryService(sts::StsService& sts, iam::PolicyResolver& policies
             call.params.Get("Policy").has_value() || !call.params.Structs("PolicyArns").empty();
         req.condition_keys["aws:currenttime"] = {FormatIso8601(call.now)};
         req.condition_keys["aws:epochtime"] = {std::to_string(
-            std::chrono::duration_cast<std::chrono::seconds>(call.now.time_since_epoch())
-                .count())};
+            std::chrono::duration_cast<std::chrono::seconds>(call.now.time_since_epoch()).count())};
         if (!call.source_ip.empty()) {
           req.condition_keys["aws:sourceip"] = {std::string(call.source_ip)};
         }
@@ -92,25 +91,23 @@ QueryService StsQueryService(sts::StsService& sts, iam::PolicyResolver& policies
         return OkStatus();
       }));
 
-  service.operations.push_back(Op(
-      "GetSessionToken", false, /*authorize=*/true, star,
-      [svc = &sts](const QueryCall& call, XmlWriter& x) -> Status {
-        KW_ASSIGN_OR_RETURN(auto duration, call.params.Int("DurationSeconds", 900, 129600));
-        KW_ASSIGN_OR_RETURN(sts::TemporaryCredentials c,
-                            svc->GetSessionToken(call.principal, duration));
-        WriteCredentials(x, c);
-        return OkStatus();
-      }));
+  service.operations.push_back(
+      Op("GetSessionToken", false, /*authorize=*/true, star,
+         [svc = &sts](const QueryCall& call, XmlWriter& x) -> Status {
+           KW_ASSIGN_OR_RETURN(auto duration, call.params.Int("DurationSeconds", 900, 129600));
+           KW_ASSIGN_OR_RETURN(sts::TemporaryCredentials c,
+                               svc->GetSessionToken(call.principal, duration));
+           WriteCredentials(x, c);
+           return OkStatus();
+         }));
 
-  service.operations.push_back(Op("GetCallerIdentity", true, /*authorize=*/false, star,
-                                  [](const QueryCall& call, XmlWriter& x) -> Status {
-                                    const sts::CallerIdentity id =
-                                        sts::StsService::GetCallerIdentity(call.principal);
-                                    x.Element("UserId", id.user_id)
-                                        .Element("Account", id.account)
-                                        .Element("Arn", id.arn);
-                                    return OkStatus();
-                                  }));
+  service.operations.push_back(
+      Op("GetCallerIdentity", true, /*authorize=*/false, star,
+         [](const QueryCall& call, XmlWriter& x) -> Status {
+           const sts::CallerIdentity id = sts::StsService::GetCallerIdentity(call.principal);
+           x.Element("UserId", id.user_id).Element("Account", id.account).Element("Arn", id.arn);
+           return OkStatus();
+         }));
   return service;
 }
 

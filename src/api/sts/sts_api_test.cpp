@@ -40,8 +40,8 @@ class StsApiTest : public ::testing::Test {
                            const std::vector<std::pair<std::string, std::string>>& params) {
     std::string form;
     for (const auto& [k, v] : params) {
-      form += (form.empty() ? "" : "&") + sigv4::UriEncode(k, false) + "=" +
-              sigv4::UriEncode(v, false);
+      form +=
+          (form.empty() ? "" : "&") + sigv4::UriEncode(k, false) + "=" + sigv4::UriEncode(v, false);
     }
     KW_ASSIGN_OR_RETURN(QueryParams qp, QueryParams::Parse(form));
     QueryCall call{qp, caller_, "req-1", "192.0.2.1", clock_.Now()};

@@ -2,11 +2,10 @@
 
 // Functions shared by the policy module's .cpp files. Not part of the public API.
 
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/result.hpp"
 #include "policy/detail/statement.hpp"
@@ -16,7 +15,7 @@ namespace kw::policy::detail {
 
 // Limits that keep a hostile document from costing much (callers bound its size).
 inline constexpr std::size_t kMaxStatements = 1000;
-inline constexpr std::size_t kMaxValues = 1000;  // per Action, Resource, condition key...
+inline constexpr std::size_t kMaxValues = 1000;            // per Action, Resource, condition key...
 inline constexpr std::size_t kMaxConditionClauses = 1000;  // per statement
 inline constexpr int kMaxJsonDepth = 32;
 

@@ -96,11 +96,11 @@ struct ConditionClause {
 };
 
 enum class PrincipalType {
-  kAny,        // "*" or {"AWS": "*"}
-  kAccount,    // "123456789012" or "arn:aws:iam::123456789012:root"
-  kArn,        // any other AWS ARN: exact match
-  kRole,       // "arn:aws:iam::ACCT:role/[path/]Name": exact, or an assumed-role session
-  kNamed,      // Service, Federated, CanonicalUser: exact match against principal_arn
+  kAny,      // "*" or {"AWS": "*"}
+  kAccount,  // "123456789012" or "arn:aws:iam::123456789012:root"
+  kArn,      // any other AWS ARN: exact match
+  kRole,     // "arn:aws:iam::ACCT:role/[path/]Name": exact, or an assumed-role session
+  kNamed,    // Service, Federated, CanonicalUser: exact match against principal_arn
 };
 
 struct PrincipalEntry {

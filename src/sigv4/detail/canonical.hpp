@@ -18,6 +18,7 @@ inline constexpr std::size_t kMaxSignedHeaders = 64;
 inline constexpr std::size_t kMaxAuthorizationSize = 8 * 1024;
 inline constexpr std::size_t kMaxTargetSize = 64 * 1024;
 inline constexpr std::size_t kMaxHeaderCount = 256;
+inline constexpr std::size_t kMaxHeaderSize = 16 * 1024;  // name + value
 inline constexpr std::size_t kMaxQueryParams = 1000;
 inline constexpr long long kMaxPresignExpires = 7 * 24 * 3600;  // AWS: one week
 

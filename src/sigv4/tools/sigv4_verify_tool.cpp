@@ -8,9 +8,8 @@
 
 #include <cstring>
 #include <iostream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/time_format.hpp"
 #include "crypto/digest.hpp"
