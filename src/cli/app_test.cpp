@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/command.hpp"
 #include "common/time_format.hpp"
 #include "crypto/digest.hpp"
 #include "sigv4/sigv4.hpp"
@@ -354,6 +356,26 @@ TEST_F(AppTest, HelpOnEveryCommand) {
   Run({"access-key", "deactivate", "--help"});
   EXPECT_NE(out_.str().find("--user"), std::string::npos);
   EXPECT_NE(out_.str().find("ID"), std::string::npos);
+  EXPECT_TRUE(transport_.requests.empty());
+}
+
+TEST_F(AppTest, EveryTableCommandHasHelpAndDistinctPath) {
+  std::set<std::vector<std::string>> paths;
+  std::set<std::string> groups;
+  for (const auto& g : CommandGroups()) groups.insert(g.name);
+  for (const auto& def : AllClientCommands()) {
+    EXPECT_TRUE(paths.insert(def.path).second) << def.path.back();
+    EXPECT_FALSE(def.help.empty()) << def.path.back();
+    for (std::size_t i = 0; i + 1 < def.path.size(); ++i) {
+      EXPECT_TRUE(groups.count(def.path[i])) << "group without help: " << def.path[i];
+    }
+    std::vector<const char*> args;
+    for (const auto& w : def.path) args.push_back(w.c_str());
+    args.push_back("--help");
+    EXPECT_EQ(Run(args), 0) << def.path.back();
+    EXPECT_NE(out_.str().find(def.help), std::string::npos) << out_.str();
+    for (const auto& a : def.args) EXPECT_NE(out_.str().find(a.name), std::string::npos);
+  }
   EXPECT_TRUE(transport_.requests.empty());
 }
 
