@@ -2,7 +2,6 @@
 // arrive with the fleet issue; until then it reports its version and refuses the rest
 // with a clear message instead of pretending.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 int main(int argc, char** argv) {

@@ -16,9 +16,9 @@ struct HeaderField {
 using HeaderList = std::vector<HeaderField>;
 
 struct HttpRequest {
-  std::string method;   // "GET", "POST", ...
-  std::string target;   // raw request-target: path and optional "?query", as on the wire
-  HeaderList headers;   // in wire order
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // raw request-target: path and optional "?query", as on the wire
+  HeaderList headers;  // in wire order
   std::string body;
   std::string remote_address;  // peer IP, no port
   bool secure = false;         // arrived over TLS

@@ -33,8 +33,7 @@ bool Digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
 
 std::optional<TimePoint> FromFields(int y, int mo, int d, int h, int mi, int s) {
   // system_clock's nanosecond time_point ends in April 2262; later dates would overflow.
-  if (y < 1970 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-      s > 60) {
+  if (y < 1970 || y > 2261 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) {
     return std::nullopt;
   }
   std::tm tm{};
@@ -62,8 +61,8 @@ std::string FormatIso8601(TimePoint t) { return Format(t, "%Y-%m-%dT%H:%M:%SZ");
 std::optional<TimePoint> ParseAmzDate(std::string_view s) {
   int y, mo, d, h, mi, sec;
   if (s.size() != 16 || s[8] != 'T' || s[15] != 'Z') return std::nullopt;
-  if (!Digits(s, 0, 4, y) || !Digits(s, 4, 2, mo) || !Digits(s, 6, 2, d) ||
-      !Digits(s, 9, 2, h) || !Digits(s, 11, 2, mi) || !Digits(s, 13, 2, sec)) {
+  if (!Digits(s, 0, 4, y) || !Digits(s, 4, 2, mo) || !Digits(s, 6, 2, d) || !Digits(s, 9, 2, h) ||
+      !Digits(s, 11, 2, mi) || !Digits(s, 13, 2, sec)) {
     return std::nullopt;
   }
   return FromFields(y, mo, d, h, mi, sec);
@@ -75,8 +74,8 @@ std::optional<TimePoint> ParseIso8601(std::string_view s) {
       s[13] != ':' || s[16] != ':') {
     return std::nullopt;
   }
-  if (!Digits(s, 0, 4, y) || !Digits(s, 5, 2, mo) || !Digits(s, 8, 2, d) ||
-      !Digits(s, 11, 2, h) || !Digits(s, 14, 2, mi) || !Digits(s, 17, 2, sec)) {
+  if (!Digits(s, 0, 4, y) || !Digits(s, 5, 2, mo) || !Digits(s, 8, 2, d) || !Digits(s, 11, 2, h) ||
+      !Digits(s, 14, 2, mi) || !Digits(s, 17, 2, sec)) {
     return std::nullopt;
   }
   std::size_t pos = 19;

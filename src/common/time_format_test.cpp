@@ -14,9 +14,9 @@ TEST(TimeFormat, AmzDateRoundTrip) {
 }
 
 TEST(TimeFormat, RejectsMalformedAmzDates) {
-  for (const char* bad : {"", "20150830T123600", "20150830 123600Z", "2015083aT123600Z",
-                          "20150231T000000Z", "20151330T000000Z", "20150830T246000Z",
-                          "99990830T000000Z"}) {
+  for (const char* bad :
+       {"", "20150830T123600", "20150830 123600Z", "2015083aT123600Z", "20150231T000000Z",
+        "20151330T000000Z", "20150830T246000Z", "99990830T000000Z"}) {
     EXPECT_FALSE(ParseAmzDate(bad).has_value()) << bad;
   }
 }

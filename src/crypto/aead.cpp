@@ -18,7 +18,9 @@ struct CtxFree {
 };
 using CtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
 
-const unsigned char* U(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
+const unsigned char* U(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
 
 Error DecryptionFailure() {
   return PermissionDenied("The ciphertext could not be decrypted.", "DecryptionFailure");
@@ -39,8 +41,8 @@ std::string AeadSeal(const SecretBytes& key, std::string_view plaintext, std::st
       EVP_EncryptUpdate(ctx.get(), o + kNonce, &len, U(plaintext),
                         static_cast<int>(plaintext.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), o + kNonce + len, &len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag,
-                          o + kNonce + plaintext.size()) != 1) {
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, o + kNonce + plaintext.size()) !=
+          1) {
     std::abort();
   }
   return out;

@@ -19,8 +19,7 @@ std::string AeadSeal(const SecretBytes& key, std::string_view plaintext, std::st
                      Random& random);
 // Inverse of AeadSeal. kPermissionDenied with reason "DecryptionFailure" if the
 // ciphertext, the key or the associated data does not match; never partial output.
-Result<SecretBytes> AeadOpen(const SecretBytes& key, std::string_view sealed,
-                             std::string_view aad);
+Result<SecretBytes> AeadOpen(const SecretBytes& key, std::string_view sealed, std::string_view aad);
 
 // Envelope encryption under a master key. The stored form is self-describing:
 //   "kw1:" base64(wrapped data key) ":" base64(sealed value)

@@ -30,8 +30,8 @@ struct ThreadContexts {
   ThreadContexts() {
     mac = EVP_MAC_CTX_new(HmacMac());
     char digest[] = "SHA256";
-    const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_END};
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_END};
     if (md == nullptr || mac == nullptr || EVP_MAC_CTX_set_params(mac, params) != 1) {
       std::abort();
     }

@@ -47,7 +47,10 @@ TEST(HmacSha256, SameResultsFromManyThreads) {
 }
 
 TEST(Encoding, HexAndBase64RoundTrip) {
-  const std::string bytes("\x00\x01\xfe\xff" "abc", 7);
+  const std::string bytes(
+      "\x00\x01\xfe\xff"
+      "abc",
+      7);
   EXPECT_EQ(HexEncode(bytes), "0001feff616263");
   EXPECT_EQ(HexDecode("0001FEff616263"), bytes);
   EXPECT_FALSE(HexDecode("abc").has_value());

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/strings.hpp"
 #include "iam/ids.hpp"
 
 namespace kw::iam {
@@ -26,12 +27,6 @@ constexpr std::string_view kAttachments = "iam_attachments";
 // one prefix matching another entity's keys.
 constexpr char kSep = '|';
 constexpr long long kDefaultMaxItems = 100;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string Join(std::initializer_list<std::string_view> parts) {
   std::string out;
@@ -67,6 +62,14 @@ Error Corrupt(std::string_view what) {
   return Internal("stored " + std::string(what) + " record is unreadable", "ServiceFailure");
 }
 
+// AWS's wording of one failed constraint.
+Error ConstraintError(std::string_view value, std::string_view member,
+                      std::string_view constraint) {
+  return Validation("1 validation error detected: Value '" + std::string(value) + "' at '" +
+                    std::string(member) +
+                    "' failed to satisfy constraint: " + std::string(constraint));
+}
+
 bool IsNameChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '+' || c == '=' ||
          c == ',' || c == '.' || c == '@' || c == '-';
@@ -74,16 +77,12 @@ bool IsNameChar(char c) {
 
 Status CheckName(std::string_view value, std::string_view member, std::size_t max) {
   if (value.empty() || value.size() > max) {
-    return Validation("1 validation error detected: Value '" + std::string(value) + "' at '" +
-                      std::string(member) +
-                      "' failed to satisfy constraint: Member must have length between 1 and " +
-                      std::to_string(max));
+    return ConstraintError(value, member,
+                           "Member must have length between 1 and " + std::to_string(max));
   }
   if (!std::all_of(value.begin(), value.end(), IsNameChar)) {
-    return Validation("1 validation error detected: Value '" + std::string(value) + "' at '" +
-                      std::string(member) +
-                      "' failed to satisfy constraint: Member must satisfy regular expression "
-                      "pattern: [\\w+=,.@-]+");
+    return ConstraintError(value, member,
+                           "Member must satisfy regular expression pattern: [\\w+=,.@-]+");
   }
   return OkStatus();
 }
@@ -128,11 +127,45 @@ Result<std::shared_ptr<const policy::Policy>> ParseDocument(std::string_view doc
   return std::make_shared<const policy::Policy>(std::move(parsed).value());
 }
 
+Status CheckDescription(std::string_view description) {
+  if (description.size() > 1000) {
+    return Validation("Description must be at most 1000 characters.");
+  }
+  return OkStatus();
+}
+
+Status CheckMaxSessionDuration(long long seconds) {
+  if (seconds < 3600 || seconds > 43200) {
+    return ConstraintError(std::to_string(seconds), "maxSessionDuration",
+                           "Member must have value between 3600 and 43200");
+  }
+  return OkStatus();
+}
+
+// A role's trust policy: within the ACLSizePerRole quota and parsable.
+Status CheckTrustDocument(std::string_view doc) {
+  if (NonWhitespaceChars(doc) > kMaxTrustPolicyChars) {
+    return Limit("Cannot exceed quota for ACLSizePerRole: " + std::to_string(kMaxTrustPolicyChars));
+  }
+  KW_RETURN_IF_ERROR(ParseDocument(doc, policy::PolicyKind::kResource));
+  return OkStatus();
+}
+
+// A managed policy version's document: within the PolicySize quota and parsable.
+Status CheckManagedDocument(std::string_view doc) {
+  if (NonWhitespaceChars(doc) > kMaxManagedPolicyChars) {
+    return Limit("Cannot exceed quota for PolicySize: " + std::to_string(kMaxManagedPolicyChars));
+  }
+  KW_RETURN_IF_ERROR(ParseDocument(doc, policy::PolicyKind::kIdentity));
+  return OkStatus();
+}
+
 Status CheckTags(const std::map<std::string, std::string>& tags) {
   for (const auto& [k, v] : tags) {
     if (k.empty() || k.size() > 128) return Validation("Tag keys must be 1 to 128 characters.");
     if (v.size() > 256) return Validation("Tag values must be at most 256 characters.");
-    if (Lower(k).rfind("aws:", 0) == 0) return InvalidInput("Tag keys cannot start with aws:.");
+    if (ToLowerAscii(k).rfind("aws:", 0) == 0)
+      return InvalidInput("Tag keys cannot start with aws:.");
   }
   return OkStatus();
 }
@@ -323,7 +356,7 @@ std::string_view EntityTag(bool is_user) { return is_user ? "u" : "r"; }
 std::string_view InlineTable(bool is_user) { return is_user ? kUserPolicies : kRolePolicies; }
 
 std::string VersionKey(std::string_view policy_arn, std::string_view version_id) {
-  return Join({Lower(policy_arn), version_id});
+  return Join({ToLowerAscii(policy_arn), version_id});
 }
 
 // "v12" -> 12; 0 if malformed.
@@ -340,9 +373,9 @@ int VersionNumber(std::string_view id) {
 Result<int> CheckVersionId(std::string_view id) {
   const int n = VersionNumber(id);
   if (n == 0) {
-    return Validation("1 validation error detected: Value '" + std::string(id) +
-                      "' at 'versionId' failed to satisfy constraint: Member must satisfy "
-                      "regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?");
+    return ConstraintError(id, "versionId",
+                           "Member must satisfy regular expression pattern: "
+                           "v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?");
   }
   return n;
 }
@@ -353,6 +386,39 @@ Error NoSuchPolicy(std::string_view arn) {
 
 Error NoSuchRole(std::string_view name) {
   return NoSuchEntity("The role with name " + std::string(name) + " cannot be found.");
+}
+
+Error NoSuchVersion(std::string_view policy_arn, std::string_view version_id) {
+  return NoSuchEntity("Policy " + std::string(policy_arn) + " version " + std::string(version_id) +
+                      " does not exist.");
+}
+
+Error NoSuchInline(bool is_user, std::string_view policy_name) {
+  return NoSuchEntity(std::string("The ") + (is_user ? "user" : "role") + " policy with name " +
+                      std::string(policy_name) + " cannot be found.");
+}
+
+// The start of every attachment key of one entity (user by ID, role by lowercased name).
+std::string EntityAttachmentsPrefix(bool is_user, std::string_view entity_key) {
+  return Join({EntityTag(is_user), entity_key}) + kSep;
+}
+
+// One attachment is stored twice: under the entity (forward, for listing its policies)
+// and under the policy (backward, for listing its entities).
+struct AttachmentKeys {
+  std::string forward;
+  std::string backward;
+};
+AttachmentKeys KeysOfAttachment(bool is_user, std::string_view entity_key,
+                                std::string_view policy_arn) {
+  return {Join({EntityTag(is_user), entity_key, ToLowerAscii(policy_arn)}),
+          Join({"p", ToLowerAscii(policy_arn), EntityTag(is_user), entity_key})};
+}
+
+Result<Role> LoadRole(store::Txn& txn, std::string_view role_name) {
+  KW_ASSIGN_OR_RETURN(auto item, txn.Get(kRoles, ToLowerAscii(role_name)));
+  if (!item) return NoSuchRole(role_name);
+  return DecodeRole(item->value);
 }
 
 struct AwsManagedSpec {
@@ -403,9 +469,9 @@ Status PolicyService::EnsureAwsManagedPolicies() {
     p.update_date = published;
     PolicyVersion v{"v1", std::string(spec.document), true, published};
     KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
-      KW_ASSIGN_OR_RETURN(auto existing, txn.Get(kManaged, Lower(p.arn)));
+      KW_ASSIGN_OR_RETURN(auto existing, txn.Get(kManaged, ToLowerAscii(p.arn)));
       if (existing) return OkStatus();
-      KW_RETURN_IF_ERROR(txn.Put(kManaged, Lower(p.arn), EncodeManaged(p, 2)));
+      KW_RETURN_IF_ERROR(txn.Put(kManaged, ToLowerAscii(p.arn), EncodeManaged(p, 2)));
       KW_RETURN_IF_ERROR(txn.Put(kVersions, VersionKey(p.arn, "v1"), EncodeVersion(v)));
       return OkStatus();
     }));
@@ -420,20 +486,10 @@ Status PolicyService::EnsureAwsManagedPolicies() {
 Result<Role> PolicyService::CreateRole(const CreateRoleRequest& request) {
   KW_RETURN_IF_ERROR(CheckName(request.role_name, "roleName", 64));
   KW_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path, false));
-  if (request.description.size() > 1000) {
-    return Validation("Description must be at most 1000 characters.");
-  }
+  KW_RETURN_IF_ERROR(CheckDescription(request.description));
   const long long max_session = request.max_session_duration.value_or(kDefaultMaxSessionDuration);
-  if (max_session < 3600 || max_session > 43200) {
-    return Validation("1 validation error detected: Value '" + std::to_string(max_session) +
-                      "' at 'maxSessionDuration' failed to satisfy constraint: Member must have "
-                      "value between 3600 and 43200");
-  }
-  if (NonWhitespaceChars(request.assume_role_policy_document) > kMaxTrustPolicyChars) {
-    return Limit("Cannot exceed quota for ACLSizePerRole: " + std::to_string(kMaxTrustPolicyChars));
-  }
-  KW_RETURN_IF_ERROR(
-      ParseDocument(request.assume_role_policy_document, policy::PolicyKind::kResource));
+  KW_RETURN_IF_ERROR(CheckMaxSessionDuration(max_session));
+  KW_RETURN_IF_ERROR(CheckTrustDocument(request.assume_role_policy_document));
   KW_RETURN_IF_ERROR(CheckTags(request.tags));
   if (request.tags.size() > kMaxTagsPerEntity) {
     return Limit("Cannot exceed quota for TagsPerRole: " + std::to_string(kMaxTagsPerEntity));
@@ -451,7 +507,7 @@ Result<Role> PolicyService::CreateRole(const CreateRoleRequest& request) {
   role.tags = request.tags;
 
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
-    KW_ASSIGN_OR_RETURN(auto existing, txn.Get(kRoles, Lower(role.name)));
+    KW_ASSIGN_OR_RETURN(auto existing, txn.Get(kRoles, ToLowerAscii(role.name)));
     if (existing) {
       return AlreadyExists("Role with name " + role.name + " already exists.",
                            "EntityAlreadyExists");
@@ -461,7 +517,7 @@ Result<Role> PolicyService::CreateRole(const CreateRoleRequest& request) {
       return Limit("Cannot exceed quota for RolesPerAccount: " +
                    std::to_string(kMaxRolesPerAccount));
     }
-    KW_RETURN_IF_ERROR(txn.Insert(kRoles, Lower(role.name), EncodeRole(role)));
+    KW_RETURN_IF_ERROR(txn.Insert(kRoles, ToLowerAscii(role.name), EncodeRole(role)));
     return OkStatus();
   }));
   Invalidate();
@@ -470,13 +526,13 @@ Result<Role> PolicyService::CreateRole(const CreateRoleRequest& request) {
 
 Result<Role> PolicyService::GetRole(std::string_view role_name) {
   KW_RETURN_IF_ERROR(CheckName(role_name, "roleName", 64));
-  KW_ASSIGN_OR_RETURN(auto item, store_.Get(kRoles, Lower(role_name)));
+  KW_ASSIGN_OR_RETURN(auto item, store_.Get(kRoles, ToLowerAscii(role_name)));
   if (!item) return NoSuchRole(role_name);
   return DecodeRole(item->value);
 }
 
 Result<std::optional<Role>> PolicyService::FindRole(std::string_view role_name) {
-  const std::string key = Lower(role_name);
+  const std::string key = ToLowerAscii(role_name);
   const std::uint64_t gen = generation_.load(std::memory_order_acquire);
   {
     std::lock_guard lock(cache_mu_);
@@ -514,11 +570,9 @@ namespace {
 Status MutateRole(store::KvStore& store, std::string_view role_name,
                   const std::function<Status(Role&)>& change) {
   return store.Transact([&](store::Txn& txn) -> Status {
-    KW_ASSIGN_OR_RETURN(auto item, txn.Get(kRoles, Lower(role_name)));
-    if (!item) return NoSuchRole(role_name);
-    KW_ASSIGN_OR_RETURN(Role role, DecodeRole(item->value));
+    KW_ASSIGN_OR_RETURN(Role role, LoadRole(txn, role_name));
     KW_RETURN_IF_ERROR(change(role));
-    KW_RETURN_IF_ERROR(txn.Put(kRoles, Lower(role_name), EncodeRole(role)));
+    KW_RETURN_IF_ERROR(txn.Put(kRoles, ToLowerAscii(role_name), EncodeRole(role)));
     return OkStatus();
   });
 }
@@ -529,15 +583,8 @@ Status PolicyService::UpdateRole(std::string_view role_name,
                                  const std::optional<std::string>& description,
                                  std::optional<long long> max_session_duration) {
   KW_RETURN_IF_ERROR(CheckName(role_name, "roleName", 64));
-  if (description && description->size() > 1000) {
-    return Validation("Description must be at most 1000 characters.");
-  }
-  if (max_session_duration && (*max_session_duration < 3600 || *max_session_duration > 43200)) {
-    return Validation("1 validation error detected: Value '" +
-                      std::to_string(*max_session_duration) +
-                      "' at 'maxSessionDuration' failed to satisfy constraint: Member must have "
-                      "value between 3600 and 43200");
-  }
+  if (description) KW_RETURN_IF_ERROR(CheckDescription(*description));
+  if (max_session_duration) KW_RETURN_IF_ERROR(CheckMaxSessionDuration(*max_session_duration));
   KW_RETURN_IF_ERROR(MutateRole(store_, role_name, [&](Role& role) -> Status {
     if (description) role.description = *description;
     if (max_session_duration) role.max_session_duration = static_cast<int>(*max_session_duration);
@@ -550,10 +597,7 @@ Status PolicyService::UpdateRole(std::string_view role_name,
 Status PolicyService::UpdateAssumeRolePolicy(std::string_view role_name,
                                              std::string_view document) {
   KW_RETURN_IF_ERROR(CheckName(role_name, "roleName", 64));
-  if (NonWhitespaceChars(document) > kMaxTrustPolicyChars) {
-    return Limit("Cannot exceed quota for ACLSizePerRole: " + std::to_string(kMaxTrustPolicyChars));
-  }
-  KW_RETURN_IF_ERROR(ParseDocument(document, policy::PolicyKind::kResource));
+  KW_RETURN_IF_ERROR(CheckTrustDocument(document));
   KW_RETURN_IF_ERROR(MutateRole(store_, role_name, [&](Role& role) -> Status {
     role.assume_role_policy_document = std::string(document);
     return OkStatus();
@@ -564,14 +608,15 @@ Status PolicyService::UpdateAssumeRolePolicy(std::string_view role_name,
 
 Status PolicyService::DeleteRole(std::string_view role_name) {
   KW_RETURN_IF_ERROR(CheckName(role_name, "roleName", 64));
-  const std::string key = Lower(role_name);
+  const std::string key = ToLowerAscii(role_name);
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     KW_ASSIGN_OR_RETURN(auto item, txn.Get(kRoles, key));
     if (!item) return NoSuchRole(role_name);
     KW_ASSIGN_OR_RETURN(auto inline_policies, txn.List(kRolePolicies, {key + kSep, "", 1}));
     if (!inline_policies.empty())
       return Conflict("Cannot delete entity, must delete policies first.");
-    KW_ASSIGN_OR_RETURN(auto attached, txn.List(kAttachments, {Join({"r", key}) + kSep, "", 1}));
+    KW_ASSIGN_OR_RETURN(auto attached,
+                        txn.List(kAttachments, {EntityAttachmentsPrefix(false, key), "", 1}));
     if (!attached.empty()) return Conflict("Cannot delete entity, must detach all policies first.");
     return txn.Delete(kRoles, key);
   }));
@@ -635,7 +680,7 @@ Result<PolicyService::EntityRef> PolicyService::ResolveEntity(bool is_user,
     return EntityRef{user.user_id, user.name, user.user_id, user.path};
   }
   KW_RETURN_IF_ERROR(CheckName(entity, "roleName", 64));
-  return EntityRef{Lower(entity), std::string(entity), "", ""};
+  return EntityRef{ToLowerAscii(entity), std::string(entity), "", ""};
 }
 
 Status PolicyService::PutInline(bool is_user, std::string_view entity, std::string_view policy_name,
@@ -645,13 +690,11 @@ Status PolicyService::PutInline(bool is_user, std::string_view entity, std::stri
   KW_RETURN_IF_ERROR(ParseDocument(document, policy::PolicyKind::kIdentity));
   const std::size_t quota = is_user ? kMaxUserInlinePolicyChars : kMaxRoleInlinePolicyChars;
   const std::string& entity_key = ref.key;
-  const std::string key = Join({entity_key, Lower(policy_name)});
+  const std::string key = Join({entity_key, ToLowerAscii(policy_name)});
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     InlinePolicy p{ref.name, std::string(policy_name), std::string(document)};
     if (!is_user) {
-      KW_ASSIGN_OR_RETURN(auto role, txn.Get(kRoles, entity_key));
-      if (!role) return NoSuchRole(entity);
-      KW_ASSIGN_OR_RETURN(Role r, DecodeRole(role->value));
+      KW_ASSIGN_OR_RETURN(Role r, LoadRole(txn, entity));
       p.entity_name = r.name;
     }
     // The quota is on the sum over the entity's inline policies; a replaced policy
@@ -681,11 +724,8 @@ Result<InlinePolicy> PolicyService::GetInline(bool is_user, std::string_view ent
   KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
   if (!is_user) KW_RETURN_IF_ERROR(GetRole(entity));
   KW_ASSIGN_OR_RETURN(auto item,
-                      store_.Get(InlineTable(is_user), Join({ref.key, Lower(policy_name)})));
-  if (!item) {
-    return NoSuchEntity(std::string("The ") + (is_user ? "user" : "role") + " policy with name " +
-                        std::string(policy_name) + " cannot be found.");
-  }
+                      store_.Get(InlineTable(is_user), Join({ref.key, ToLowerAscii(policy_name)})));
+  if (!item) return NoSuchInline(is_user, policy_name);
   KW_ASSIGN_OR_RETURN(InlinePolicy p, DecodeInline(item->value));
   if (is_user) p.entity_name = ref.name;  // the user may have been renamed since
   return p;
@@ -710,13 +750,10 @@ Status PolicyService::DeleteInline(bool is_user, std::string_view entity,
   KW_RETURN_IF_ERROR(CheckName(policy_name, "policyName", 128));
   KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
   if (!is_user) KW_RETURN_IF_ERROR(GetRole(entity));
-  const std::string key = Join({ref.key, Lower(policy_name)});
+  const std::string key = Join({ref.key, ToLowerAscii(policy_name)});
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     KW_ASSIGN_OR_RETURN(auto item, txn.Get(InlineTable(is_user), key));
-    if (!item) {
-      return NoSuchEntity(std::string("The ") + (is_user ? "user" : "role") + " policy with name " +
-                          std::string(policy_name) + " cannot be found.");
-    }
+    if (!item) return NoSuchInline(is_user, policy_name);
     return txn.Delete(InlineTable(is_user), key);
   }));
   Invalidate();
@@ -776,9 +813,18 @@ Status CheckPolicyArn(std::string_view arn, const Account& account) {
 }
 
 Result<StoredManaged> LoadManaged(store::Txn& txn, std::string_view arn) {
-  KW_ASSIGN_OR_RETURN(auto item, txn.Get(kManaged, Lower(arn)));
+  KW_ASSIGN_OR_RETURN(auto item, txn.Get(kManaged, ToLowerAscii(arn)));
   if (!item) return NoSuchPolicy(arn);
   return DecodeManaged(item->value);
+}
+
+// A managed policy whose versions may change: not an AWS-managed one.
+Result<StoredManaged> LoadModifiable(store::Txn& txn, std::string_view arn) {
+  KW_ASSIGN_OR_RETURN(StoredManaged s, LoadManaged(txn, arn));
+  if (s.policy.aws_managed) {
+    return InvalidInput("AWS-managed policy " + s.policy.arn + " cannot be modified.");
+  }
+  return s;
 }
 
 }  // namespace
@@ -786,17 +832,12 @@ Result<StoredManaged> LoadManaged(store::Txn& txn, std::string_view arn) {
 Result<ManagedPolicy> PolicyService::CreatePolicy(const CreatePolicyRequest& request) {
   KW_RETURN_IF_ERROR(CheckName(request.policy_name, "policyName", 128));
   KW_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path, true));
-  if (request.description.size() > 1000) {
-    return Validation("Description must be at most 1000 characters.");
-  }
+  KW_RETURN_IF_ERROR(CheckDescription(request.description));
   KW_RETURN_IF_ERROR(CheckTags(request.tags));
   if (request.tags.size() > kMaxTagsPerEntity) {
     return Limit("Cannot exceed quota for TagsPerPolicy: " + std::to_string(kMaxTagsPerEntity));
   }
-  if (NonWhitespaceChars(request.policy_document) > kMaxManagedPolicyChars) {
-    return Limit("Cannot exceed quota for PolicySize: " + std::to_string(kMaxManagedPolicyChars));
-  }
-  KW_RETURN_IF_ERROR(ParseDocument(request.policy_document, policy::PolicyKind::kIdentity));
+  KW_RETURN_IF_ERROR(CheckManagedDocument(request.policy_document));
 
   ManagedPolicy p;
   p.name = request.policy_name;
@@ -808,14 +849,14 @@ Result<ManagedPolicy> PolicyService::CreatePolicy(const CreatePolicyRequest& req
   p.tags = request.tags;
   const PolicyVersion v{"v1", request.policy_document, true, p.create_date};
   const std::string own_prefix =
-      Lower("arn:" + account_.partition + ":iam::" + account_.id + ":policy/");
+      ToLowerAscii("arn:" + account_.partition + ":iam::" + account_.id + ":policy/");
 
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     KW_ASSIGN_OR_RETURN(auto all, txn.List(kManaged, {own_prefix, "", 0}));
     for (const auto& item : all) {
       KW_ASSIGN_OR_RETURN(StoredManaged other, DecodeManaged(item.value));
       // Names are unique in the account whatever the path, as in AWS.
-      if (Lower(other.policy.name) == Lower(p.name)) {
+      if (ToLowerAscii(other.policy.name) == ToLowerAscii(p.name)) {
         return AlreadyExists(
             "A policy called " + p.name + " already exists. Duplicate names are not allowed.",
             "EntityAlreadyExists");
@@ -825,7 +866,7 @@ Result<ManagedPolicy> PolicyService::CreatePolicy(const CreatePolicyRequest& req
       return Limit("Cannot exceed quota for PoliciesPerAccount: " +
                    std::to_string(kMaxManagedPoliciesPerAccount));
     }
-    KW_RETURN_IF_ERROR(txn.Insert(kManaged, Lower(p.arn), EncodeManaged(p, 2)));
+    KW_RETURN_IF_ERROR(txn.Insert(kManaged, ToLowerAscii(p.arn), EncodeManaged(p, 2)));
     KW_RETURN_IF_ERROR(txn.Put(kVersions, VersionKey(p.arn, "v1"), EncodeVersion(v)));
     return OkStatus();
   }));
@@ -835,7 +876,7 @@ Result<ManagedPolicy> PolicyService::CreatePolicy(const CreatePolicyRequest& req
 
 Result<ManagedPolicy> PolicyService::GetPolicy(std::string_view policy_arn) {
   KW_RETURN_IF_ERROR(CheckPolicyArn(policy_arn, account_));
-  KW_ASSIGN_OR_RETURN(auto item, store_.Get(kManaged, Lower(policy_arn)));
+  KW_ASSIGN_OR_RETURN(auto item, store_.Get(kManaged, ToLowerAscii(policy_arn)));
   if (!item) return NoSuchPolicy(policy_arn);
   KW_ASSIGN_OR_RETURN(StoredManaged s, DecodeManaged(item->value));
   return s.policy;
@@ -867,7 +908,8 @@ Status PolicyService::DeletePolicy(std::string_view policy_arn) {
     }
     if (s.policy.attachment_count > 0)
       return Conflict("Cannot delete a policy attached to entities.");
-    KW_ASSIGN_OR_RETURN(auto versions, txn.List(kVersions, {Lower(policy_arn) + kSep, "", 0}));
+    KW_ASSIGN_OR_RETURN(auto versions,
+                        txn.List(kVersions, {ToLowerAscii(policy_arn) + kSep, "", 0}));
     if (versions.size() > 1) {
       return Conflict(
           "This policy has more than one version. Before you delete a policy, you "
@@ -875,7 +917,7 @@ Status PolicyService::DeletePolicy(std::string_view policy_arn) {
           "the policy.");
     }
     for (const auto& v : versions) KW_RETURN_IF_ERROR(txn.Delete(kVersions, v.key));
-    return txn.Delete(kManaged, Lower(policy_arn));
+    return txn.Delete(kManaged, ToLowerAscii(policy_arn));
   }));
   Invalidate();
   return OkStatus();
@@ -885,17 +927,12 @@ Result<PolicyVersion> PolicyService::CreatePolicyVersion(std::string_view policy
                                                          std::string_view document,
                                                          bool set_as_default) {
   KW_RETURN_IF_ERROR(CheckPolicyArn(policy_arn, account_));
-  if (NonWhitespaceChars(document) > kMaxManagedPolicyChars) {
-    return Limit("Cannot exceed quota for PolicySize: " + std::to_string(kMaxManagedPolicyChars));
-  }
-  KW_RETURN_IF_ERROR(ParseDocument(document, policy::PolicyKind::kIdentity));
+  KW_RETURN_IF_ERROR(CheckManagedDocument(document));
   PolicyVersion created;
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
-    KW_ASSIGN_OR_RETURN(StoredManaged s, LoadManaged(txn, policy_arn));
-    if (s.policy.aws_managed) {
-      return InvalidInput("AWS-managed policy " + s.policy.arn + " cannot be modified.");
-    }
-    KW_ASSIGN_OR_RETURN(auto versions, txn.List(kVersions, {Lower(policy_arn) + kSep, "", 0}));
+    KW_ASSIGN_OR_RETURN(StoredManaged s, LoadModifiable(txn, policy_arn));
+    KW_ASSIGN_OR_RETURN(auto versions,
+                        txn.List(kVersions, {ToLowerAscii(policy_arn) + kSep, "", 0}));
     if (versions.size() >= kMaxPolicyVersions) {
       return Limit("A managed policy can have up to " + std::to_string(kMaxPolicyVersions) +
                    " versions. Before you create a new version, you must delete an existing "
@@ -909,7 +946,7 @@ Result<PolicyVersion> PolicyService::CreatePolicyVersion(std::string_view policy
     if (set_as_default) s.policy.default_version_id = created.version_id;
     s.policy.update_date = now;
     KW_RETURN_IF_ERROR(
-        txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version + 1)));
+        txn.Put(kManaged, ToLowerAscii(policy_arn), EncodeManaged(s.policy, s.next_version + 1)));
     return OkStatus();
   }));
   Invalidate();
@@ -942,7 +979,7 @@ Result<PolicyServicePage<PolicyVersion>> PolicyService::ListPolicyVersions(
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     versions.clear();
     KW_ASSIGN_OR_RETURN(StoredManaged s, LoadManaged(txn, policy_arn));
-    KW_ASSIGN_OR_RETURN(auto items, txn.List(kVersions, {Lower(policy_arn) + kSep, "", 0}));
+    KW_ASSIGN_OR_RETURN(auto items, txn.List(kVersions, {ToLowerAscii(policy_arn) + kSep, "", 0}));
     for (const auto& item : items) {
       KW_ASSIGN_OR_RETURN(PolicyVersion v, DecodeVersion(item.value));
       v.is_default = v.version_id == s.policy.default_version_id;
@@ -963,16 +1000,10 @@ Status PolicyService::DeletePolicyVersion(std::string_view policy_arn,
   KW_RETURN_IF_ERROR(CheckPolicyArn(policy_arn, account_));
   KW_RETURN_IF_ERROR(CheckVersionId(version_id));
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
-    KW_ASSIGN_OR_RETURN(StoredManaged s, LoadManaged(txn, policy_arn));
-    if (s.policy.aws_managed) {
-      return InvalidInput("AWS-managed policy " + s.policy.arn + " cannot be modified.");
-    }
+    KW_ASSIGN_OR_RETURN(StoredManaged s, LoadModifiable(txn, policy_arn));
     const std::string key = VersionKey(policy_arn, version_id);
     KW_ASSIGN_OR_RETURN(auto item, txn.Get(kVersions, key));
-    if (!item) {
-      return NoSuchEntity("Policy " + std::string(policy_arn) + " version " +
-                          std::string(version_id) + " does not exist.");
-    }
+    if (!item) return NoSuchVersion(policy_arn, version_id);
     if (s.policy.default_version_id == version_id) {
       return Conflict("Cannot delete the default version of a policy.");
     }
@@ -987,19 +1018,13 @@ Status PolicyService::SetDefaultPolicyVersion(std::string_view policy_arn,
   KW_RETURN_IF_ERROR(CheckPolicyArn(policy_arn, account_));
   KW_RETURN_IF_ERROR(CheckVersionId(version_id));
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
-    KW_ASSIGN_OR_RETURN(StoredManaged s, LoadManaged(txn, policy_arn));
-    if (s.policy.aws_managed) {
-      return InvalidInput("AWS-managed policy " + s.policy.arn + " cannot be modified.");
-    }
+    KW_ASSIGN_OR_RETURN(StoredManaged s, LoadModifiable(txn, policy_arn));
     KW_ASSIGN_OR_RETURN(auto item, txn.Get(kVersions, VersionKey(policy_arn, version_id)));
-    if (!item) {
-      return NoSuchEntity("Policy " + std::string(policy_arn) + " version " +
-                          std::string(version_id) + " does not exist.");
-    }
+    if (!item) return NoSuchVersion(policy_arn, version_id);
     s.policy.default_version_id = std::string(version_id);
     s.policy.update_date = clock_.Now();
     KW_RETURN_IF_ERROR(
-        txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version)));
+        txn.Put(kManaged, ToLowerAscii(policy_arn), EncodeManaged(s.policy, s.next_version)));
     return OkStatus();
   }));
   Invalidate();
@@ -1013,22 +1038,21 @@ Status PolicyService::Attach(bool is_user, std::string_view entity, std::string_
   KW_RETURN_IF_ERROR(CheckPolicyArn(policy_arn, account_));
   KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
   const std::string& entity_key = ref.key;
-  const std::string forward = Join({EntityTag(is_user), entity_key, Lower(policy_arn)});
-  const std::string backward = Join({"p", Lower(policy_arn), EntityTag(is_user), entity_key});
+  const AttachmentKeys keys = KeysOfAttachment(is_user, entity_key, policy_arn);
+  const std::string& forward = keys.forward;
+  const std::string& backward = keys.backward;
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     Attachment a;
     a.entity_name = ref.name;
     a.entity_id = ref.id;
     a.entity_path = ref.path;
     if (!is_user) {
-      KW_ASSIGN_OR_RETURN(auto role_item, txn.Get(kRoles, entity_key));
-      if (!role_item) return NoSuchRole(entity);
-      KW_ASSIGN_OR_RETURN(Role role, DecodeRole(role_item->value));
+      KW_ASSIGN_OR_RETURN(Role role, LoadRole(txn, entity));
       a.entity_name = role.name;
       a.entity_id = role.role_id;
       a.entity_path = role.path;
     }
-    KW_ASSIGN_OR_RETURN(auto policy_item, txn.Get(kManaged, Lower(policy_arn)));
+    KW_ASSIGN_OR_RETURN(auto policy_item, txn.Get(kManaged, ToLowerAscii(policy_arn)));
     if (!policy_item) {
       return NoSuchEntity("Policy " + std::string(policy_arn) +
                           " does not exist or is not attachable.");
@@ -1038,7 +1062,7 @@ Status PolicyService::Attach(bool is_user, std::string_view entity, std::string_
     if (existing) return OkStatus();
     KW_ASSIGN_OR_RETURN(
         auto attached,
-        txn.List(kAttachments, {Join({EntityTag(is_user), entity_key}) + kSep, "", 0}));
+        txn.List(kAttachments, {EntityAttachmentsPrefix(is_user, entity_key), "", 0}));
     if (attached.size() >= kMaxAttachedPoliciesPerEntity) {
       return Limit(std::string("Cannot exceed quota for ") +
                    (is_user ? "PoliciesPerUser: " : "PoliciesPerRole: ") +
@@ -1052,7 +1076,7 @@ Status PolicyService::Attach(bool is_user, std::string_view entity, std::string_
     KW_RETURN_IF_ERROR(txn.Put(kAttachments, backward, value));
     s.policy.attachment_count += 1;
     KW_RETURN_IF_ERROR(
-        txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version)));
+        txn.Put(kManaged, ToLowerAscii(policy_arn), EncodeManaged(s.policy, s.next_version)));
     return OkStatus();
   }));
   Invalidate();
@@ -1063,8 +1087,9 @@ Status PolicyService::Detach(bool is_user, std::string_view entity, std::string_
   KW_RETURN_IF_ERROR(CheckPolicyArn(policy_arn, account_));
   KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
   const std::string& entity_key = ref.key;
-  const std::string forward = Join({EntityTag(is_user), entity_key, Lower(policy_arn)});
-  const std::string backward = Join({"p", Lower(policy_arn), EntityTag(is_user), entity_key});
+  const AttachmentKeys keys = KeysOfAttachment(is_user, entity_key, policy_arn);
+  const std::string& forward = keys.forward;
+  const std::string& backward = keys.backward;
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     if (!is_user) {
       KW_ASSIGN_OR_RETURN(auto role_item, txn.Get(kRoles, entity_key));
@@ -1079,7 +1104,7 @@ Status PolicyService::Detach(bool is_user, std::string_view entity, std::string_
     KW_RETURN_IF_ERROR(txn.Delete(kAttachments, backward));
     s.policy.attachment_count = std::max<long long>(0, s.policy.attachment_count - 1);
     KW_RETURN_IF_ERROR(
-        txn.Put(kManaged, Lower(policy_arn), EncodeManaged(s.policy, s.next_version)));
+        txn.Put(kManaged, ToLowerAscii(policy_arn), EncodeManaged(s.policy, s.next_version)));
     return OkStatus();
   }));
   Invalidate();
@@ -1094,7 +1119,7 @@ Result<PolicyServicePage<AttachedPolicy>> PolicyService::ListAttached(bool is_us
   if (!is_user) KW_RETURN_IF_ERROR(GetRole(entity));
   const std::string prefix = path_prefix.empty() ? "/" : std::string(path_prefix);
   KW_ASSIGN_OR_RETURN(
-      auto items, store_.List(kAttachments, {Join({EntityTag(is_user), ref.key}) + kSep, "", 0}));
+      auto items, store_.List(kAttachments, {EntityAttachmentsPrefix(is_user, ref.key), "", 0}));
   std::vector<std::pair<std::string, AttachedPolicy>> out;
   for (const auto& item : items) {
     KW_ASSIGN_OR_RETURN(Attachment a, DecodeAttachment(item.value));
@@ -1131,11 +1156,11 @@ Result<PolicyEntities> PolicyService::ListEntitiesForPolicy(std::string_view pol
                                                             const PageRequest& page) {
   KW_RETURN_IF_ERROR(GetPolicy(policy_arn));
   const std::string prefix = path_prefix.empty() ? "/" : std::string(path_prefix);
-  KW_ASSIGN_OR_RETURN(auto items,
-                      store_.List(kAttachments, {Join({"p", Lower(policy_arn)}) + kSep, "", 0}));
+  KW_ASSIGN_OR_RETURN(
+      auto items, store_.List(kAttachments, {Join({"p", ToLowerAscii(policy_arn)}) + kSep, "", 0}));
   // One ordered list of (cursor, is_user, entity) so that one marker pages both kinds.
   std::vector<std::pair<std::string, std::pair<bool, PolicyEntity>>> matched;
-  const std::size_t tag_pos = Join({"p", Lower(policy_arn)}).size() + 1;
+  const std::size_t tag_pos = Join({"p", ToLowerAscii(policy_arn)}).size() + 1;
   for (const auto& item : items) {
     const bool is_user = item.key.compare(tag_pos, 2, "u|") == 0;
     if (filter == EntityFilter::kUser && !is_user) continue;
@@ -1172,7 +1197,7 @@ Result<PolicyService::PolicyList> PolicyService::LoadPolicies(bool is_user,
     }
     KW_ASSIGN_OR_RETURN(
         auto attached,
-        txn.List(kAttachments, {Join({EntityTag(is_user), entity_key}) + kSep, "", 0}));
+        txn.List(kAttachments, {EntityAttachmentsPrefix(is_user, entity_key), "", 0}));
     for (const auto& item : attached) {
       KW_ASSIGN_OR_RETURN(Attachment a, DecodeAttachment(item.value));
       KW_ASSIGN_OR_RETURN(StoredManaged s, LoadManaged(txn, a.policy_arn));
@@ -1199,7 +1224,7 @@ Result<std::vector<std::shared_ptr<const policy::Policy>>> PolicyService::Identi
     const Principal& principal) {
   const bool is_user = principal.type == PrincipalType::kUser;
   // Users by ID (see EntityRef), assumed roles by role name.
-  const std::string entity_key = is_user ? principal.user_id : Lower(principal.name);
+  const std::string entity_key = is_user ? principal.user_id : ToLowerAscii(principal.name);
   if (entity_key.empty()) return PolicyList{};
   const std::string key = Join({EntityTag(is_user), entity_key});
   // Read the generation before the store: a write that commits after this point
@@ -1228,7 +1253,8 @@ Result<std::optional<std::string>> PolicyService::DeleteBlocker(std::string_view
   if (!inline_items.empty()) {
     return std::optional<std::string>("Cannot delete entity, must delete policies first.");
   }
-  KW_ASSIGN_OR_RETURN(auto attached, store_.List(kAttachments, {Join({"u", key}) + kSep, "", 1}));
+  KW_ASSIGN_OR_RETURN(auto attached,
+                      store_.List(kAttachments, {EntityAttachmentsPrefix(true, key), "", 1}));
   if (!attached.empty()) {
     return std::optional<std::string>("Cannot delete entity, must detach all policies first.");
   }

@@ -3,18 +3,18 @@
 // Test helpers shared by the policy, STS and API tests: a fake UserDirectory and a
 // PolicyService fixture over the memory store. Header-only; for tests only.
 
-#include <algorithm>
-#include <cctype>
 #include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
 
 #include "common/clock.hpp"
+#include "common/strings.hpp"
 #include "crypto/csprng.hpp"
 #include "iam/ids.hpp"
 #include "iam/policy_service.hpp"
 #include "iam/principal.hpp"
+#include "store/memory/memory_kv_store.hpp"
 
 namespace kw::iam::testing {
 
@@ -32,26 +32,26 @@ class FakeUserDirectory final : public UserDirectory {
     u.user_id = "AIDA" + std::string(17 - serial.size(), 'Q') + serial;
     u.path = path;
     u.arn = IamArn("aws", kTestAccount, "user", path, name);
-    users_[Lower(name)] = u;
+    users_[ToLowerAscii(name)] = u;
     return u;
   }
   // UpdateUser's NewUserName: same user ID, new name and ARN.
   UserSummary Rename(std::string_view old_name, std::string new_name) {
     std::lock_guard lock(mu_);
-    UserSummary u = users_.at(Lower(old_name));
-    users_.erase(Lower(old_name));
+    UserSummary u = users_.at(ToLowerAscii(old_name));
+    users_.erase(ToLowerAscii(old_name));
     u.name = new_name;
     u.arn = IamArn("aws", kTestAccount, "user", u.path, new_name);
-    users_[Lower(new_name)] = u;
+    users_[ToLowerAscii(new_name)] = u;
     return u;
   }
   void Remove(std::string_view name) {
     std::lock_guard lock(mu_);
-    users_.erase(Lower(name));
+    users_.erase(ToLowerAscii(name));
   }
   Result<UserSummary> FindUser(std::string_view name) override {
     std::lock_guard lock(mu_);
-    auto it = users_.find(Lower(name));
+    auto it = users_.find(ToLowerAscii(name));
     if (it == users_.end()) {
       return NotFound("The user with name " + std::string(name) + " cannot be found.",
                       "NoSuchEntity");
@@ -60,15 +60,23 @@ class FakeUserDirectory final : public UserDirectory {
   }
 
  private:
-  static std::string Lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-  }
   std::mutex mu_;
   std::map<std::string, UserSummary> users_;  // guarded by mu_
   int created_ = 0;                           // guarded by mu_
+};
+
+// What a test of PolicyService, or of code built on it, starts from: a memory store, a
+// fake clock at 2023-11-14T22:13:20Z, the real CSPRNG, a FakeUserDirectory and the
+// service for account kTestAccount. Derive the fixture from it beside ::testing::Test:
+// these members are constructed before the fixture's own, which may use them.
+class PolicyServiceFixture {
+ protected:
+  Account account_{std::string(kTestAccount)};
+  store::MemoryKvStore store_;
+  FakeClock clock_{TimePoint(std::chrono::seconds(1700000000))};
+  crypto::Csprng random_;
+  FakeUserDirectory users_;
+  PolicyService policies_{store_, clock_, random_, account_, users_};
 };
 
 inline Principal UserPrincipal(const UserSummary& u) {

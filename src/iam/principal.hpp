@@ -33,12 +33,12 @@ struct Principal {
   std::string arn;
   // kUser: AIDA...; kAssumedRole: AROA...:SessionName (as GetCallerIdentity's UserId)
   std::string user_id;
-  std::string name;          // user name, or role name
-  std::string session_name;  // kAssumedRole only
-  std::string role_arn;      // kAssumedRole only: arn:aws:iam::ACCT:role/path/RoleName
-  std::string access_key_id; // the key that signed this request
-  bool temporary = false;    // signed with ASIA credentials
-  std::optional<TimePoint> expiration;      // temporary credentials only
+  std::string name;                     // user name, or role name
+  std::string session_name;             // kAssumedRole only
+  std::string role_arn;                 // kAssumedRole only: arn:aws:iam::ACCT:role/path/RoleName
+  std::string access_key_id;            // the key that signed this request
+  bool temporary = false;               // signed with ASIA credentials
+  std::optional<TimePoint> expiration;  // temporary credentials only
   std::map<std::string, std::string> tags;  // principal tags (aws:PrincipalTag/*)
 };
 

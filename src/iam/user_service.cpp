@@ -4,6 +4,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "common/strings.hpp"
 #include "iam/credential_report.hpp"
 #include "iam/ids.hpp"
 
@@ -29,18 +30,6 @@ constexpr std::string_view kKeyIdPattern = "[\\w]+";
 constexpr std::string_view kMarkerPattern = "[\\u0020-\\u00FF]+";
 
 // ---- small helpers -------------------------------------------------------------
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && Lower(a) == Lower(b);
-}
 
 std::int64_t ToMillis(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -321,7 +310,7 @@ Result<ReportRecord> DecodeReport(const store::Item& item) {
 // Reads through either a Txn or the KvStore (same Get signature).
 template <typename Reader>
 Result<std::optional<User>> LoadUser(Reader& r, std::string_view name, const Account& account) {
-  KW_ASSIGN_OR_RETURN(std::optional<store::Item> item, r.Get(kUsers, Lower(name)));
+  KW_ASSIGN_OR_RETURN(std::optional<store::Item> item, r.Get(kUsers, ToLowerAscii(name)));
   if (!item) return std::optional<User>();
   KW_ASSIGN_OR_RETURN(User u, DecodeUser(*item, account));
   return std::optional<User>(std::move(u));
@@ -340,6 +329,16 @@ Result<std::optional<KeyRecord>> LoadKey(Reader& r, std::string_view id) {
   if (!item) return std::optional<KeyRecord>();
   KW_ASSIGN_OR_RETURN(KeyRecord k, DecodeKey(*item));
   return std::optional<KeyRecord>(std::move(k));
+}
+
+// Key `id` of user `name`: NoSuchEntity if either is missing or the key is another
+// user's, so a caller cannot learn of keys it does not own.
+Result<KeyRecord> RequireOwnedKey(store::Txn& txn, std::string_view name, std::string_view id,
+                                  const Account& account) {
+  KW_RETURN_IF_ERROR(RequireUser(txn, name, account));
+  KW_ASSIGN_OR_RETURN(std::optional<KeyRecord> key, LoadKey(txn, id));
+  if (!key || !EqualsIgnoreCase(key->user, name)) return NoSuchKey(id);
+  return std::move(*key);
 }
 
 // The key IDs indexed under a user, ascending.
@@ -434,7 +433,7 @@ Result<User> UserService::CreateUser(const CreateUserRequest& request) {
   user.create_date = Truncate(clock_.Now());
   user.tags = request.tags;
   const std::string value = EncodeUser(user);
-  const std::string key = Lower(user.name);
+  const std::string key = ToLowerAscii(user.name);
 
   Status s = store_.Transact([&](store::Txn& txn) -> Status {
     auto inserted = txn.Insert(kUsers, key, value);
@@ -499,7 +498,7 @@ Result<UserPage> UserService::ListUsers(const ListUsersRequest& request) {
   }
   if (more) {
     page.is_truncated = true;
-    page.marker = Lower(page.users.back().name);
+    page.marker = ToLowerAscii(page.users.back().name);
   }
   return page;
 }
@@ -511,8 +510,9 @@ Status UserService::UpdateUser(const UpdateUserRequest& request) {
   if (request.new_path) CheckPath(v, *request.new_path, "newPath");
   KW_RETURN_IF_ERROR(v.Done());
 
-  const std::string old_key = Lower(request.user_name);
-  const std::string new_key = request.new_user_name ? Lower(*request.new_user_name) : old_key;
+  const std::string old_key = ToLowerAscii(request.user_name);
+  const std::string new_key =
+      request.new_user_name ? ToLowerAscii(*request.new_user_name) : old_key;
 
   Status s = store_.Transact([&](store::Txn& txn) -> Status {
     KW_ASSIGN_OR_RETURN(User user, RequireUser(txn, request.user_name, account_));
@@ -557,7 +557,7 @@ Status UserService::DeleteUser(std::string_view user_name) {
   Validator v;
   CheckUserName(v, user_name, "userName", 128);
   KW_RETURN_IF_ERROR(v.Done());
-  const std::string key = Lower(user_name);
+  const std::string key = ToLowerAscii(user_name);
   const Error keys_conflict =
       FailedPrecondition("Cannot delete entity, must delete access keys first.", "DeleteConflict");
 
@@ -597,7 +597,7 @@ Status UserService::TagUser(std::string_view user_name, const std::vector<Tag>& 
   CheckUserName(v, user_name, "userName", 128);
   KW_RETURN_IF_ERROR(v.Done());
   KW_RETURN_IF_ERROR(CheckTags(tags));
-  const std::string key = Lower(user_name);
+  const std::string key = ToLowerAscii(user_name);
   Status s = store_.Transact([&](store::Txn& txn) -> Status {
     KW_ASSIGN_OR_RETURN(User user, RequireUser(txn, user_name, account_));
     for (const Tag& tag : tags) {
@@ -630,7 +630,7 @@ Status UserService::UntagUser(std::string_view user_name,
     CheckTagKey(v, tag_keys[i], "tagKeys." + std::to_string(i + 1) + ".member");
   }
   KW_RETURN_IF_ERROR(v.Done());
-  const std::string key = Lower(user_name);
+  const std::string key = ToLowerAscii(user_name);
   Status s = store_.Transact([&](store::Txn& txn) -> Status {
     KW_ASSIGN_OR_RETURN(User user, RequireUser(txn, user_name, account_));
     std::erase_if(user.tags, [&](const Tag& t) {
@@ -679,7 +679,7 @@ Result<TagPage> UserService::ListUserTags(std::string_view user_name,
 Result<CreatedAccessKey> UserService::CreateAccessKey(std::optional<std::string_view> user_name,
                                                       const Principal* caller) {
   KW_ASSIGN_OR_RETURN(std::string name, TargetUser(user_name, caller));
-  const std::string user_key = Lower(name);
+  const std::string user_key = ToLowerAscii(name);
 
   KeyRecord record;
   record.id = NewAccessKeyId("AKIA", random_);
@@ -714,7 +714,7 @@ Result<AccessKeyPage> UserService::ListAccessKeys(std::optional<std::string_view
   CheckMarker(v, marker);
   CheckMaxItems(v, max_items);
   KW_RETURN_IF_ERROR(v.Done());
-  const std::string user_key = Lower(name);
+  const std::string user_key = ToLowerAscii(name);
   const std::size_t limit = static_cast<std::size_t>(max_items.value_or(kDefaultMaxItems));
 
   AccessKeyPage page;
@@ -751,12 +751,10 @@ Status UserService::UpdateAccessKey(std::optional<std::string_view> user_name,
   CheckKeyId(v, access_key_id);
   KW_RETURN_IF_ERROR(v.Done());
   Status s = store_.Transact([&](store::Txn& txn) -> Status {
-    KW_RETURN_IF_ERROR(RequireUser(txn, name, account_));
-    KW_ASSIGN_OR_RETURN(std::optional<KeyRecord> key, LoadKey(txn, access_key_id));
-    if (!key || !EqualsIgnoreCase(key->user, name)) return NoSuchKey(access_key_id);
-    if (key->status == status) return OkStatus();
-    key->status = status;
-    KW_RETURN_IF_ERROR(txn.Put(kKeys, access_key_id, EncodeKey(*key)));
+    KW_ASSIGN_OR_RETURN(KeyRecord key, RequireOwnedKey(txn, name, access_key_id, account_));
+    if (key.status == status) return OkStatus();
+    key.status = status;
+    KW_RETURN_IF_ERROR(txn.Put(kKeys, access_key_id, EncodeKey(key)));
     return OkStatus();
   });
   InvalidateKey(access_key_id);
@@ -770,11 +768,9 @@ Status UserService::DeleteAccessKey(std::optional<std::string_view> user_name,
   CheckKeyId(v, access_key_id);
   KW_RETURN_IF_ERROR(v.Done());
   Status s = store_.Transact([&](store::Txn& txn) -> Status {
-    KW_RETURN_IF_ERROR(RequireUser(txn, name, account_));
-    KW_ASSIGN_OR_RETURN(std::optional<KeyRecord> key, LoadKey(txn, access_key_id));
-    if (!key || !EqualsIgnoreCase(key->user, name)) return NoSuchKey(access_key_id);
+    KW_ASSIGN_OR_RETURN(KeyRecord key, RequireOwnedKey(txn, name, access_key_id, account_));
     KW_RETURN_IF_ERROR(txn.Delete(kKeys, access_key_id));
-    KW_RETURN_IF_ERROR(txn.Delete(kUserKeys, IndexKey(Lower(key->user), access_key_id)));
+    KW_RETURN_IF_ERROR(txn.Delete(kUserKeys, IndexKey(ToLowerAscii(key.user), access_key_id)));
     KW_ASSIGN_OR_RETURN(std::optional<store::Item> usage, txn.Get(kUsage, access_key_id));
     if (usage) KW_RETURN_IF_ERROR(txn.Delete(kUsage, access_key_id));
     return OkStatus();
@@ -884,7 +880,7 @@ Result<ReportGeneration> UserService::GenerateCredentialReport() {
     }
     for (const store::Item& item : key_items) {
       KW_ASSIGN_OR_RETURN(KeyRecord k, DecodeKey(item));
-      auto owner = by_key.find(Lower(k.user));
+      auto owner = by_key.find(ToLowerAscii(k.user));
       if (owner == by_key.end()) continue;
       ReportKey rk;
       rk.access_key_id = k.id;
@@ -1013,7 +1009,7 @@ Result<ResolvedKey> UserService::Resolve(std::string_view access_key_id,
   entry.secret = std::move(secret);
   entry.principal = UserPrincipal(user, account_, key.id);
   entry.active = key.status == KeyStatus::kActive;
-  entry.user_key = Lower(user.name);
+  entry.user_key = ToLowerAscii(user.name);
   ResolvedKey out{entry.secret.Clone(), entry.principal};
   const bool active = entry.active;
   {

@@ -144,13 +144,13 @@ Result<ConditionValue> CompileValue(ConditionOp op, std::string_view op_name, co
       cv.pattern = CompilePattern(*text, false, false, false);
       break;
     case ConditionOp::kBool: {
-      const std::string lower = ToLower(*text);
+      const std::string lower = ToLowerAscii(*text);
       if (lower != "true" && lower != "false") return InvalidValue(op_name, *text);
       cv.pattern = CompilePattern(lower, false, false, false);
       break;
     }
     case ConditionOp::kNull: {
-      const std::string lower = ToLower(*text);
+      const std::string lower = ToLowerAscii(*text);
       if (lower != "true" && lower != "false") return InvalidValue(op_name, *text);
       cv.null_wanted = lower == "true";
       break;
@@ -341,7 +341,7 @@ Status ParseConditionBlock(std::string_view op_name, const json& block, bool var
     clause.negated = info->negated;
     clause.if_exists = if_exists;
     clause.qualifier = qualifier;
-    clause.key = ToLower(key);
+    clause.key = ToLowerAscii(key);
     if (value.is_array()) {
       if (value.size() > kMaxValues) return Malformed("Too many values for condition key.");
       clause.values.reserve(value.size());

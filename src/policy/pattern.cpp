@@ -36,7 +36,7 @@ bool Glob(std::string_view p, std::string_view v, bool ci) {
         step = 2;
       }
       const char vc = v[vi];
-      if (ci ? Lower(c) == Lower(vc) : c == vc) {
+      if (ci ? ToLowerAscii(c) == ToLowerAscii(vc) : c == vc) {
         pi += step;
         ++vi;
         continue;
@@ -89,27 +89,11 @@ bool ParseVariable(std::string_view inner, Piece& piece) {
   key = Trim(key);
   if (key.empty()) return false;
   piece.is_variable = true;
-  piece.text = ToLower(key);
+  piece.text = ToLowerAscii(key);
   return true;
 }
 
 }  // namespace
-
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = Lower(c);
-  return out;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
 
 bool GlobMatch(std::string_view pattern, std::string_view value, bool case_insensitive) {
   return Glob<true>(pattern, value, case_insensitive);
@@ -118,7 +102,7 @@ bool GlobMatch(std::string_view pattern, std::string_view value, bool case_insen
 Pattern CompilePattern(std::string_view text, bool glob, bool variables, bool lower) {
   Pattern p;
   p.glob = glob;
-  const std::string src = lower ? ToLower(text) : std::string(text);
+  const std::string src = lower ? ToLowerAscii(text) : std::string(text);
   const bool has_vars = variables && src.find("${") != std::string::npos;
   if (!has_vars) {
     if (glob && src == "*") {

@@ -13,8 +13,8 @@
 namespace kw::server {
 
 struct MasterKey {
-  std::string id;      // names the key in envelopes: "mk-" + 8 hex digits of its hash
-  SecretBytes key;     // 32 bytes
+  std::string id;   // names the key in envelopes: "mk-" + 8 hex digits of its hash
+  SecretBytes key;  // 32 bytes
   bool created = false;
 };
 

@@ -189,6 +189,16 @@ class TestHandler : public HttpHandler {
       return r;
     }
     if (request.target == "/throw") throw std::runtime_error("handler bug");
+    if (request.target == "/bad-status") {
+      r.status = 42;
+      return r;
+    }
+    if (request.target == "/inject") {
+      r.headers.push_back({"X-Safe", "yes"});
+      r.headers.push_back({"X-Split", "a\r\nX-Evil: 1"});
+      r.body = "ok";
+      return r;
+    }
     r.body = request.target;
     return r;
   }
@@ -462,6 +472,27 @@ TEST_F(HttpServerTest, HandlerExceptionGives500AndServerKeepsServing) {
   Client other(server_->port());
   ASSERT_TRUE(other.Send(Get("/other")));
   ASSERT_TRUE(other.Read().has_value());
+}
+
+TEST_F(HttpServerTest, InvalidHandlerStatusBecomes500) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/bad-status")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 500);
+}
+
+TEST_F(HttpServerTest, DropsResponseHeadersThatWouldSplitTheResponse) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/inject")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("X-Safe"), "yes");
+  EXPECT_EQ(r->Header("X-Split"), "");
+  EXPECT_EQ(r->Header("X-Evil"), "");
+  EXPECT_EQ(r->body, "ok");
 }
 
 TEST_F(HttpServerTest, ExpectContinueGetsInterimResponse) {

@@ -5,10 +5,9 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "api/http/dispatcher.hpp"
 #include "api/http/metrics.hpp"
@@ -55,8 +54,8 @@ Result<iam::Account> LoadOrCreateAccount(store::KvStore& store, Random& random) 
 // First start: an administrator with AdministratorAccess and one access key, written
 // to DIR/admin-credentials (0600). Crash-safe: the "bootstrap" record is written last,
 // so an interrupted bootstrap is redone (the half-made admin's keys are replaced).
-Status BootstrapAdmin(const ServerConfig& config, store::KvStore& store,
-                      iam::UserService& users, iam::PolicyService& policies, std::ostream& out) {
+Status BootstrapAdmin(const ServerConfig& config, store::KvStore& store, iam::UserService& users,
+                      iam::PolicyService& policies, std::ostream& out) {
   KW_ASSIGN_OR_RETURN(auto done, store.Get(kMetaTable, "bootstrap"));
   if (done) return OkStatus();
 
@@ -70,20 +69,21 @@ Status BootstrapAdmin(const ServerConfig& config, store::KvStore& store,
   auto attached = policies.AttachUserPolicy(kAdminUser, kAdminPolicyArn);
   if (!attached && attached.error().reason != "EntityAlreadyExists") return attached.error();
 
-  KW_ASSIGN_OR_RETURN(auto keys, users.ListAccessKeys(kAdminUser, std::nullopt, std::nullopt, nullptr));
+  KW_ASSIGN_OR_RETURN(auto keys,
+                      users.ListAccessKeys(kAdminUser, std::nullopt, std::nullopt, nullptr));
   for (const auto& key : keys.keys) {
     KW_RETURN_IF_ERROR(users.DeleteAccessKey(kAdminUser, key.access_key_id, nullptr));
   }
   KW_ASSIGN_OR_RETURN(iam::CreatedAccessKey key, users.CreateAccessKey(kAdminUser, nullptr));
   const auto path = config.data_dir / "admin-credentials";
-  const SecretBytes text(SharedCredentialsText("default", key.metadata.access_key_id,
-                                               key.secret_access_key));
+  const SecretBytes text(
+      SharedCredentialsText("default", key.metadata.access_key_id, key.secret_access_key));
   KW_RETURN_IF_ERROR(WriteFileAtomic(path, text.Reveal(), 0600));
   KW_RETURN_IF_ERROR(store.Transact([&](store::Txn& txn) -> Status {
-    auto r = txn.Put(kMetaTable, "bootstrap",
-                     nlohmann::json{{"admin_user", kAdminUser},
-                                    {"access_key_id", key.metadata.access_key_id}}
-                         .dump());
+    auto r = txn.Put(
+        kMetaTable, "bootstrap",
+        nlohmann::json{{"admin_user", kAdminUser}, {"access_key_id", key.metadata.access_key_id}}
+            .dump());
     if (!r) return r.error();
     return OkStatus();
   }));
@@ -94,12 +94,14 @@ Status BootstrapAdmin(const ServerConfig& config, store::KvStore& store,
   return OkStatus();
 }
 
-// Flushes key usage to the store every interval, and once more on stop.
-class UsageFlusher {
+// Background upkeep on its own thread: flushes key usage to the store every interval
+// (and once more on stop) and purges expired STS sessions.
+class Maintenance {
  public:
-  UsageFlusher(iam::UserService& users, std::chrono::seconds interval)
-      : users_(users), interval_(interval), thread_([this] { Loop(); }) {}
-  ~UsageFlusher() {
+  Maintenance(iam::UserService& users, sts::StsService& sts, const Clock& clock,
+              std::chrono::seconds interval)
+      : users_(users), sts_(sts), clock_(clock), interval_(interval), thread_([this] { Loop(); }) {}
+  ~Maintenance() {
     {
       std::lock_guard lock(mu_);
       stop_ = true;
@@ -115,6 +117,9 @@ class UsageFlusher {
     while (!cv_.wait_for(lock, interval_, [this] { return stop_; })) {
       lock.unlock();
       Flush();
+      if (auto purged = sts_.PurgeExpiredSessions(clock_.Now()); !purged) {
+        spdlog::warn("could not purge expired sessions: {}", purged.error().message);
+      }
       lock.lock();
     }
   }
@@ -125,6 +130,8 @@ class UsageFlusher {
   }
 
   iam::UserService& users_;
+  sts::StsService& sts_;
+  const Clock& clock_;
   std::chrono::seconds interval_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -154,8 +161,8 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
 
   api::Metrics metrics;
   api::PrefixCredentialResolver credentials(users, sts);
-  api::Dispatcher dispatcher(api::DispatcherDeps{clock, random, credentials, policies, users,
-                                                 metrics});
+  api::Dispatcher dispatcher(
+      api::DispatcherDeps{clock, random, credentials, policies, users, metrics});
   api::QueryService iam_service{"iam", "iam", "https://iam.amazonaws.com/doc/2010-05-08/",
                                 "2010-05-08", api::UserOperations(users, account)};
   for (auto& op : api::PolicyOperations(policies, account)) {
@@ -171,10 +178,10 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   http.max_body_bytes = config.max_body_bytes;
   http.max_header_bytes = config.max_header_bytes;
   KW_ASSIGN_OR_RETURN(auto server, HttpServer::Start(http, dispatcher));
-  UsageFlusher flusher(users, config.usage_flush_interval);
+  Maintenance maintenance(users, sts, clock, config.usage_flush_interval);
   dispatcher.SetReady(true);
-  out << "keyward: account " << account.id << ", listening on http://" << config.listen_host
-      << ":" << server->port() << "\n"
+  out << "keyward: account " << account.id << ", listening on http://" << config.listen_host << ":"
+      << server->port() << "\n"
       << std::flush;
   spdlog::info("keyward server ready on {}:{}", config.listen_host, server->port());
   KW_RETURN_IF_ERROR(server->RunUntilSignal());

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "common/strings.hpp"
 #include "common/time_format.hpp"
 #include "sigv4/detail/canonical.hpp"
 #include "sigv4/detail/errors.hpp"
@@ -19,14 +20,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && IsSpaceOrTab(s.front())) s.remove_prefix(1);
   while (!s.empty() && IsSpaceOrTab(s.back())) s.remove_suffix(1);
   return s;
-}
-
-char ToLowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ToLowerAscii(c);
-  return out;
 }
 
 bool AllDigits(std::string_view s) {
@@ -176,7 +169,7 @@ Status ParseSignedHeaders(std::string_view list, std::string_view what, ParsedAu
       return Incomplete(std::string(what) + " lists more than " +
                         std::to_string(detail::kMaxSignedHeaders) + " headers.");
     }
-    auth.signed_headers.push_back(ToLower(name));
+    auth.signed_headers.push_back(ToLowerAscii(name));
     if (semi == std::string_view::npos) break;
     pos = semi + 1;
   }
@@ -246,7 +239,7 @@ Result<ParsedAuth> ParseHeaderForm(const RequestView& request, std::string_view 
   FillScope(auth, scope);
   KW_RETURN_IF_ERROR(ParseSignedHeaders(signed_headers, "SignedHeaders", auth));
   if (signature.empty()) return Incomplete("Authorization header has an empty 'Signature'.");
-  auth.signature = ToLower(signature);
+  auth.signature = ToLowerAscii(signature);
   if (amz_date != nullptr) {
     const std::string_view v = Trim(amz_date->value);
     const auto t = ParseDate(v);
@@ -340,7 +333,7 @@ Result<ParsedAuth> ParseQueryForm(const RequestView& request, const QueryAuth& q
   if (signature.empty() || signature.size() > 256) {
     return Incomplete("X-Amz-Signature must be the hex signature.");
   }
-  auth.signature = ToLower(signature);
+  auth.signature = ToLowerAscii(signature);
   KW_ASSIGN_OR_RETURN(std::string date, DecodeParam(q, QueryAuth::kDate));
   const auto t = ParseDate(date);
   if (!t) {

@@ -254,8 +254,7 @@ crypto::Sha256Digest SigningKey(std::string_view secret_access_key, std::string_
 }
 
 std::string Signature(const crypto::Sha256Digest& signing_key, std::string_view string_to_sign) {
-  const crypto::Sha256Digest sig =
-      crypto::HmacSha256(crypto::AsView(signing_key), string_to_sign);
+  const crypto::Sha256Digest sig = crypto::HmacSha256(crypto::AsView(signing_key), string_to_sign);
   std::string out;
   out.reserve(64);
   detail::AppendHex(out, sig.data(), sig.size());

@@ -1,19 +1,12 @@
 #include <algorithm>
 
+#include "common/strings.hpp"
 #include "common/time_format.hpp"
 #include "sigv4/detail/canonical.hpp"
 #include "sigv4/sigv4.hpp"
 
 namespace kw::sigv4 {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 std::string ScopeOf(std::string_view day, const SigningParams& p) {
   std::string s(day);
@@ -55,7 +48,7 @@ HeaderList Sign(const RequestView& request, const Credentials& credentials,
   all.insert(all.end(), added.begin(), added.end());
   std::vector<std::string> names;
   names.reserve(all.size());
-  for (const auto& h : all) names.push_back(Lower(h.name));
+  for (const auto& h : all) names.push_back(ToLowerAscii(h.name));
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
 

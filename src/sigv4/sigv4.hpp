@@ -56,8 +56,7 @@ struct RequestView {
 // named in `exclude_query` (the presigned X-Amz-Signature) are left out.
 std::string CanonicalRequest(const RequestView& request,
                              const std::vector<std::string>& signed_headers,
-                             std::string_view payload_hash,
-                             std::string_view exclude_query = {});
+                             std::string_view payload_hash, std::string_view exclude_query = {});
 std::string StringToSign(std::string_view amz_date, std::string_view scope,
                          std::string_view canonical_request);
 crypto::Sha256Digest SigningKey(std::string_view secret_access_key, std::string_view day,
@@ -94,15 +93,15 @@ std::string Presign(const RequestView& request, const Credentials& credentials,
 struct ParsedAuth {
   bool presigned = false;
   std::string access_key_id;
-  std::string day;      // scope date, yyyymmdd
+  std::string day;  // scope date, yyyymmdd
   std::string region;
   std::string service;
-  std::string scope;    // day/region/service/aws4_request
+  std::string scope;  // day/region/service/aws4_request
   std::vector<std::string> signed_headers;
-  std::string signature;     // lowercase hex
-  std::string amz_date;      // X-Amz-Date (header, query, or RFC 1123 Date header)
-  TimePoint time;            // amz_date parsed
-  std::string session_token; // X-Amz-Security-Token, empty if none
+  std::string signature;            // lowercase hex
+  std::string amz_date;             // X-Amz-Date (header, query, or RFC 1123 Date header)
+  TimePoint time;                   // amz_date parsed
+  std::string session_token;        // X-Amz-Security-Token, empty if none
   std::chrono::seconds expires{0};  // presigned only
 };
 

@@ -54,8 +54,7 @@ class Txn {
                                       std::string_view value) = 0;
   // kAborted if the key's revision is not `expected` (0: must be absent).
   virtual Result<std::int64_t> CompareAndPut(std::string_view table, std::string_view key,
-                                             std::string_view value,
-                                             std::int64_t expected) = 0;
+                                             std::string_view value, std::int64_t expected) = 0;
   // kNotFound if absent.
   virtual Status Delete(std::string_view table, std::string_view key) = 0;
 };

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/strings.hpp"
 #include "crypto/digest.hpp"
 #include "iam/ids.hpp"
 
@@ -25,12 +26,6 @@ std::int64_t ToSecs(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 TimePoint FromSecs(std::int64_t s) { return TimePoint(std::chrono::seconds(s)); }
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 Error Validation(std::string message) {
   return InvalidArgument(std::move(message), "ValidationError");
@@ -203,14 +198,14 @@ Result<AssumeRoleResult> StsService::AssumeRole(
                                                                             : "AssumedRole"};
   ctx.keys["aws:userid"] = {caller.user_id};
   if (caller.type == iam::PrincipalType::kUser) ctx.keys["aws:username"] = {caller.name};
-  for (const auto& [k, v] : caller.tags) ctx.keys["aws:principaltag/" + Lower(k)] = {v};
+  for (const auto& [k, v] : caller.tags) ctx.keys["aws:principaltag/" + ToLowerAscii(k)] = {v};
   ctx.keys["sts:rolesessionname"] = {session_name};
   if (request.external_id) ctx.keys["sts:externalid"] = {*request.external_id};
   if (request.source_identity) ctx.keys["sts:sourceidentity"] = {*request.source_identity};
   if (!request.tags.empty()) {
     std::vector<std::string> keys;
     for (const auto& [k, v] : request.tags) {
-      ctx.keys["aws:requesttag/" + Lower(k)] = {v};
+      ctx.keys["aws:requesttag/" + ToLowerAscii(k)] = {v};
       keys.push_back(k);
     }
     ctx.keys["aws:tagkeys"] = keys;

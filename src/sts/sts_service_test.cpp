@@ -18,13 +18,11 @@ using iam::testing::UserPrincipal;
 
 constexpr std::string_view kRoleArn = "arn:aws:iam::123456789012:role/app/deployer";
 
-class StsServiceTest : public ::testing::Test {
+class StsServiceTest : public ::testing::Test, protected iam::testing::PolicyServiceFixture {
  protected:
   StsServiceTest()
-      : clock_(TimePoint(std::chrono::seconds(1700000000))),
-        envelope_("test-key", SecretBytes(std::string(32, 'k')), random_),
-        policies_(store_, clock_, random_, iam::Account{"123456789012"}, users_),
-        sts_(store_, envelope_, clock_, random_, iam::Account{"123456789012"}, policies_) {
+      : envelope_("test-key", SecretBytes(std::string(32, 'k')), random_),
+        sts_(store_, envelope_, clock_, random_, account_, policies_) {
     alice_ = users_.Add("alice");
   }
 
@@ -54,12 +52,7 @@ class StsServiceTest : public ::testing::Test {
     return sts_.AssumeRole(caller, req, PoliciesOf(caller));
   }
 
-  store::MemoryKvStore store_;
-  FakeClock clock_;
-  crypto::Csprng random_;
   crypto::Envelope envelope_;
-  FakeUserDirectory users_;
-  iam::PolicyService policies_;
   StsService sts_;
   iam::UserSummary alice_;
 };

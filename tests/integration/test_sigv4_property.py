@@ -327,7 +327,7 @@ def check_seed(tool, seed, count):
 def tool():
     path = tool_path()
     if path is None:
-        pytest.skip("sigv4_verify_tool is not built: build the target sigv4_verify_tool "
+        pytest.fail("sigv4_verify_tool is not built: build the target sigv4_verify_tool "
                     "(set KEYWARD_BUILD_DIR to the build directory, default 'build')")
     return path
 

@@ -1,7 +1,6 @@
 #include "api/http/aws_error.hpp"
 
 #include <nlohmann/json.hpp>
-
 #include <unordered_map>
 
 #include "api/http/query_protocol.hpp"
@@ -59,36 +58,69 @@ const std::unordered_map<std::string_view, Known>& Table() {
       {"ExpiredTokenException", {400, nullptr}},
       {"PackedPolicyTooLarge", {400, nullptr}},
       {"RegionDisabledException", {403, nullptr}},
+      // JSON 1.1 protocol and Secrets Manager (botocore secretsmanager model; AWS answers
+      // its client errors with 400).
+      {"UnknownOperationException", {400, nullptr}},
+      {"ResourceNotFoundException", {400, nullptr}},
+      {"InvalidParameterException", {400, nullptr}},
+      {"InvalidRequestException", {400, nullptr}},
+      {"ResourceExistsException", {400, nullptr}},
+      {"LimitExceededException", {400, nullptr}},
+      {"MalformedPolicyDocumentException", {400, nullptr}},
+      {"PreconditionNotMetException", {400, nullptr}},
+      {"PublicPolicyException", {400, nullptr}},
+      {"InvalidNextTokenException", {400, nullptr}},
+      {"DecryptionFailure", {400, nullptr}},
+      {"EncryptionFailure", {400, nullptr}},
+      {"InternalServiceError", {500, nullptr}},
   };
   return *table;
 }
 
 std::string_view DefaultCode(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return "ValidationError";
-    case ErrorCode::kNotFound: return "NoSuchEntity";
-    case ErrorCode::kAlreadyExists: return "EntityAlreadyExists";
-    case ErrorCode::kFailedPrecondition: return "InvalidInput";
-    case ErrorCode::kAborted: return "ConcurrentModification";
-    case ErrorCode::kPermissionDenied: return "AccessDenied";
-    case ErrorCode::kUnauthenticated: return "InvalidClientTokenId";
-    case ErrorCode::kUnavailable: return "ServiceUnavailable";
-    case ErrorCode::kInternal: return "InternalFailure";
+    case ErrorCode::kInvalidArgument:
+      return "ValidationError";
+    case ErrorCode::kNotFound:
+      return "NoSuchEntity";
+    case ErrorCode::kAlreadyExists:
+      return "EntityAlreadyExists";
+    case ErrorCode::kFailedPrecondition:
+      return "InvalidInput";
+    case ErrorCode::kAborted:
+      return "ConcurrentModification";
+    case ErrorCode::kPermissionDenied:
+      return "AccessDenied";
+    case ErrorCode::kUnauthenticated:
+      return "InvalidClientTokenId";
+    case ErrorCode::kUnavailable:
+      return "ServiceUnavailable";
+    case ErrorCode::kInternal:
+      return "InternalFailure";
   }
   return "InternalFailure";
 }
 
 int DefaultStatus(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return 400;
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kAlreadyExists: return 409;
-    case ErrorCode::kFailedPrecondition: return 409;
-    case ErrorCode::kAborted: return 409;
-    case ErrorCode::kPermissionDenied: return 403;
-    case ErrorCode::kUnauthenticated: return 403;
-    case ErrorCode::kUnavailable: return 503;
-    case ErrorCode::kInternal: return 500;
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kAlreadyExists:
+      return 409;
+    case ErrorCode::kFailedPrecondition:
+      return 409;
+    case ErrorCode::kAborted:
+      return 409;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kUnauthenticated:
+      return 403;
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kInternal:
+      return 500;
   }
   return 500;
 }

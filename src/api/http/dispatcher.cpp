@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "api/http/aws_error.hpp"
+#include "common/strings.hpp"
 #include "common/time_format.hpp"
 
 namespace kw::api {
@@ -33,19 +34,11 @@ bool IsFormBody(const HttpRequest& request) {
   return ct->value.find("application/x-www-form-urlencoded") != std::string::npos;
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 }  // namespace
 
 Result<iam::ResolvedKey> PrefixCredentialResolver::Resolve(std::string_view access_key_id,
-                                                          std::string_view session_token,
-                                                          TimePoint now) {
+                                                           std::string_view session_token,
+                                                           TimePoint now) {
   if (access_key_id.substr(0, 4) == "ASIA") {
     return temporary_.Resolve(access_key_id, session_token, now);
   }
@@ -59,11 +52,12 @@ Result<iam::ResolvedKey> PrefixCredentialResolver::Resolve(std::string_view acce
 
 Error AccessDeniedError(const iam::Principal& principal, std::string_view action,
                         std::string_view resource, bool explicit_deny) {
-  std::string m = "User: " + principal.arn + " is not authorized to perform: " +
-                  std::string(action) + " on resource: " + std::string(resource);
-  m += explicit_deny ? " with an explicit deny in an identity-based policy"
-                     : " because no identity-based policy allows the " + std::string(action) +
-                           " action";
+  std::string m = "User: " + principal.arn +
+                  " is not authorized to perform: " + std::string(action) +
+                  " on resource: " + std::string(resource);
+  m += explicit_deny
+           ? " with an explicit deny in an identity-based policy"
+           : " because no identity-based policy allows the " + std::string(action) + " action";
   return PermissionDenied(std::move(m), "AccessDenied");
 }
 
@@ -78,13 +72,11 @@ policy::RequestContext MakePolicyContext(const iam::Principal& principal, std::s
   auto& k = ctx.keys;
   k["aws:sourceip"] = {request.remote_address};
   k["aws:currenttime"] = {FormatIso8601(now)};
-  k["aws:epochtime"] = {
-      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch())
-                         .count())};
+  k["aws:epochtime"] = {std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count())};
   k["aws:securetransport"] = {request.secure ? "true" : "false"};
-  k["aws:principalarn"] = {principal.type == iam::PrincipalType::kAssumedRole
-                               ? principal.role_arn
-                               : principal.arn};
+  k["aws:principalarn"] = {principal.type == iam::PrincipalType::kAssumedRole ? principal.role_arn
+                                                                              : principal.arn};
   k["aws:principalaccount"] = {principal.account_id};
   k["aws:userid"] = {principal.user_id};
   k["aws:requestedregion"] = {std::string(region)};
@@ -95,7 +87,7 @@ policy::RequestContext MakePolicyContext(const iam::Principal& principal, std::s
     k["aws:principaltype"] = {"AssumedRole"};
   }
   for (const auto& [key, value] : principal.tags) {
-    k["aws:principaltag/" + Lower(key)] = {value};
+    k["aws:principaltag/" + ToLowerAscii(key)] = {value};
   }
   if (principal.temporary && principal.expiration) {
     k["aws:tokenissuetime"] = {FormatIso8601(now)};
@@ -104,6 +96,11 @@ policy::RequestContext MakePolicyContext(const iam::Principal& principal, std::s
     k["aws:useragent"] = {ua->value};
   }
   return ctx;
+}
+
+void Dispatcher::AddJsonService(JsonService service) {
+  std::string name = service.signing_name;
+  json_services_.insert_or_assign(std::move(name), std::move(service));
 }
 
 void Dispatcher::AddQueryService(QueryService service) {
@@ -173,13 +170,19 @@ HttpResponse Dispatcher::HandleAws(const HttpRequest& request, std::string_view 
   }
   deps_.usage.RecordUse(auth->access_key_id, auth->service, auth->region, now);
 
+  if (json) {
+    const auto svc = json_services_.find(auth->service);
+    if (svc == json_services_.end()) {
+      return fail(InvalidArgument(
+          "keyward does not serve the service '" + auth->service + "' over the JSON protocol.",
+          "UnknownOperationException"));
+    }
+    return HandleJson(request, svc->second, resolved->principal, *auth, request_id,
+                      operation_label);
+  }
   const auto svc = query_services_.find(auth->service);
   if (svc == query_services_.end()) {
     return fail(InvalidArgument("keyward does not serve the service '" + auth->service + "'.",
-                                "InvalidAction"));
-  }
-  if (json) {
-    return fail(InvalidArgument("Service " + auth->service + " speaks the query protocol.",
                                 "InvalidAction"));
   }
   auto params = QueryParams::Parse(QueryOf(request.target));
@@ -188,14 +191,77 @@ HttpResponse Dispatcher::HandleAws(const HttpRequest& request, std::string_view 
     if (!merged) return fail(merged.error());
   }
   if (!params) return fail(params.error());
-  return HandleQuery(request, svc->second, resolved->principal, *auth, std::move(*params),
-                     request_id, operation_label);
+  return HandleQuery(request, svc->second, resolved->principal, *auth, *params, request_id,
+                     operation_label);
+}
+
+Status Dispatcher::Authorize(const HttpRequest& request, const iam::Principal& principal,
+                             const sigv4::ParsedAuth& auth, std::string policy_action,
+                             std::string resource, const policy::Policy* resource_policy) {
+  auto policies = deps_.policies.IdentityPolicies(principal);
+  if (!policies) return policies.error();
+  std::vector<const policy::Policy*> ptrs;
+  ptrs.reserve(policies->size() + 1);
+  for (const auto& p : *policies) ptrs.push_back(p.get());
+  // Within one account, a resource policy that allows the caller grants access by
+  // itself, as an identity policy does; an explicit deny in either wins.
+  if (resource_policy != nullptr) ptrs.push_back(resource_policy);
+  const policy::RequestContext ctx =
+      MakePolicyContext(principal, std::move(policy_action), std::move(resource), request,
+                        auth.region, deps_.clock.Now());
+  const policy::Decision d = policy::Evaluate(ptrs, ctx);
+  if (d == policy::Decision::kAllow) return OkStatus();
+  return AccessDeniedError(principal, ctx.action, ctx.resource,
+                           d == policy::Decision::kExplicitDeny);
+}
+
+HttpResponse Dispatcher::HandleJson(const HttpRequest& request, const JsonService& service,
+                                    const iam::Principal& principal, const sigv4::ParsedAuth& auth,
+                                    std::string_view request_id, std::string& operation_label) {
+  auto fail = [&](const Error& e) { return JsonErrorResponse(e, request_id); };
+  const std::string_view target = FindHeader(request.headers, "x-amz-target")->value;
+  const auto dot = target.rfind('.');
+  const std::string_view prefix = dot == std::string_view::npos ? "" : target.substr(0, dot);
+  const std::string_view name = dot == std::string_view::npos ? target : target.substr(dot + 1);
+  const JsonOperation* op = nullptr;
+  if (prefix == service.target_prefix) {
+    for (const auto& candidate : service.operations) {
+      if (candidate.name == name) {
+        op = &candidate;
+        break;
+      }
+    }
+  }
+  if (op == nullptr) {
+    return fail(
+        InvalidArgument("Unknown operation: " + std::string(target), "UnknownOperationException"));
+  }
+  operation_label = op->name;
+  auto input = DecodeJsonBody(request.body);
+  if (!input) return fail(input.error());
+  if (op->authorize) {
+    const std::shared_ptr<const policy::Policy> resource_policy =
+        op->resource_policy ? op->resource_policy(*input) : nullptr;
+    Status allowed =
+        Authorize(request, principal, auth, service.action_prefix + ":" + op->name,
+                  op->resource ? op->resource(*input, principal) : "*", resource_policy.get());
+    if (!allowed) return fail(allowed.error());
+  }
+  const JsonCall call{*input, principal, request_id, request.remote_address, deps_.clock.Now()};
+  auto output = op->handler(call);
+  if (!output) return fail(output.error());
+  HttpResponse r;
+  r.status = 200;
+  r.headers = {{"Content-Type", "application/x-amz-json-1.1"},
+               {"x-amzn-RequestId", std::string(request_id)}};
+  r.body = output->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
 }
 
 HttpResponse Dispatcher::HandleQuery(const HttpRequest& request, const QueryService& service,
-                                     const iam::Principal& principal,
-                                     const sigv4::ParsedAuth& auth, QueryParams params,
-                                     std::string_view request_id, std::string& operation_label) {
+                                     const iam::Principal& principal, const sigv4::ParsedAuth& auth,
+                                     const QueryParams& params, std::string_view request_id,
+                                     std::string& operation_label) {
   auto fail = [&](const Error& e) { return QueryErrorResponse(e, request_id); };
   const auto action = params.Get("Action");
   if (!action) return fail(InvalidArgument("Missing Action", "MissingAction"));
@@ -208,27 +274,16 @@ HttpResponse Dispatcher::HandleQuery(const HttpRequest& request, const QueryServ
   }
   const auto version = params.Get("Version");
   if (op == nullptr || (version && *version != service.version)) {
-    return fail(InvalidArgument("Could not find operation " + *action + " for version " +
-                                    version.value_or("(none)"),
-                                "InvalidAction"));
+    return fail(InvalidArgument(
+        "Could not find operation " + *action + " for version " + version.value_or("(none)"),
+        "InvalidAction"));
   }
   operation_label = op->name;
   const TimePoint now = deps_.clock.Now();
   if (op->authorize) {
-    const std::string policy_action = service.action_prefix + ":" + op->name;
-    std::string resource = op->resource ? op->resource(params, principal) : std::string("*");
-    auto policies = deps_.policies.IdentityPolicies(principal);
-    if (!policies) return fail(policies.error());
-    std::vector<const policy::Policy*> ptrs;
-    ptrs.reserve(policies->size());
-    for (const auto& p : *policies) ptrs.push_back(p.get());
-    const policy::RequestContext ctx =
-        MakePolicyContext(principal, policy_action, resource, request, auth.region, now);
-    const policy::Decision d = policy::Evaluate(ptrs, ctx);
-    if (d != policy::Decision::kAllow) {
-      return fail(AccessDeniedError(principal, policy_action, resource,
-                                    d == policy::Decision::kExplicitDeny));
-    }
+    Status allowed = Authorize(request, principal, auth, service.action_prefix + ":" + op->name,
+                               op->resource ? op->resource(params, principal) : "*", nullptr);
+    if (!allowed) return fail(allowed.error());
   }
   XmlWriter result;
   const QueryCall call{params, principal, request_id, request.remote_address, now};

@@ -11,6 +11,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "api/http/json_protocol.hpp"
 #include "api/http/metrics.hpp"
 #include "api/http/query_protocol.hpp"
 #include "common/clock.hpp"
@@ -37,6 +38,8 @@ class Dispatcher final : public HttpHandler {
   // Registers a query-protocol service under its SigV4 signing name. Call before
   // serving.
   void AddQueryService(QueryService service);
+  // Registers a JSON 1.1 service under its SigV4 signing name. Call before serving.
+  void AddJsonService(JsonService service);
 
   HttpResponse Handle(const HttpRequest& request) override;
 
@@ -48,13 +51,23 @@ class Dispatcher final : public HttpHandler {
                          std::string& service_label, std::string& operation_label);
   HttpResponse HandleQuery(const HttpRequest& request, const QueryService& service,
                            const iam::Principal& principal, const sigv4::ParsedAuth& auth,
-                           QueryParams params, std::string_view request_id,
+                           const QueryParams& params, std::string_view request_id,
                            std::string& operation_label);
   std::string NewRequestId();
 
   DispatcherDeps deps_;
   std::atomic<bool> ready_{false};
+  HttpResponse HandleJson(const HttpRequest& request, const JsonService& service,
+                          const iam::Principal& principal, const sigv4::ParsedAuth& auth,
+                          std::string_view request_id, std::string& operation_label);
+  // OK if the caller's identity policies (and `resource_policy`, if any) allow
+  // `policy_action` on `resource`; else AccessDenied worded as AWS words it.
+  Status Authorize(const HttpRequest& request, const iam::Principal& principal,
+                   const sigv4::ParsedAuth& auth, std::string policy_action, std::string resource,
+                   const policy::Policy* resource_policy);
+
   std::unordered_map<std::string, QueryService> query_services_;  // by signing name
+  std::unordered_map<std::string, JsonService> json_services_;    // by signing name
   sigv4::Verifier verifier_;
 };
 

@@ -11,13 +11,6 @@ namespace {
 
 constexpr std::size_t kMaxParams = 10000;
 
-Error Validation(std::string_view name, std::string_view value, std::string_view constraint) {
-  return InvalidArgument("1 validation error detected: Value '" + std::string(value) + "' at '" +
-                             std::string(name) + "' failed to satisfy constraint: " +
-                             std::string(constraint),
-                         "ValidationError");
-}
-
 // Parses the N of "prefix.N" or "prefix.N.rest"; 0 if not such a key.
 std::size_t MemberIndex(std::string_view key, std::string_view prefix, std::string_view* rest) {
   if (key.size() <= prefix.size() || key.substr(0, prefix.size()) != prefix) return 0;
@@ -32,6 +25,36 @@ std::size_t MemberIndex(std::string_view key, std::string_view prefix, std::stri
 }
 
 }  // namespace
+
+Error ValidationError(std::string_view member, std::string_view value,
+                      std::string_view constraint) {
+  return InvalidArgument("1 validation error detected: Value '" + std::string(value) + "' at '" +
+                             std::string(member) +
+                             "' failed to satisfy constraint: " + std::string(constraint),
+                         "ValidationError");
+}
+
+Error EnumValueError(std::string_view member, std::string_view value, std::string_view set) {
+  return ValidationError(member, value,
+                         "Member must satisfy enum value set: [" + std::string(set) + "]");
+}
+
+Result<std::map<std::string, std::string>> DecodeTagMap(const QueryParams& params) {
+  std::map<std::string, std::string> tags;
+  const auto structs = params.Structs("Tags");
+  for (std::size_t i = 0; i < structs.size(); ++i) {
+    const auto key = structs[i].find("Key");
+    const auto value = structs[i].find("Value");
+    if (key == structs[i].end() || value == structs[i].end()) {
+      return InvalidArgument("1 validation error detected: Value null at 'tags." +
+                                 std::to_string(i + 1) +
+                                 ".member' failed to satisfy constraint: Member must not be null",
+                             "ValidationError");
+    }
+    tags[key->second] = value->second;
+  }
+  return tags;
+}
 
 Result<QueryParams> QueryParams::Parse(std::string_view form) {
   QueryParams q;
@@ -85,15 +108,15 @@ Result<std::optional<long long>> QueryParams::Int(std::string_view name, long lo
   long long v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) {
-    return Validation(name, s, "Member must be a number");
+    return ValidationError(name, s, "Member must be a number");
   }
   if (v < min) {
-    return Validation(name, s, "Member must have value greater than or equal to " +
-                                   std::to_string(min));
+    return ValidationError(
+        name, s, "Member must have value greater than or equal to " + std::to_string(min));
   }
   if (v > max) {
-    return Validation(name, s,
-                      "Member must have value less than or equal to " + std::to_string(max));
+    return ValidationError(name, s,
+                           "Member must have value less than or equal to " + std::to_string(max));
   }
   return std::optional<long long>(v);
 }
@@ -103,7 +126,7 @@ Result<std::optional<bool>> QueryParams::Bool(std::string_view name) const {
   if (it == params_.end()) return std::optional<bool>();
   if (it->second == "true") return std::optional<bool>(true);
   if (it->second == "false") return std::optional<bool>(false);
-  return Validation(name, it->second, "Member must be a boolean (true or false)");
+  return ValidationError(name, it->second, "Member must be a boolean (true or false)");
 }
 
 std::vector<std::string> QueryParams::List(std::string_view name) const {
@@ -141,13 +164,26 @@ std::string XmlEscape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      case '\r': out += "&#13;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -179,6 +215,22 @@ XmlWriter& XmlWriter::BoolElement(std::string_view tag, bool value) {
 
 XmlWriter& XmlWriter::TimeElement(std::string_view tag, TimePoint t) {
   return Element(tag, FormatIso8601(t));
+}
+
+void WritePaging(XmlWriter& x, bool is_truncated, std::string_view marker) {
+  x.BoolElement("IsTruncated", is_truncated);
+  if (is_truncated) x.Element("Marker", marker);
+}
+
+QueryOperation MakeOperation(std::string name, bool read_only, QueryOperation::Resource resource,
+                             QueryOperation::Handler handler, bool authorize) {
+  QueryOperation op;
+  op.name = std::move(name);
+  op.read_only = read_only;
+  op.authorize = authorize;
+  op.resource = std::move(resource);
+  op.handler = std::move(handler);
+  return op;
 }
 
 }  // namespace kw::api

@@ -72,6 +72,30 @@ class XmlWriter {
 
 std::string XmlEscape(std::string_view text);
 
+// <IsTruncated>, and <Marker> when truncated: the paging tail of IAM list results.
+void WritePaging(XmlWriter& x, bool is_truncated, std::string_view marker);
+
+// <Tags><member><Key>k</Key><Value>v</Value></member>...</Tags> in the order of
+// `tags`: a map, or a sequence of pairs or of {key, value} structs.
+template <typename Tags>
+void WriteTags(XmlWriter& x, const Tags& tags) {
+  x.Open("Tags");
+  for (const auto& [key, value] : tags) {
+    x.Open("member").Element("Key", key).Element("Value", value).Close("member");
+  }
+  x.Close("Tags");
+}
+
+// kInvalidArgument/"ValidationError" in AWS's words for one failed constraint:
+// "1 validation error detected: Value 'v' at 'member' failed to satisfy constraint: c".
+Error ValidationError(std::string_view member, std::string_view value, std::string_view constraint);
+// ValidationError with "Member must satisfy enum value set: [set]".
+Error EnumValueError(std::string_view member, std::string_view value, std::string_view set);
+
+// Tags.member.N.Key / Tags.member.N.Value as a map (a repeated key: the later wins).
+// A member without Key or Value is "ValidationError" ("Value null at 'tags.N.member'").
+Result<std::map<std::string, std::string>> DecodeTagMap(const QueryParams& params);
+
 // What a handler gets.
 struct QueryCall {
   const QueryParams& params;
@@ -82,6 +106,9 @@ struct QueryCall {
 };
 
 struct QueryOperation {
+  using Resource = std::function<std::string(const QueryParams&, const iam::Principal&)>;
+  using Handler = std::function<Status(const QueryCall&, XmlWriter& result)>;
+
   std::string name;  // "CreateUser"
   bool read_only = false;
   // false only for operations that every authenticated caller may call
@@ -90,17 +117,20 @@ struct QueryOperation {
   bool authorize = true;
   // The ARN the operation acts on, for authorization, computed from the raw
   // parameters (missing ones yield a placeholder; the handler then reports them).
-  std::function<std::string(const QueryParams&, const iam::Principal&)> resource;
+  Resource resource;
   // Writes the inside of <{name}Result> (may write nothing). An error is mapped to
   // an AWS error response.
-  std::function<Status(const QueryCall&, XmlWriter& result)> handler;
+  Handler handler;
 };
 
+QueryOperation MakeOperation(std::string name, bool read_only, QueryOperation::Resource resource,
+                             QueryOperation::Handler handler, bool authorize = true);
+
 struct QueryService {
-  std::string signing_name;  // SigV4 service name: "iam", "sts"
-  std::string action_prefix; // policy action prefix: "iam", "sts"
-  std::string xmlns;         // "https://iam.amazonaws.com/doc/2010-05-08/"
-  std::string version;       // "2010-05-08"
+  std::string signing_name;   // SigV4 service name: "iam", "sts"
+  std::string action_prefix;  // policy action prefix: "iam", "sts"
+  std::string xmlns;          // "https://iam.amazonaws.com/doc/2010-05-08/"
+  std::string version;        // "2010-05-08"
   std::vector<QueryOperation> operations;
 };
 

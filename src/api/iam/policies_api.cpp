@@ -12,8 +12,7 @@ namespace kw::api {
 namespace {
 
 using iam::PolicyService;
-using Handler = std::function<Status(const QueryCall&, XmlWriter&)>;
-using ResourceFn = std::function<std::string(const QueryParams&, const iam::Principal&)>;
+using ResourceFn = QueryOperation::Resource;
 
 // ---- decoding -------------------------------------------------------------------
 
@@ -24,49 +23,10 @@ Result<iam::PageRequest> DecodePage(const QueryParams& p) {
   return page;
 }
 
-Result<std::map<std::string, std::string>> DecodeTags(const QueryParams& p) {
-  std::map<std::string, std::string> tags;
-  const auto structs = p.Structs("Tags");
-  for (std::size_t i = 0; i < structs.size(); ++i) {
-    const auto key = structs[i].find("Key");
-    const auto value = structs[i].find("Value");
-    if (key == structs[i].end() || value == structs[i].end()) {
-      return InvalidArgument("1 validation error detected: Value null at 'tags." +
-                                 std::to_string(i + 1) +
-                                 ".member' failed to satisfy constraint: Member must not be null",
-                             "ValidationError");
-    }
-    tags[key->second] = value->second;
-  }
-  return tags;
-}
-
-Error EnumError(std::string_view member, std::string_view value, std::string_view set) {
-  return InvalidArgument("1 validation error detected: Value '" + std::string(value) + "' at '" +
-                             std::string(member) +
-                             "' failed to satisfy constraint: Member must satisfy enum value "
-                             "set: [" +
-                             std::string(set) + "]",
-                         "ValidationError");
-}
-
 // ---- encoding -------------------------------------------------------------------
 
 // AWS returns policy documents percent-encoded (RFC 3986); SDKs decode them.
 std::string EncodeDocument(std::string_view doc) { return sigv4::UriEncode(doc, false); }
-
-void WriteTags(XmlWriter& x, const std::map<std::string, std::string>& tags) {
-  x.Open("Tags");
-  for (const auto& [k, v] : tags) {
-    x.Open("member").Element("Key", k).Element("Value", v).Close("member");
-  }
-  x.Close("Tags");
-}
-
-void WritePaging(XmlWriter& x, bool is_truncated, const std::string& marker) {
-  x.BoolElement("IsTruncated", is_truncated);
-  if (is_truncated) x.Element("Marker", marker);
-}
 
 // The Role shape. ListRoles leaves tags out, as AWS does.
 void WriteRoleFields(XmlWriter& x, const iam::Role& r, bool with_tags) {
@@ -138,17 +98,8 @@ struct Resources {
   }
 };
 
-QueryOperation Op(std::string name, bool read_only, ResourceFn resource, Handler handler) {
-  QueryOperation op;
-  op.name = std::move(name);
-  op.read_only = read_only;
-  op.resource = std::move(resource);
-  op.handler = std::move(handler);
-  return op;
-}
-
 void AddRoleOperations(std::vector<QueryOperation>& ops, PolicyService* svc, const Resources& res) {
-  ops.push_back(Op(
+  ops.push_back(MakeOperation(
       "CreateRole", false,
       [res](const QueryParams& p, const iam::Principal&) {
         return iam::IamArn(res.account.partition, res.account.id, "role",
@@ -166,7 +117,7 @@ void AddRoleOperations(std::vector<QueryOperation>& ops, PolicyService* svc, con
         if (call.params.Get("PermissionsBoundary")) {
           return InvalidArgument("Permissions boundaries are not supported.", "InvalidInput");
         }
-        KW_ASSIGN_OR_RETURN(req.tags, DecodeTags(call.params));
+        KW_ASSIGN_OR_RETURN(req.tags, DecodeTagMap(call.params));
         KW_ASSIGN_OR_RETURN(iam::Role role, svc->CreateRole(req));
         x.Open("Role");
         WriteRoleFields(x, role, true);
@@ -174,8 +125,8 @@ void AddRoleOperations(std::vector<QueryOperation>& ops, PolicyService* svc, con
         return OkStatus();
       }));
 
-  ops.push_back(
-      Op("GetRole", true, res.Role(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
+  ops.push_back(MakeOperation(
+      "GetRole", true, res.Role(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
         KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
         KW_ASSIGN_OR_RETURN(iam::Role role, svc->GetRole(name));
         x.Open("Role");
@@ -184,7 +135,7 @@ void AddRoleOperations(std::vector<QueryOperation>& ops, PolicyService* svc, con
         return OkStatus();
       }));
 
-  ops.push_back(Op(
+  ops.push_back(MakeOperation(
       "ListRoles", true, Resources::Star(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
         KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
         KW_ASSIGN_OR_RETURN(auto roles,
@@ -200,52 +151,49 @@ void AddRoleOperations(std::vector<QueryOperation>& ops, PolicyService* svc, con
         return OkStatus();
       }));
 
-  ops.push_back(
-      Op("UpdateRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
+  ops.push_back(MakeOperation(
+      "UpdateRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
         KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
         KW_ASSIGN_OR_RETURN(auto max, call.params.Int("MaxSessionDuration", 3600, 43200));
         return svc->UpdateRole(name, call.params.Get("Description"), max);
       }));
 
-  ops.push_back(Op("UpdateAssumeRolePolicy", false, res.Role(),
-                   [svc](const QueryCall& call, XmlWriter&) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
-                     KW_ASSIGN_OR_RETURN(std::string doc, call.params.Required("PolicyDocument"));
-                     return svc->UpdateAssumeRolePolicy(name, doc);
-                   }));
-
   ops.push_back(
-      Op("DeleteRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
+      MakeOperation("UpdateAssumeRolePolicy", false, res.Role(),
+                    [svc](const QueryCall& call, XmlWriter&) -> Status {
+                      KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
+                      KW_ASSIGN_OR_RETURN(std::string doc, call.params.Required("PolicyDocument"));
+                      return svc->UpdateAssumeRolePolicy(name, doc);
+                    }));
+
+  ops.push_back(MakeOperation(
+      "DeleteRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
         KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
         return svc->DeleteRole(name);
       }));
 
-  ops.push_back(
-      Op("TagRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
+  ops.push_back(MakeOperation(
+      "TagRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
         KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
         if (call.params.Structs("Tags").empty()) KW_RETURN_IF_ERROR(call.params.Required("Tags"));
-        KW_ASSIGN_OR_RETURN(auto tags, DecodeTags(call.params));
+        KW_ASSIGN_OR_RETURN(auto tags, DecodeTagMap(call.params));
         return svc->TagRole(name, tags);
       }));
 
-  ops.push_back(
-      Op("UntagRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
+  ops.push_back(MakeOperation(
+      "UntagRole", false, res.Role(), [svc](const QueryCall& call, XmlWriter&) -> Status {
         KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
         std::vector<std::string> keys = call.params.List("TagKeys");
         if (keys.empty()) KW_RETURN_IF_ERROR(call.params.Required("TagKeys"));
         return svc->UntagRole(name, keys);
       }));
 
-  ops.push_back(
-      Op("ListRoleTags", true, res.Role(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
+  ops.push_back(MakeOperation(
+      "ListRoleTags", true, res.Role(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
         KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("RoleName"));
         KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
         KW_ASSIGN_OR_RETURN(auto tags, svc->ListRoleTags(name, page));
-        x.Open("Tags");
-        for (const auto& [k, v] : tags.items) {
-          x.Open("member").Element("Key", k).Element("Value", v).Close("member");
-        }
-        x.Close("Tags");
+        WriteTags(x, tags.items);
         WritePaging(x, tags.is_truncated, tags.marker);
         return OkStatus();
       }));
@@ -258,90 +206,92 @@ void AddInlineOperations(std::vector<QueryOperation>& ops, PolicyService* svc, c
   const std::string name_param = kind + "Name";
   const ResourceFn resource = is_user ? res.User() : res.Role();
 
-  ops.push_back(Op("Put" + kind + "Policy", false, resource,
-                   [svc, is_user, name_param](const QueryCall& call, XmlWriter&) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
-                     KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("PolicyName"));
-                     KW_ASSIGN_OR_RETURN(std::string doc, call.params.Required("PolicyDocument"));
-                     return is_user ? svc->PutUserPolicy(entity, name, doc)
-                                    : svc->PutRolePolicy(entity, name, doc);
-                   }));
+  ops.push_back(
+      MakeOperation("Put" + kind + "Policy", false, resource,
+                    [svc, is_user, name_param](const QueryCall& call, XmlWriter&) -> Status {
+                      KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
+                      KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("PolicyName"));
+                      KW_ASSIGN_OR_RETURN(std::string doc, call.params.Required("PolicyDocument"));
+                      return is_user ? svc->PutUserPolicy(entity, name, doc)
+                                     : svc->PutRolePolicy(entity, name, doc);
+                    }));
 
-  ops.push_back(Op("Get" + kind + "Policy", true, resource,
-                   [svc, is_user, name_param](const QueryCall& call, XmlWriter& x) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
-                     KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("PolicyName"));
-                     KW_ASSIGN_OR_RETURN(iam::InlinePolicy p,
-                                         is_user ? svc->GetUserPolicy(entity, name)
-                                                 : svc->GetRolePolicy(entity, name));
-                     x.Element(name_param, p.entity_name)
-                         .Element("PolicyName", p.policy_name)
-                         .Element("PolicyDocument", EncodeDocument(p.document));
-                     return OkStatus();
-                   }));
+  ops.push_back(MakeOperation(
+      "Get" + kind + "Policy", true, resource,
+      [svc, is_user, name_param](const QueryCall& call, XmlWriter& x) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
+        KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("PolicyName"));
+        KW_ASSIGN_OR_RETURN(iam::InlinePolicy p, is_user ? svc->GetUserPolicy(entity, name)
+                                                         : svc->GetRolePolicy(entity, name));
+        x.Element(name_param, p.entity_name)
+            .Element("PolicyName", p.policy_name)
+            .Element("PolicyDocument", EncodeDocument(p.document));
+        return OkStatus();
+      }));
 
-  ops.push_back(Op("List" + kind + "Policies", true, resource,
-                   [svc, is_user, name_param](const QueryCall& call, XmlWriter& x) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
-                     KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
-                     KW_ASSIGN_OR_RETURN(auto names, is_user ? svc->ListUserPolicies(entity, page)
-                                                             : svc->ListRolePolicies(entity, page));
-                     x.Open("PolicyNames");
-                     for (const std::string& n : names.items) x.Element("member", n);
-                     x.Close("PolicyNames");
-                     WritePaging(x, names.is_truncated, names.marker);
-                     return OkStatus();
-                   }));
+  ops.push_back(MakeOperation(
+      "List" + kind + "Policies", true, resource,
+      [svc, is_user, name_param](const QueryCall& call, XmlWriter& x) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
+        KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
+        KW_ASSIGN_OR_RETURN(auto names, is_user ? svc->ListUserPolicies(entity, page)
+                                                : svc->ListRolePolicies(entity, page));
+        x.Open("PolicyNames");
+        for (const std::string& n : names.items) x.Element("member", n);
+        x.Close("PolicyNames");
+        WritePaging(x, names.is_truncated, names.marker);
+        return OkStatus();
+      }));
 
-  ops.push_back(Op("Delete" + kind + "Policy", false, resource,
-                   [svc, is_user, name_param](const QueryCall& call, XmlWriter&) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
-                     KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("PolicyName"));
-                     return is_user ? svc->DeleteUserPolicy(entity, name)
-                                    : svc->DeleteRolePolicy(entity, name);
-                   }));
+  ops.push_back(MakeOperation(
+      "Delete" + kind + "Policy", false, resource,
+      [svc, is_user, name_param](const QueryCall& call, XmlWriter&) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
+        KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("PolicyName"));
+        return is_user ? svc->DeleteUserPolicy(entity, name) : svc->DeleteRolePolicy(entity, name);
+      }));
 
-  ops.push_back(Op("Attach" + kind + "Policy", false, resource,
-                   [svc, is_user, name_param](const QueryCall& call, XmlWriter&) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
-                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-                     return is_user ? svc->AttachUserPolicy(entity, arn)
-                                    : svc->AttachRolePolicy(entity, arn);
-                   }));
+  ops.push_back(MakeOperation(
+      "Attach" + kind + "Policy", false, resource,
+      [svc, is_user, name_param](const QueryCall& call, XmlWriter&) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
+        KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
+        return is_user ? svc->AttachUserPolicy(entity, arn) : svc->AttachRolePolicy(entity, arn);
+      }));
 
-  ops.push_back(Op("Detach" + kind + "Policy", false, resource,
-                   [svc, is_user, name_param](const QueryCall& call, XmlWriter&) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
-                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-                     return is_user ? svc->DetachUserPolicy(entity, arn)
-                                    : svc->DetachRolePolicy(entity, arn);
-                   }));
+  ops.push_back(MakeOperation(
+      "Detach" + kind + "Policy", false, resource,
+      [svc, is_user, name_param](const QueryCall& call, XmlWriter&) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
+        KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
+        return is_user ? svc->DetachUserPolicy(entity, arn) : svc->DetachRolePolicy(entity, arn);
+      }));
 
-  ops.push_back(Op("ListAttached" + kind + "Policies", true, resource,
-                   [svc, is_user, name_param](const QueryCall& call, XmlWriter& x) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
-                     KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
-                     const std::string prefix = call.params.Get("PathPrefix").value_or("");
-                     KW_ASSIGN_OR_RETURN(auto attached,
-                                         is_user
-                                             ? svc->ListAttachedUserPolicies(entity, prefix, page)
-                                             : svc->ListAttachedRolePolicies(entity, prefix, page));
-                     x.Open("AttachedPolicies");
-                     for (const iam::AttachedPolicy& a : attached.items) {
-                       x.Open("member")
-                           .Element("PolicyName", a.policy_name)
-                           .Element("PolicyArn", a.policy_arn)
-                           .Close("member");
-                     }
-                     x.Close("AttachedPolicies");
-                     WritePaging(x, attached.is_truncated, attached.marker);
-                     return OkStatus();
-                   }));
+  ops.push_back(MakeOperation(
+      "ListAttached" + kind + "Policies", true, resource,
+      [svc, is_user, name_param](const QueryCall& call, XmlWriter& x) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string entity, call.params.Required(name_param));
+        KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
+        const std::string prefix = call.params.Get("PathPrefix").value_or("");
+        KW_ASSIGN_OR_RETURN(auto attached,
+                            is_user ? svc->ListAttachedUserPolicies(entity, prefix, page)
+                                    : svc->ListAttachedRolePolicies(entity, prefix, page));
+        x.Open("AttachedPolicies");
+        for (const iam::AttachedPolicy& a : attached.items) {
+          x.Open("member")
+              .Element("PolicyName", a.policy_name)
+              .Element("PolicyArn", a.policy_arn)
+              .Close("member");
+        }
+        x.Close("AttachedPolicies");
+        WritePaging(x, attached.is_truncated, attached.marker);
+        return OkStatus();
+      }));
 }
 
 void AddManagedOperations(std::vector<QueryOperation>& ops, PolicyService* svc,
                           const Resources& res) {
-  ops.push_back(Op(
+  ops.push_back(MakeOperation(
       "CreatePolicy", false,
       [res](const QueryParams& p, const iam::Principal&) {
         return iam::IamArn(res.account.partition, res.account.id, "policy",
@@ -353,7 +303,7 @@ void AddManagedOperations(std::vector<QueryOperation>& ops, PolicyService* svc,
         KW_ASSIGN_OR_RETURN(req.policy_document, call.params.Required("PolicyDocument"));
         req.path = call.params.Get("Path").value_or("");
         req.description = call.params.Get("Description").value_or("");
-        KW_ASSIGN_OR_RETURN(req.tags, DecodeTags(call.params));
+        KW_ASSIGN_OR_RETURN(req.tags, DecodeTagMap(call.params));
         KW_ASSIGN_OR_RETURN(iam::ManagedPolicy p, svc->CreatePolicy(req));
         x.Open("Policy");
         WritePolicyFields(x, p, true);
@@ -361,117 +311,123 @@ void AddManagedOperations(std::vector<QueryOperation>& ops, PolicyService* svc,
         return OkStatus();
       }));
 
-  ops.push_back(Op("GetPolicy", true, Resources::Policy(),
-                   [svc](const QueryCall& call, XmlWriter& x) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-                     KW_ASSIGN_OR_RETURN(iam::ManagedPolicy p, svc->GetPolicy(arn));
-                     x.Open("Policy");
-                     WritePolicyFields(x, p, true);
-                     x.Close("Policy");
-                     return OkStatus();
-                   }));
+  ops.push_back(MakeOperation(
+      "GetPolicy", true, Resources::Policy(), [svc](const QueryCall& call, XmlWriter& x) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
+        KW_ASSIGN_OR_RETURN(iam::ManagedPolicy p, svc->GetPolicy(arn));
+        x.Open("Policy");
+        WritePolicyFields(x, p, true);
+        x.Close("Policy");
+        return OkStatus();
+      }));
 
-  ops.push_back(Op("ListPolicies", true, Resources::Star(),
-                   [svc](const QueryCall& call, XmlWriter& x) -> Status {
-                     iam::ListPoliciesRequest req;
-                     const std::string scope = call.params.Get("Scope").value_or("All");
-                     if (scope == "All") {
-                       req.scope = iam::PolicyScope::kAll;
-                     } else if (scope == "AWS") {
-                       req.scope = iam::PolicyScope::kAws;
-                     } else if (scope == "Local") {
-                       req.scope = iam::PolicyScope::kLocal;
-                     } else {
-                       return EnumError("scope", scope, "All, AWS, Local");
-                     }
-                     KW_ASSIGN_OR_RETURN(auto only_attached, call.params.Bool("OnlyAttached"));
-                     req.only_attached = only_attached.value_or(false);
-                     req.path_prefix = call.params.Get("PathPrefix").value_or("");
-                     const std::string usage =
-                         call.params.Get("PolicyUsageFilter").value_or("PermissionsPolicy");
-                     if (usage != "PermissionsPolicy" && usage != "PermissionsBoundary") {
-                       return EnumError("policyUsageFilter", usage,
-                                        "PermissionsPolicy, PermissionsBoundary");
-                     }
-                     KW_ASSIGN_OR_RETURN(req.page, DecodePage(call.params));
-                     x.Open("Policies");
-                     // Nothing is used as a permissions boundary in keyward.
-                     iam::PolicyServicePage<iam::ManagedPolicy> page;
-                     if (usage == "PermissionsPolicy" || !req.only_attached) {
-                       KW_ASSIGN_OR_RETURN(page, svc->ListPolicies(req));
-                     }
-                     for (const iam::ManagedPolicy& p : page.items) {
-                       x.Open("member");
-                       WritePolicyFields(x, p, false);
-                       x.Close("member");
-                     }
-                     x.Close("Policies");
-                     WritePaging(x, page.is_truncated, page.marker);
-                     return OkStatus();
-                   }));
+  ops.push_back(
+      MakeOperation("ListPolicies", true, Resources::Star(),
+                    [svc](const QueryCall& call, XmlWriter& x) -> Status {
+                      iam::ListPoliciesRequest req;
+                      const std::string scope = call.params.Get("Scope").value_or("All");
+                      if (scope == "All") {
+                        req.scope = iam::PolicyScope::kAll;
+                      } else if (scope == "AWS") {
+                        req.scope = iam::PolicyScope::kAws;
+                      } else if (scope == "Local") {
+                        req.scope = iam::PolicyScope::kLocal;
+                      } else {
+                        return EnumValueError("scope", scope, "All, AWS, Local");
+                      }
+                      KW_ASSIGN_OR_RETURN(auto only_attached, call.params.Bool("OnlyAttached"));
+                      req.only_attached = only_attached.value_or(false);
+                      req.path_prefix = call.params.Get("PathPrefix").value_or("");
+                      const std::string usage =
+                          call.params.Get("PolicyUsageFilter").value_or("PermissionsPolicy");
+                      if (usage != "PermissionsPolicy" && usage != "PermissionsBoundary") {
+                        return EnumValueError("policyUsageFilter", usage,
+                                              "PermissionsPolicy, PermissionsBoundary");
+                      }
+                      KW_ASSIGN_OR_RETURN(req.page, DecodePage(call.params));
+                      x.Open("Policies");
+                      // Nothing is used as a permissions boundary in keyward.
+                      iam::PolicyServicePage<iam::ManagedPolicy> page;
+                      if (usage == "PermissionsPolicy" || !req.only_attached) {
+                        KW_ASSIGN_OR_RETURN(page, svc->ListPolicies(req));
+                      }
+                      for (const iam::ManagedPolicy& p : page.items) {
+                        x.Open("member");
+                        WritePolicyFields(x, p, false);
+                        x.Close("member");
+                      }
+                      x.Close("Policies");
+                      WritePaging(x, page.is_truncated, page.marker);
+                      return OkStatus();
+                    }));
 
-  ops.push_back(Op("DeletePolicy", false, Resources::Policy(),
-                   [svc](const QueryCall& call, XmlWriter&) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-                     return svc->DeletePolicy(arn);
-                   }));
+  ops.push_back(MakeOperation("DeletePolicy", false, Resources::Policy(),
+                              [svc](const QueryCall& call, XmlWriter&) -> Status {
+                                KW_ASSIGN_OR_RETURN(std::string arn,
+                                                    call.params.Required("PolicyArn"));
+                                return svc->DeletePolicy(arn);
+                              }));
 
-  ops.push_back(Op("CreatePolicyVersion", false, Resources::Policy(),
-                   [svc](const QueryCall& call, XmlWriter& x) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-                     KW_ASSIGN_OR_RETURN(std::string doc, call.params.Required("PolicyDocument"));
-                     KW_ASSIGN_OR_RETURN(auto set_default, call.params.Bool("SetAsDefault"));
-                     KW_ASSIGN_OR_RETURN(
-                         iam::PolicyVersion v,
-                         svc->CreatePolicyVersion(arn, doc, set_default.value_or(false)));
-                     x.Open("PolicyVersion");
-                     WriteVersionFields(x, v, false);
-                     x.Close("PolicyVersion");
-                     return OkStatus();
-                   }));
+  ops.push_back(MakeOperation(
+      "CreatePolicyVersion", false, Resources::Policy(),
+      [svc](const QueryCall& call, XmlWriter& x) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
+        KW_ASSIGN_OR_RETURN(std::string doc, call.params.Required("PolicyDocument"));
+        KW_ASSIGN_OR_RETURN(auto set_default, call.params.Bool("SetAsDefault"));
+        KW_ASSIGN_OR_RETURN(iam::PolicyVersion v,
+                            svc->CreatePolicyVersion(arn, doc, set_default.value_or(false)));
+        x.Open("PolicyVersion");
+        WriteVersionFields(x, v, false);
+        x.Close("PolicyVersion");
+        return OkStatus();
+      }));
 
-  ops.push_back(Op("GetPolicyVersion", true, Resources::Policy(),
-                   [svc](const QueryCall& call, XmlWriter& x) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-                     KW_ASSIGN_OR_RETURN(std::string id, call.params.Required("VersionId"));
-                     KW_ASSIGN_OR_RETURN(iam::PolicyVersion v, svc->GetPolicyVersion(arn, id));
-                     x.Open("PolicyVersion");
-                     WriteVersionFields(x, v, true);
-                     x.Close("PolicyVersion");
-                     return OkStatus();
-                   }));
+  ops.push_back(
+      MakeOperation("GetPolicyVersion", true, Resources::Policy(),
+                    [svc](const QueryCall& call, XmlWriter& x) -> Status {
+                      KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
+                      KW_ASSIGN_OR_RETURN(std::string id, call.params.Required("VersionId"));
+                      KW_ASSIGN_OR_RETURN(iam::PolicyVersion v, svc->GetPolicyVersion(arn, id));
+                      x.Open("PolicyVersion");
+                      WriteVersionFields(x, v, true);
+                      x.Close("PolicyVersion");
+                      return OkStatus();
+                    }));
 
-  ops.push_back(Op("ListPolicyVersions", true, Resources::Policy(),
-                   [svc](const QueryCall& call, XmlWriter& x) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-                     KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
-                     KW_ASSIGN_OR_RETURN(auto versions, svc->ListPolicyVersions(arn, page));
-                     x.Open("Versions");
-                     for (const iam::PolicyVersion& v : versions.items) {
-                       x.Open("member");
-                       WriteVersionFields(x, v, false);
-                       x.Close("member");
-                     }
-                     x.Close("Versions");
-                     WritePaging(x, versions.is_truncated, versions.marker);
-                     return OkStatus();
-                   }));
+  ops.push_back(
+      MakeOperation("ListPolicyVersions", true, Resources::Policy(),
+                    [svc](const QueryCall& call, XmlWriter& x) -> Status {
+                      KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
+                      KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
+                      KW_ASSIGN_OR_RETURN(auto versions, svc->ListPolicyVersions(arn, page));
+                      x.Open("Versions");
+                      for (const iam::PolicyVersion& v : versions.items) {
+                        x.Open("member");
+                        WriteVersionFields(x, v, false);
+                        x.Close("member");
+                      }
+                      x.Close("Versions");
+                      WritePaging(x, versions.is_truncated, versions.marker);
+                      return OkStatus();
+                    }));
 
-  ops.push_back(Op("DeletePolicyVersion", false, Resources::Policy(),
-                   [svc](const QueryCall& call, XmlWriter&) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-                     KW_ASSIGN_OR_RETURN(std::string id, call.params.Required("VersionId"));
-                     return svc->DeletePolicyVersion(arn, id);
-                   }));
+  ops.push_back(
+      MakeOperation("DeletePolicyVersion", false, Resources::Policy(),
+                    [svc](const QueryCall& call, XmlWriter&) -> Status {
+                      KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
+                      KW_ASSIGN_OR_RETURN(std::string id, call.params.Required("VersionId"));
+                      return svc->DeletePolicyVersion(arn, id);
+                    }));
 
-  ops.push_back(Op("SetDefaultPolicyVersion", false, Resources::Policy(),
-                   [svc](const QueryCall& call, XmlWriter&) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
-                     KW_ASSIGN_OR_RETURN(std::string id, call.params.Required("VersionId"));
-                     return svc->SetDefaultPolicyVersion(arn, id);
-                   }));
+  ops.push_back(
+      MakeOperation("SetDefaultPolicyVersion", false, Resources::Policy(),
+                    [svc](const QueryCall& call, XmlWriter&) -> Status {
+                      KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
+                      KW_ASSIGN_OR_RETURN(std::string id, call.params.Required("VersionId"));
+                      return svc->SetDefaultPolicyVersion(arn, id);
+                    }));
 
-  ops.push_back(Op(
+  ops.push_back(MakeOperation(
       "ListEntitiesForPolicy", true, Resources::Policy(),
       [svc](const QueryCall& call, XmlWriter& x) -> Status {
         KW_ASSIGN_OR_RETURN(std::string arn, call.params.Required("PolicyArn"));
@@ -486,8 +442,8 @@ void AddManagedOperations(std::vector<QueryOperation>& ops, PolicyService* svc,
                    filter == "AWSManagedPolicy") {
           none = true;
         } else if (!filter.empty()) {
-          return EnumError("entityFilter", filter,
-                           "User, Role, Group, LocalManagedPolicy, AWSManagedPolicy");
+          return EnumValueError("entityFilter", filter,
+                                "User, Role, Group, LocalManagedPolicy, AWSManagedPolicy");
         }
         KW_ASSIGN_OR_RETURN(iam::PageRequest page, DecodePage(call.params));
         KW_ASSIGN_OR_RETURN(

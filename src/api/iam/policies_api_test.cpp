@@ -18,12 +18,9 @@ using iam::testing::kAllowAllDoc;
 using iam::testing::TrustDoc;
 using iam::testing::UserPrincipal;
 
-class PoliciesApiTest : public ::testing::Test {
+class PoliciesApiTest : public ::testing::Test, protected iam::testing::PolicyServiceFixture {
  protected:
-  PoliciesApiTest()
-      : clock_(TimePoint(std::chrono::seconds(1700000000))),  // 2023-11-14T22:13:20Z
-        service_(store_, clock_, random_, account_, users_),
-        ops_(PolicyOperations(service_, account_)) {
+  PoliciesApiTest() : ops_(PolicyOperations(policies_, account_)) {
     caller_ = UserPrincipal(users_.Add("admin"));
   }
 
@@ -68,12 +65,6 @@ class PoliciesApiTest : public ::testing::Test {
     return r.value_or("");
   }
 
-  iam::Account account_{"123456789012"};
-  store::MemoryKvStore store_;
-  FakeClock clock_;
-  crypto::Csprng random_;
-  FakeUserDirectory users_;
-  iam::PolicyService service_;
   std::vector<QueryOperation> ops_;
   iam::Principal caller_;
 };
@@ -134,7 +125,7 @@ TEST_F(PoliciesApiTest, RoleXml) {
                                                   {"MaxSessionDuration", "7200"},
                                                   {"Tags.member.1.Key", "team"},
                                                   {"Tags.member.1.Value", "infra"}});
-  const iam::Role role = *service_.GetRole("app");
+  const iam::Role role = *policies_.GetRole("app");
   const std::string expected =
       "<Role><Path>/svc/</Path><RoleName>app</RoleName><RoleId>" + role.role_id +
       "</RoleId><Arn>arn:aws:iam::123456789012:role/svc/app</Arn>"
@@ -164,7 +155,7 @@ TEST_F(PoliciesApiTest, RoleXml) {
   EXPECT_EQ(MustCall("ListRoleTags", {{"RoleName", "app"}}),
             "<Tags></Tags><IsTruncated>false</IsTruncated>");
   EXPECT_EQ(MustCall("UpdateRole", {{"RoleName", "app"}, {"MaxSessionDuration", "3600"}}), "");
-  EXPECT_EQ(service_.GetRole("app")->max_session_duration, 3600);
+  EXPECT_EQ(policies_.GetRole("app")->max_session_duration, 3600);
 
   auto missing = Call("CreateRole", {{"RoleName", "x"}});
   ASSERT_FALSE(missing.has_value());
@@ -218,7 +209,7 @@ TEST_F(PoliciesApiTest, ManagedPolicyXml) {
       MustCall("CreatePolicy", {{"PolicyName", "deploy"},
                                 {"PolicyDocument", std::string(kAllowAllDoc)},
                                 {"Description", "d"}});
-  const iam::ManagedPolicy p = *service_.GetPolicy("arn:aws:iam::123456789012:policy/deploy");
+  const iam::ManagedPolicy p = *policies_.GetPolicy("arn:aws:iam::123456789012:policy/deploy");
   EXPECT_EQ(created,
             "<Policy><PolicyName>deploy</PolicyName><PolicyId>" + p.policy_id +
                 "</PolicyId><Arn>arn:aws:iam::123456789012:policy/deploy</Arn><Path>/</Path>"
@@ -259,7 +250,7 @@ TEST_F(PoliciesApiTest, ManagedPolicyXml) {
                 "</PolicyArn></member></AttachedPolicies><IsTruncated>false</IsTruncated>");
   const std::string entities = MustCall("ListEntitiesForPolicy", {{"PolicyArn", p.arn}});
   const std::string alice_id = users_.FindUser("alice")->user_id;
-  const std::string role_id = service_.GetRole("r")->role_id;
+  const std::string role_id = policies_.GetRole("r")->role_id;
   EXPECT_EQ(entities,
             "<PolicyGroups></PolicyGroups><PolicyUsers><member><UserName>alice</UserName>"
             "<UserId>" +

@@ -45,21 +45,10 @@ Result<std::vector<iam::Tag>> DecodeTags(const QueryParams& p) {
 Result<iam::KeyStatus> DecodeStatus(const std::string& s) {
   if (s == "Active") return iam::KeyStatus::kActive;
   if (s == "Inactive") return iam::KeyStatus::kInactive;
-  return InvalidArgument("1 validation error detected: Value '" + s +
-                             "' at 'status' failed to satisfy constraint: Member must satisfy "
-                             "enum value set: [Active, Inactive]",
-                         "ValidationError");
+  return EnumValueError("status", s, "Active, Inactive");
 }
 
 // ---- encoding -------------------------------------------------------------------
-
-void WriteTags(XmlWriter& x, const std::vector<iam::Tag>& tags) {
-  x.Open("Tags");
-  for (const iam::Tag& t : tags) {
-    x.Open("member").Element("Key", t.key).Element("Value", t.value).Close("member");
-  }
-  x.Close("Tags");
-}
 
 // The User shape. ListUsers leaves the tags out, as AWS does.
 void WriteUserFields(XmlWriter& x, const iam::User& u, bool with_tags) {
@@ -69,11 +58,6 @@ void WriteUserFields(XmlWriter& x, const iam::User& u, bool with_tags) {
       .Element("Arn", u.arn)
       .TimeElement("CreateDate", u.create_date);
   if (with_tags && !u.tags.empty()) WriteTags(x, u.tags);
-}
-
-void WritePaging(XmlWriter& x, bool is_truncated, const std::string& marker) {
-  x.BoolElement("IsTruncated", is_truncated);
-  if (is_truncated) x.Element("Marker", marker);
 }
 
 // ---- resources ------------------------------------------------------------------
@@ -94,17 +78,6 @@ struct Resources {
   }
 };
 
-QueryOperation Op(std::string name, bool read_only,
-                  std::function<std::string(const QueryParams&, const iam::Principal&)> resource,
-                  std::function<Status(const QueryCall&, XmlWriter&)> handler) {
-  QueryOperation op;
-  op.name = std::move(name);
-  op.read_only = read_only;
-  op.resource = std::move(resource);
-  op.handler = std::move(handler);
-  return op;
-}
-
 }  // namespace
 
 std::vector<QueryOperation> UserOperations(UserService& users, const iam::Account& account) {
@@ -117,7 +90,7 @@ std::vector<QueryOperation> UserOperations(UserService& users, const iam::Accoun
   std::vector<QueryOperation> ops;
 
   // ---- users ----
-  ops.push_back(Op(
+  ops.push_back(MakeOperation(
       "CreateUser", false,
       [res](const QueryParams& p, const iam::Principal&) {
         return iam::IamArn(res.account.partition, res.account.id, "user",
@@ -135,7 +108,7 @@ std::vector<QueryOperation> UserOperations(UserService& users, const iam::Accoun
         return OkStatus();
       }));
 
-  ops.push_back(Op(
+  ops.push_back(MakeOperation(
       "GetUser", true, target_user, [svc = &users](const QueryCall& call, XmlWriter& x) -> Status {
         const auto name = call.params.Get("UserName");
         KW_ASSIGN_OR_RETURN(iam::User user, svc->GetUser(OptionalView(name), &call.principal));
@@ -145,124 +118,130 @@ std::vector<QueryOperation> UserOperations(UserService& users, const iam::Accoun
         return OkStatus();
       }));
 
-  ops.push_back(
-      Op("ListUsers", true, star, [svc = &users](const QueryCall& call, XmlWriter& x) -> Status {
-        iam::ListUsersRequest req;
-        req.path_prefix = call.params.Get("PathPrefix");
-        req.marker = call.params.Get("Marker");
-        KW_ASSIGN_OR_RETURN(req.max_items, MaxItems(call.params));
-        KW_ASSIGN_OR_RETURN(iam::UserPage page, svc->ListUsers(req));
-        x.Open("Users");
-        for (const iam::User& u : page.users) {
-          x.Open("member");
-          WriteUserFields(x, u, false);
-          x.Close("member");
+  ops.push_back(MakeOperation("ListUsers", true, star,
+                              [svc = &users](const QueryCall& call, XmlWriter& x) -> Status {
+                                iam::ListUsersRequest req;
+                                req.path_prefix = call.params.Get("PathPrefix");
+                                req.marker = call.params.Get("Marker");
+                                KW_ASSIGN_OR_RETURN(req.max_items, MaxItems(call.params));
+                                KW_ASSIGN_OR_RETURN(iam::UserPage page, svc->ListUsers(req));
+                                x.Open("Users");
+                                for (const iam::User& u : page.users) {
+                                  x.Open("member");
+                                  WriteUserFields(x, u, false);
+                                  x.Close("member");
+                                }
+                                x.Close("Users");
+                                WritePaging(x, page.is_truncated, page.marker);
+                                return OkStatus();
+                              }));
+
+  ops.push_back(MakeOperation("UpdateUser", false, target_user,
+                              [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
+                                iam::UpdateUserRequest req;
+                                KW_ASSIGN_OR_RETURN(req.user_name,
+                                                    call.params.Required("UserName"));
+                                req.new_user_name = call.params.Get("NewUserName");
+                                req.new_path = call.params.Get("NewPath");
+                                return svc->UpdateUser(req);
+                              }));
+
+  ops.push_back(MakeOperation("DeleteUser", false, target_user,
+                              [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
+                                KW_ASSIGN_OR_RETURN(std::string name,
+                                                    call.params.Required("UserName"));
+                                return svc->DeleteUser(name);
+                              }));
+
+  ops.push_back(MakeOperation(
+      "TagUser", false, target_user, [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("UserName"));
+        if (call.params.Structs("Tags").empty()) {
+          // Tags is a required member; an empty list is sent as "Tags=".
+          KW_RETURN_IF_ERROR(call.params.Required("Tags"));
         }
-        x.Close("Users");
-        WritePaging(x, page.is_truncated, page.marker);
-        return OkStatus();
+        KW_ASSIGN_OR_RETURN(std::vector<iam::Tag> tags, DecodeTags(call.params));
+        return svc->TagUser(name, tags);
       }));
 
-  ops.push_back(Op("UpdateUser", false, target_user,
-                   [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
-                     iam::UpdateUserRequest req;
-                     KW_ASSIGN_OR_RETURN(req.user_name, call.params.Required("UserName"));
-                     req.new_user_name = call.params.Get("NewUserName");
-                     req.new_path = call.params.Get("NewPath");
-                     return svc->UpdateUser(req);
-                   }));
+  ops.push_back(MakeOperation(
+      "UntagUser", false, target_user, [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
+        KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("UserName"));
+        std::vector<std::string> keys = call.params.List("TagKeys");
+        if (keys.empty()) KW_RETURN_IF_ERROR(call.params.Required("TagKeys"));
+        return svc->UntagUser(name, keys);
+      }));
 
-  ops.push_back(Op("DeleteUser", false, target_user,
-                   [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("UserName"));
-                     return svc->DeleteUser(name);
-                   }));
-
-  ops.push_back(Op("TagUser", false, target_user,
-                   [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("UserName"));
-                     if (call.params.Structs("Tags").empty()) {
-                       // Tags is a required member; an empty list is sent as "Tags=".
-                       KW_RETURN_IF_ERROR(call.params.Required("Tags"));
-                     }
-                     KW_ASSIGN_OR_RETURN(std::vector<iam::Tag> tags, DecodeTags(call.params));
-                     return svc->TagUser(name, tags);
-                   }));
-
-  ops.push_back(Op("UntagUser", false, target_user,
-                   [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("UserName"));
-                     std::vector<std::string> keys = call.params.List("TagKeys");
-                     if (keys.empty()) KW_RETURN_IF_ERROR(call.params.Required("TagKeys"));
-                     return svc->UntagUser(name, keys);
-                   }));
-
-  ops.push_back(Op("ListUserTags", true, target_user,
-                   [svc = &users](const QueryCall& call, XmlWriter& x) -> Status {
-                     KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("UserName"));
-                     KW_ASSIGN_OR_RETURN(std::optional<int> max, MaxItems(call.params));
-                     KW_ASSIGN_OR_RETURN(iam::TagPage page,
-                                         svc->ListUserTags(name, call.params.Get("Marker"), max));
-                     WriteTags(x, page.tags);
-                     WritePaging(x, page.is_truncated, page.marker);
-                     return OkStatus();
-                   }));
+  ops.push_back(
+      MakeOperation("ListUserTags", true, target_user,
+                    [svc = &users](const QueryCall& call, XmlWriter& x) -> Status {
+                      KW_ASSIGN_OR_RETURN(std::string name, call.params.Required("UserName"));
+                      KW_ASSIGN_OR_RETURN(std::optional<int> max, MaxItems(call.params));
+                      KW_ASSIGN_OR_RETURN(iam::TagPage page,
+                                          svc->ListUserTags(name, call.params.Get("Marker"), max));
+                      WriteTags(x, page.tags);
+                      WritePaging(x, page.is_truncated, page.marker);
+                      return OkStatus();
+                    }));
 
   // ---- access keys ----
-  ops.push_back(Op("CreateAccessKey", false, target_user,
-                   [svc = &users](const QueryCall& call, XmlWriter& x) -> Status {
-                     const auto name = call.params.Get("UserName");
-                     KW_ASSIGN_OR_RETURN(iam::CreatedAccessKey key,
-                                         svc->CreateAccessKey(OptionalView(name), &call.principal));
-                     x.Open("AccessKey")
-                         .Element("UserName", key.metadata.user_name)
-                         .Element("AccessKeyId", key.metadata.access_key_id)
-                         .Element("Status", iam::KeyStatusName(key.metadata.status))
-                         .Element("SecretAccessKey", key.secret_access_key.Reveal())
-                         .TimeElement("CreateDate", key.metadata.create_date)
-                         .Close("AccessKey");
-                     return OkStatus();
-                   }));
+  ops.push_back(MakeOperation("CreateAccessKey", false, target_user,
+                              [svc = &users](const QueryCall& call, XmlWriter& x) -> Status {
+                                const auto name = call.params.Get("UserName");
+                                KW_ASSIGN_OR_RETURN(
+                                    iam::CreatedAccessKey key,
+                                    svc->CreateAccessKey(OptionalView(name), &call.principal));
+                                x.Open("AccessKey")
+                                    .Element("UserName", key.metadata.user_name)
+                                    .Element("AccessKeyId", key.metadata.access_key_id)
+                                    .Element("Status", iam::KeyStatusName(key.metadata.status))
+                                    .Element("SecretAccessKey", key.secret_access_key.Reveal())
+                                    .TimeElement("CreateDate", key.metadata.create_date)
+                                    .Close("AccessKey");
+                                return OkStatus();
+                              }));
 
-  ops.push_back(Op("ListAccessKeys", true, target_user,
-                   [svc = &users](const QueryCall& call, XmlWriter& x) -> Status {
-                     const auto name = call.params.Get("UserName");
-                     KW_ASSIGN_OR_RETURN(std::optional<int> max, MaxItems(call.params));
-                     KW_ASSIGN_OR_RETURN(
-                         iam::AccessKeyPage page,
-                         svc->ListAccessKeys(OptionalView(name), call.params.Get("Marker"), max,
-                                             &call.principal));
-                     x.Open("AccessKeyMetadata");
-                     for (const iam::AccessKeyMetadata& k : page.keys) {
-                       x.Open("member")
-                           .Element("UserName", k.user_name)
-                           .Element("AccessKeyId", k.access_key_id)
-                           .Element("Status", iam::KeyStatusName(k.status))
-                           .TimeElement("CreateDate", k.create_date)
-                           .Close("member");
-                     }
-                     x.Close("AccessKeyMetadata");
-                     WritePaging(x, page.is_truncated, page.marker);
-                     return OkStatus();
-                   }));
+  ops.push_back(MakeOperation("ListAccessKeys", true, target_user,
+                              [svc = &users](const QueryCall& call, XmlWriter& x) -> Status {
+                                const auto name = call.params.Get("UserName");
+                                KW_ASSIGN_OR_RETURN(std::optional<int> max, MaxItems(call.params));
+                                KW_ASSIGN_OR_RETURN(iam::AccessKeyPage page,
+                                                    svc->ListAccessKeys(OptionalView(name),
+                                                                        call.params.Get("Marker"),
+                                                                        max, &call.principal));
+                                x.Open("AccessKeyMetadata");
+                                for (const iam::AccessKeyMetadata& k : page.keys) {
+                                  x.Open("member")
+                                      .Element("UserName", k.user_name)
+                                      .Element("AccessKeyId", k.access_key_id)
+                                      .Element("Status", iam::KeyStatusName(k.status))
+                                      .TimeElement("CreateDate", k.create_date)
+                                      .Close("member");
+                                }
+                                x.Close("AccessKeyMetadata");
+                                WritePaging(x, page.is_truncated, page.marker);
+                                return OkStatus();
+                              }));
 
-  ops.push_back(Op("UpdateAccessKey", false, target_user,
-                   [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
-                     const auto name = call.params.Get("UserName");
-                     KW_ASSIGN_OR_RETURN(std::string id, call.params.Required("AccessKeyId"));
-                     KW_ASSIGN_OR_RETURN(std::string status_text, call.params.Required("Status"));
-                     KW_ASSIGN_OR_RETURN(iam::KeyStatus status, DecodeStatus(status_text));
-                     return svc->UpdateAccessKey(OptionalView(name), id, status, &call.principal);
-                   }));
+  ops.push_back(
+      MakeOperation("UpdateAccessKey", false, target_user,
+                    [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
+                      const auto name = call.params.Get("UserName");
+                      KW_ASSIGN_OR_RETURN(std::string id, call.params.Required("AccessKeyId"));
+                      KW_ASSIGN_OR_RETURN(std::string status_text, call.params.Required("Status"));
+                      KW_ASSIGN_OR_RETURN(iam::KeyStatus status, DecodeStatus(status_text));
+                      return svc->UpdateAccessKey(OptionalView(name), id, status, &call.principal);
+                    }));
 
-  ops.push_back(Op("DeleteAccessKey", false, target_user,
-                   [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
-                     const auto name = call.params.Get("UserName");
-                     KW_ASSIGN_OR_RETURN(std::string id, call.params.Required("AccessKeyId"));
-                     return svc->DeleteAccessKey(OptionalView(name), id, &call.principal);
-                   }));
+  ops.push_back(
+      MakeOperation("DeleteAccessKey", false, target_user,
+                    [svc = &users](const QueryCall& call, XmlWriter&) -> Status {
+                      const auto name = call.params.Get("UserName");
+                      KW_ASSIGN_OR_RETURN(std::string id, call.params.Required("AccessKeyId"));
+                      return svc->DeleteAccessKey(OptionalView(name), id, &call.principal);
+                    }));
 
-  ops.push_back(Op(
+  ops.push_back(MakeOperation(
       "GetAccessKeyLastUsed", true,
       // The key's owner; an unknown key gets a user ARN that names no one, so only a
       // policy on all users lets the caller learn that it does not exist.
@@ -284,16 +263,17 @@ std::vector<QueryOperation> UserOperations(UserService& users, const iam::Accoun
       }));
 
   // ---- credential report ----
-  ops.push_back(Op("GenerateCredentialReport", false, star,
-                   [svc = &users](const QueryCall&, XmlWriter& x) -> Status {
-                     KW_ASSIGN_OR_RETURN(iam::ReportGeneration gen,
-                                         svc->GenerateCredentialReport());
-                     x.Element("State", gen.state);
-                     if (!gen.description.empty()) x.Element("Description", gen.description);
-                     return OkStatus();
-                   }));
+  ops.push_back(MakeOperation("GenerateCredentialReport", false, star,
+                              [svc = &users](const QueryCall&, XmlWriter& x) -> Status {
+                                KW_ASSIGN_OR_RETURN(iam::ReportGeneration gen,
+                                                    svc->GenerateCredentialReport());
+                                x.Element("State", gen.state);
+                                if (!gen.description.empty())
+                                  x.Element("Description", gen.description);
+                                return OkStatus();
+                              }));
 
-  ops.push_back(Op(
+  ops.push_back(MakeOperation(
       "GetCredentialReport", true, star, [svc = &users](const QueryCall&, XmlWriter& x) -> Status {
         KW_ASSIGN_OR_RETURN(iam::CredentialReportContent report, svc->GetCredentialReport());
         // Content is a blob: base64 on the wire.

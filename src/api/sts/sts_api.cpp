@@ -10,23 +10,6 @@
 namespace kw::api {
 namespace {
 
-Result<std::map<std::string, std::string>> DecodeTags(const QueryParams& p) {
-  std::map<std::string, std::string> tags;
-  const auto structs = p.Structs("Tags");
-  for (std::size_t i = 0; i < structs.size(); ++i) {
-    const auto key = structs[i].find("Key");
-    const auto value = structs[i].find("Value");
-    if (key == structs[i].end() || value == structs[i].end()) {
-      return InvalidArgument("1 validation error detected: Value null at 'tags." +
-                                 std::to_string(i + 1) +
-                                 ".member' failed to satisfy constraint: Member must not be null",
-                             "ValidationError");
-    }
-    tags[key->second] = value->second;
-  }
-  return tags;
-}
-
 void WriteCredentials(XmlWriter& x, const sts::TemporaryCredentials& c) {
   x.Open("Credentials")
       .Element("AccessKeyId", c.access_key_id)
@@ -34,18 +17,6 @@ void WriteCredentials(XmlWriter& x, const sts::TemporaryCredentials& c) {
       .Element("SessionToken", c.session_token.Reveal())
       .TimeElement("Expiration", c.expiration)
       .Close("Credentials");
-}
-
-QueryOperation Op(std::string name, bool read_only, bool authorize,
-                  std::function<std::string(const QueryParams&, const iam::Principal&)> resource,
-                  std::function<Status(const QueryCall&, XmlWriter&)> handler) {
-  QueryOperation op;
-  op.name = std::move(name);
-  op.read_only = read_only;
-  op.authorize = authorize;
-  op.resource = std::move(resource);
-  op.handler = std::move(handler);
-  return op;
 }
 
 }  // namespace
@@ -60,15 +31,15 @@ QueryService StsQueryService(sts::StsService& sts, iam::PolicyResolver& policies
   service.version = "2011-06-15";
   auto star = [](const QueryParams&, const iam::Principal&) { return std::string("*"); };
 
-  service.operations.push_back(Op(
-      "AssumeRole", false, /*authorize=*/false,
+  service.operations.push_back(MakeOperation(
+      "AssumeRole", false,
       [](const QueryParams& p, const iam::Principal&) { return p.Get("RoleArn").value_or("*"); },
       [svc = &sts, resolver = &policies](const QueryCall& call, XmlWriter& x) -> Status {
         sts::AssumeRoleRequest req;
         KW_ASSIGN_OR_RETURN(req.role_arn, call.params.Required("RoleArn"));
         KW_ASSIGN_OR_RETURN(req.role_session_name, call.params.Required("RoleSessionName"));
         KW_ASSIGN_OR_RETURN(req.duration_seconds, call.params.Int("DurationSeconds", 900, 43200));
-        KW_ASSIGN_OR_RETURN(req.tags, DecodeTags(call.params));
+        KW_ASSIGN_OR_RETURN(req.tags, DecodeTagMap(call.params));
         req.external_id = call.params.Get("ExternalId");
         req.source_identity = call.params.Get("SourceIdentity");
         req.has_session_policy =
@@ -89,25 +60,26 @@ QueryService StsQueryService(sts::StsService& sts, iam::PolicyResolver& policies
             .Close("AssumedRoleUser");
         if (r.source_identity) x.Element("SourceIdentity", *r.source_identity);
         return OkStatus();
+      },
+      /*authorize=*/false));
+
+  service.operations.push_back(MakeOperation(
+      "GetSessionToken", false, star, [svc = &sts](const QueryCall& call, XmlWriter& x) -> Status {
+        KW_ASSIGN_OR_RETURN(auto duration, call.params.Int("DurationSeconds", 900, 129600));
+        KW_ASSIGN_OR_RETURN(sts::TemporaryCredentials c,
+                            svc->GetSessionToken(call.principal, duration));
+        WriteCredentials(x, c);
+        return OkStatus();
       }));
 
-  service.operations.push_back(
-      Op("GetSessionToken", false, /*authorize=*/true, star,
-         [svc = &sts](const QueryCall& call, XmlWriter& x) -> Status {
-           KW_ASSIGN_OR_RETURN(auto duration, call.params.Int("DurationSeconds", 900, 129600));
-           KW_ASSIGN_OR_RETURN(sts::TemporaryCredentials c,
-                               svc->GetSessionToken(call.principal, duration));
-           WriteCredentials(x, c);
-           return OkStatus();
-         }));
-
-  service.operations.push_back(
-      Op("GetCallerIdentity", true, /*authorize=*/false, star,
-         [](const QueryCall& call, XmlWriter& x) -> Status {
-           const sts::CallerIdentity id = sts::StsService::GetCallerIdentity(call.principal);
-           x.Element("UserId", id.user_id).Element("Account", id.account).Element("Arn", id.arn);
-           return OkStatus();
-         }));
+  service.operations.push_back(MakeOperation(
+      "GetCallerIdentity", true, star,
+      [](const QueryCall& call, XmlWriter& x) -> Status {
+        const sts::CallerIdentity id = sts::StsService::GetCallerIdentity(call.principal);
+        x.Element("UserId", id.user_id).Element("Account", id.account).Element("Arn", id.arn);
+        return OkStatus();
+      },
+      /*authorize=*/false));
   return service;
 }
 

@@ -16,12 +16,10 @@ using iam::testing::FakeUserDirectory;
 using iam::testing::TrustDoc;
 using iam::testing::UserPrincipal;
 
-class StsApiTest : public ::testing::Test {
+class StsApiTest : public ::testing::Test, protected iam::testing::PolicyServiceFixture {
  protected:
   StsApiTest()
-      : clock_(TimePoint(std::chrono::seconds(1700000000))),  // 2023-11-14T22:13:20Z
-        envelope_("k", SecretBytes(std::string(32, 'm')), random_),
-        policies_(store_, clock_, random_, account_, users_),
+      : envelope_("k", SecretBytes(std::string(32, 'm')), random_),
         sts_(store_, envelope_, clock_, random_, account_, policies_),
         service_(StsQueryService(sts_, policies_, account_)) {
     alice_ = users_.Add("alice");
@@ -58,13 +56,7 @@ class StsApiTest : public ::testing::Test {
     return xml.substr(a + tag.size() + 2, b - a - tag.size() - 2);
   }
 
-  iam::Account account_{"123456789012"};
-  store::MemoryKvStore store_;
-  FakeClock clock_;
-  crypto::Csprng random_;
   crypto::Envelope envelope_;
-  FakeUserDirectory users_;
-  iam::PolicyService policies_;
   sts::StsService sts_;
   QueryService service_;
   iam::UserSummary alice_;

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/result.hpp"
+#include "common/strings.hpp"
 #include "policy/detail/statement.hpp"
 #include "policy/policy.hpp"
 
@@ -20,10 +21,6 @@ inline constexpr std::size_t kMaxConditionClauses = 1000;  // per statement
 inline constexpr int kMaxJsonDepth = 32;
 
 Error Malformed(std::string message);
-
-char Lower(char c);
-std::string ToLower(std::string_view s);
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // Glob match; the pattern may use '\' to make the next character literal. With
 // `case_insensitive`, both sides are compared lowercased.

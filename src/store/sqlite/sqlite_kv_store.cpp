@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <exception>
 #include <iterator>
 #include <string>
 #include <utility>
@@ -219,13 +221,29 @@ Status NarrowMode(const std::filesystem::path& path) {
   return OkStatus();
 }
 
+Status SyncDirectory(const std::filesystem::path& dir) {
+  const std::string name = dir.empty() ? std::string(".") : dir.string();
+  const int fd = ::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "open directory " + name);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoError(err, "fsync directory " + name);
+  return OkStatus();
+}
+
 // Creates the database file ourselves so that it never exists with a wider mode, even
 // for an instant and whatever the umask. SQLite then creates -wal and -shm with the
 // database file's mode.
 Status CreatePrivateFile(const std::filesystem::path& path) {
+  const bool existed = ::access(path.c_str(), F_OK) == 0;
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoError(errno, "create database " + path.string());
   ::close(fd);
+  // A new file's directory entry is not durable until the directory is synced; without
+  // this, a power failure could lose the whole database file though every commit in it
+  // was synced. (SQLite syncs the directory itself when it creates the WAL.)
+  if (!existed) KW_RETURN_IF_ERROR(SyncDirectory(path.parent_path()));
   for (const char* suffix : {"", "-wal", "-shm"}) {
     KW_RETURN_IF_ERROR(NarrowMode(path.string() + suffix));
   }
@@ -299,8 +317,10 @@ Result<std::unique_ptr<SqliteKvStore>> SqliteKvStore::Open(const std::filesystem
   if (*journal != "wal") {
     return FailedPrecondition("cannot enable WAL journal mode on " + path.string());
   }
-  KW_RETURN_IF_ERROR(writer->Exec(options.sync_every_commit ? "PRAGMA synchronous=FULL"
-                                                            : "PRAGMA synchronous=NORMAL"));
+  // In WAL mode, FULL syncs the WAL at every commit (that is what makes a commit
+  // durable); NORMAL syncs it only before a checkpoint.
+  KW_RETURN_IF_ERROR(
+      writer->Exec(options.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   KW_RETURN_IF_ERROR(Migrate(*writer, path));
   return std::unique_ptr<SqliteKvStore>(new SqliteKvStore(path, options, std::move(writer)));
 }
@@ -311,24 +331,135 @@ SqliteKvStore::SqliteKvStore(std::filesystem::path path, Options options,
 
 SqliteKvStore::~SqliteKvStore() = default;
 
+struct SqliteKvStore::Request {
+  explicit Request(const std::function<Status(Txn&)>& f) : fn(f) {}
+  const std::function<Status(Txn&)>& fn;
+  // Written by the leader; read by the caller once `done`.
+  Status result;
+  std::exception_ptr exception;
+  bool done = false;           // guarded by queue_mu_
+  std::condition_variable cv;  // signalled when done, or when this caller should lead
+};
+
 Status SqliteKvStore::Transact(const std::function<Status(Txn&)>& fn) {
-  std::lock_guard<std::mutex> lock(write_mu_);
+  Request request(fn);
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  queue_.push_back(&request);
+  while (!request.done) {
+    if (leader_active_) {
+      request.cv.wait(lock);
+      continue;
+    }
+    leader_active_ = true;
+    LeadBatch(lock);
+    leader_active_ = false;
+    // If our own request did not fit in the batch, we lead the next one ourselves (the
+    // loop); otherwise the oldest waiter takes over.
+    if (request.done && !queue_.empty()) queue_.front()->cv.notify_one();
+  }
+  lock.unlock();
+  if (request.exception) std::rethrow_exception(request.exception);
+  return std::move(request.result);
+}
+
+void SqliteKvStore::LeadBatch(std::unique_lock<std::mutex>& lock) {
+  const std::size_t max_batch = static_cast<std::size_t>(std::max(1, options_.max_batch));
+  std::vector<Request*> batch;
+  batch.reserve(max_batch);
+
+  lock.unlock();
   // IMMEDIATE takes the write lock now. A DEFERRED transaction would take it at its
   // first write and could then fail with SQLITE_BUSY after its reads, half-way through
-  // the callback, when another process writes.
-  KW_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
-  RollbackGuard guard(*writer_);
+  // a callback, when another process writes.
+  Status batch_status = writer_->Exec("BEGIN IMMEDIATE");
+  lock.lock();
+  if (!batch_status) {
+    // Another process holds the lock past busy_timeout. Everyone waiting would wait as
+    // long again for the same lock, so a batch's worth of them get the error now.
+    while (!queue_.empty() && batch.size() < max_batch) {
+      batch.push_back(queue_.front());
+      queue_.pop_front();
+    }
+  } else {
+    // The batch takes whoever is queued, including callers that arrive while earlier
+    // callbacks run, up to the bounds; the rest wait for the next batch.
+    const auto start = std::chrono::steady_clock::now();
+    while (!queue_.empty() && batch.size() < max_batch &&
+           (batch.empty() || std::chrono::steady_clock::now() - start < options_.max_batch_time)) {
+      Request* r = queue_.front();
+      queue_.pop_front();
+      batch.push_back(r);
+      lock.unlock();
+      batch_status = RunInSavepoint(*r);
+      lock.lock();
+      if (!batch_status) break;
+    }
+  }
+  lock.unlock();
+
+  const bool any_ok = std::any_of(batch.begin(), batch.end(), [](const Request* r) {
+    return r->result.has_value() && r->exception == nullptr;
+  });
+  bool committed = false;
+  if (batch_status && any_ok) {
+    // With synchronous=FULL this fsyncs the WAL before it returns: one sync for the
+    // whole batch, and no caller is answered before it.
+    batch_status = writer_->Exec("COMMIT");
+    committed = batch_status.has_value();
+  }
+  // Nothing to keep (every callback failed), or the batch failed: leave the connection
+  // outside any transaction for the next leader. After a failed COMMIT (e.g. an I/O
+  // error while syncing) SQLite may or may not have rolled back already.
+  if (!committed && !sqlite3_get_autocommit(writer_->db())) (void)writer_->Exec("ROLLBACK");
+
+  lock.lock();
+  if (committed) ++stats_.commits;
+  for (Request* r : batch) {
+    const bool ok = r->result.has_value() && r->exception == nullptr;
+    // A callback that succeeded shares the fate of the commit: if the batch failed, its
+    // work is gone too, and it gets the batch's error. A failed one keeps its own error.
+    if (ok && !batch_status) r->result = batch_status.error();
+    if (ok && batch_status) {
+      ++stats_.transactions;
+    } else {
+      ++stats_.failed;
+    }
+    r->done = true;
+    r->cv.notify_one();
+  }
+}
+
+Status SqliteKvStore::RunInSavepoint(Request& request) {
+  Status begun = writer_->Exec("SAVEPOINT kw_txn");
+  if (!begun) {
+    request.result = begun;
+    return begun;
+  }
   SqliteTxn txn(*writer_);
-  Status status = fn(txn);
-  if (!status) return status;
-  // Some errors (I/O, disk full) make SQLite roll back on its own; the callback may
-  // have carried on regardless, so committing would silently commit nothing.
+  try {
+    request.result = request.fn(txn);
+  } catch (...) {
+    // Not ours to handle: rolled back below, and rethrown to the caller in Transact.
+    request.exception = std::current_exception();
+  }
+  // Some errors (I/O, disk full) make SQLite roll back the whole transaction on its
+  // own, taking the earlier callbacks' work with it; the callback may even have carried
+  // on regardless. The batch cannot commit.
   if (sqlite3_get_autocommit(writer_->db())) {
     return Unavailable("the database rolled back the transaction after an error");
   }
-  KW_RETURN_IF_ERROR(writer_->Exec("COMMIT"));
-  guard.Release();
-  return OkStatus();
+  if (!request.result.has_value() || request.exception != nullptr) {
+    // Undoes this callback's writes only; the savepoint stays open until RELEASE.
+    KW_RETURN_IF_ERROR(writer_->Exec("ROLLBACK TO kw_txn"));
+  }
+  return writer_->Exec("RELEASE kw_txn");
+}
+
+SqliteKvStore::Statistics SqliteKvStore::Stats() const {
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  Statistics s = stats_;
+  s.queued = static_cast<std::int64_t>(queue_.size());
+  return s;
 }
 
 Result<std::unique_ptr<Connection>> SqliteKvStore::AcquireReader() {

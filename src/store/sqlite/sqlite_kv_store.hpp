@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -24,11 +25,20 @@ namespace sqlite_detail {
 class Connection;
 }  // namespace sqlite_detail
 
-// Thread-safe. Transactions are serialised on one writer connection (SQLite allows one
-// writer at a time anyway; BEGIN IMMEDIATE takes the write lock up front, so a
-// transaction never fails half-way on a lock upgrade). Plain Get/List run on a small
-// pool of reader connections and, thanks to WAL, do not wait for a running
-// transaction: they see the last committed state.
+// Thread-safe. Transactions run on one writer connection (SQLite allows one writer at
+// a time anyway), by group commit: concurrent Transact calls queue up, and whichever
+// caller finds no batch running becomes the leader. It opens one SQLite transaction
+// (BEGIN IMMEDIATE, which takes the write lock up front so that a transaction never
+// fails half-way on a lock upgrade), runs the queued callbacks one after another, each
+// inside its own SAVEPOINT (a callback that fails is rolled back to its savepoint
+// alone), commits once, syncs once, and then answers every caller with its own result.
+// The callbacks of a batch are therefore serialized in queue order: each sees the
+// effects of the ones before it. A callback runs on the leader's thread, which need not
+// be its caller's (its caller waits meanwhile); an exception it throws is rethrown to its
+// own caller after its work is rolled back. See docs/adr/0004-durable-group-commit.md.
+//
+// Plain Get/List run on a small pool of reader connections and, thanks to WAL, do not
+// wait for a running transaction: they see the last committed state.
 //
 // Another process may open the same file; it then competes for the write lock, and a
 // transaction that cannot get it within `busy_timeout` fails with kUnavailable.
@@ -39,13 +49,26 @@ class SqliteKvStore final : public KvStore {
     std::chrono::milliseconds busy_timeout{5000};
     // Reader connections opened on demand; more concurrent readers wait for one.
     int max_readers = 4;
-    // false: PRAGMA synchronous=NORMAL. In WAL mode a commit is then durable against a
-    // crash of the process but the newest commits may be lost on power failure or an
-    // OS crash (never corrupted: the database stays consistent). keyward's rotation
-    // records intent first and repeats idempotent steps, so losing the last
-    // transactions is like crashing just before them; in exchange a commit needs no
-    // fsync. true: synchronous=FULL, one fsync of the WAL per commit.
-    bool sync_every_commit = false;
+    // true (the default, and what the server uses): PRAGMA synchronous=FULL. In WAL mode
+    // every commit then fsyncs the WAL before it returns, so a Transact that returned OK
+    // survives a power failure or an OS crash. false: synchronous=NORMAL, no fsync per
+    // commit; a commit survives a crash of the process, but the newest commits may be
+    // lost (never corrupted) on power failure. For tests and throwaway databases.
+    bool durable = true;
+    // Bounds on one group commit: at most this many callbacks, and no further callback
+    // is started once the batch has run this long. Callers beyond the bound wait for
+    // the next batch. max_batch = 1 turns group commit off (one commit per Transact).
+    int max_batch = 64;
+    std::chrono::microseconds max_batch_time{5000};
+  };
+
+  // Counters since Open, for monitoring and tests. `commits` less than `transactions`
+  // shows that group commit is batching.
+  struct Statistics {
+    std::int64_t transactions = 0;  // Transact calls answered OK (committed)
+    std::int64_t failed = 0;        // Transact calls answered with an error
+    std::int64_t commits = 0;       // SQLite COMMITs that succeeded (one sync each if durable)
+    std::int64_t queued = 0;        // callers waiting right now for a batch to pick them up
   };
 
   // The schema version this code creates and understands.
@@ -71,7 +94,20 @@ class SqliteKvStore final : public KvStore {
   Result<std::optional<Item>> Get(std::string_view table, std::string_view key) override;
   Result<std::vector<Item>> List(std::string_view table, const ListOptions& options) override;
 
+  Statistics Stats() const;
+
  private:
+  struct Request;  // one waiting Transact call, on its caller's stack
+
+  // Runs one group commit as the leader: takes callers from the queue, runs their
+  // callbacks in one SQLite transaction, commits, and answers them. Called and returns
+  // with `lock` (on queue_mu_) held; releases it while SQLite works.
+  void LeadBatch(std::unique_lock<std::mutex>& lock);
+  // Runs one callback inside a savepoint of the open transaction. Returns an error
+  // when the batch cannot go on (SQLite rolled the whole transaction back, or the
+  // savepoint could not be rolled back).
+  Status RunInSavepoint(Request& request);
+
   SqliteKvStore(std::filesystem::path path, Options options,
                 std::unique_ptr<sqlite_detail::Connection> writer);
 
@@ -82,8 +118,12 @@ class SqliteKvStore final : public KvStore {
   const std::filesystem::path path_;
   const Options options_;
 
-  std::mutex write_mu_;                                // held for a whole transaction
-  std::unique_ptr<sqlite_detail::Connection> writer_;  // guarded by write_mu_
+  mutable std::mutex queue_mu_;
+  std::deque<Request*> queue_;  // guarded by queue_mu_; callers not yet in a batch
+  bool leader_active_ = false;  // guarded by queue_mu_; a batch is running
+  Statistics stats_;            // guarded by queue_mu_ (except `queued`, from queue_)
+  // Used only by the current leader; queue_mu_ hands it from one leader to the next.
+  std::unique_ptr<sqlite_detail::Connection> writer_;
 
   std::mutex readers_mu_;
   std::condition_variable reader_free_;

@@ -1,0 +1,281 @@
+#include "api/secretsmanager/secretsmanager_api.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/time_format.hpp"
+#include "crypto/csprng.hpp"
+#include "crypto/digest.hpp"
+#include "store/memory/memory_kv_store.hpp"
+
+namespace kw::api {
+namespace {
+
+using nlohmann::json;
+
+class SecretsManagerApiTest : public ::testing::Test {
+ protected:
+  SecretsManagerApiTest()
+      : clock_(*ParseIso8601("2026-03-01T10:00:00Z")),
+        envelope_("test-master", SecretBytes(random_.Bytes(32)), random_),
+        account_{"123456789012"},
+        secrets_(store_, envelope_, clock_, random_, account_) {
+    caller_.account_id = account_.id;
+    caller_.name = "admin";
+    caller_.arn = "arn:aws:iam::123456789012:user/admin";
+    Rebuild(nullptr);
+  }
+
+  void Rebuild(SecretAuthorizer authorizer) {
+    service_ = SecretsManagerJsonService(secrets_, account_, std::move(authorizer));
+  }
+
+  const JsonOperation& Find(std::string_view name) {
+    for (const auto& op : service_.operations) {
+      if (op.name == name) return op;
+    }
+    ADD_FAILURE() << "no operation " << name;
+    static JsonOperation none;
+    return none;
+  }
+
+  Result<json> Call(std::string_view op, const json& input) {
+    JsonCall call{input, caller_, "req-1", "127.0.0.1", clock_.Now()};
+    return Find(op).handler(call);
+  }
+  json Ok(std::string_view op, const json& input) {
+    auto r = Call(op, input);
+    EXPECT_TRUE(r.has_value()) << op << ": " << (r ? "" : r.error().reason + " " + r.error().message);
+    return r ? *r : json();
+  }
+  std::string Reason(std::string_view op, const json& input) {
+    auto r = Call(op, input);
+    return r ? "OK" : r.error().reason;
+  }
+
+  crypto::Csprng random_;
+  FakeClock clock_;
+  store::MemoryKvStore store_;
+  crypto::Envelope envelope_;
+  iam::Account account_;
+  secrets::SecretService secrets_;
+  JsonService service_;
+  iam::Principal caller_;
+};
+
+TEST_F(SecretsManagerApiTest, RegistersEveryModelOperation) {
+  EXPECT_EQ(service_.signing_name, "secretsmanager");
+  EXPECT_EQ(service_.target_prefix, "secretsmanager");
+  EXPECT_EQ(service_.action_prefix, "secretsmanager");
+  std::set<std::string> names;
+  for (const auto& op : service_.operations) names.insert(op.name);
+  const std::set<std::string> expected = {
+      "BatchGetSecretValue", "CancelRotateSecret", "CreateSecret", "DeleteResourcePolicy",
+      "DeleteSecret", "DescribeSecret", "GetRandomPassword", "GetResourcePolicy",
+      "GetSecretValue", "ListSecretVersionIds", "ListSecrets", "PutResourcePolicy",
+      "PutSecretValue", "RemoveRegionsFromReplication", "ReplicateSecretToRegions",
+      "RestoreSecret", "RotateSecret", "StopReplicationToReplica", "TagResource",
+      "UntagResource", "UpdateSecret", "UpdateSecretVersionStage", "ValidateResourcePolicy"};
+  EXPECT_EQ(names, expected);
+}
+
+TEST_F(SecretsManagerApiTest, CreateGetDescribeShapes) {
+  json created = Ok("CreateSecret", {{"Name", "app/db"},
+                                     {"SecretString", "hunter2"},
+                                     {"Description", "the db"},
+                                     {"KmsKeyId", "alias/k"},
+                                     {"Tags", {{{"Key", "team"}, {"Value", "a"}}}}});
+  ASSERT_TRUE(created["ARN"].is_string());
+  EXPECT_EQ(created["Name"], "app/db");
+  ASSERT_TRUE(created["VersionId"].is_string());
+  const std::string arn = created["ARN"];
+  const std::string vid = created["VersionId"];
+
+  json v = Ok("GetSecretValue", {{"SecretId", arn}});
+  EXPECT_EQ(v["ARN"], arn);
+  EXPECT_EQ(v["Name"], "app/db");
+  EXPECT_EQ(v["VersionId"], vid);
+  EXPECT_EQ(v["SecretString"], "hunter2");
+  EXPECT_FALSE(v.contains("SecretBinary"));
+  EXPECT_EQ(v["VersionStages"], json::array({"AWSCURRENT"}));
+  ASSERT_TRUE(v["CreatedDate"].is_number());
+  EXPECT_DOUBLE_EQ(v["CreatedDate"].get<double>(), ToEpochSeconds(clock_.Now()));
+
+  json d = Ok("DescribeSecret", {{"SecretId", "app/db"}});
+  EXPECT_EQ(d["ARN"], arn);
+  EXPECT_EQ(d["Description"], "the db");
+  EXPECT_EQ(d["KmsKeyId"], "alias/k");
+  EXPECT_EQ(d["RotationEnabled"], false);
+  EXPECT_EQ(d["Tags"], json::array({{{"Key", "team"}, {"Value", "a"}}}));
+  EXPECT_EQ(d["VersionIdsToStages"], json({{vid, {"AWSCURRENT"}}}));
+  EXPECT_TRUE(d["CreatedDate"].is_number());
+  EXPECT_TRUE(d["LastChangedDate"].is_number());
+  ASSERT_TRUE(d["LastAccessedDate"].is_number());  // the Get above
+  EXPECT_DOUBLE_EQ(d["LastAccessedDate"].get<double>(),
+                   ToEpochSeconds(*ParseIso8601("2026-03-01T00:00:00Z")));
+  EXPECT_FALSE(d.contains("DeletedDate"));
+  EXPECT_FALSE(d.contains("OwningService"));
+  EXPECT_FALSE(d.contains("SecretString"));
+
+  json list = Ok("ListSecrets", json::object());
+  ASSERT_EQ(list["SecretList"].size(), 1u);
+  EXPECT_EQ(list["SecretList"][0]["SecretVersionsToStages"], json({{vid, {"AWSCURRENT"}}}));
+  EXPECT_FALSE(list.contains("NextToken"));
+}
+
+TEST_F(SecretsManagerApiTest, BinaryValuesAreBase64) {
+  const std::string raw("\x00\xfe\x01", 3);
+  Ok("CreateSecret", {{"Name", "bin"}, {"SecretBinary", crypto::Base64Encode(raw)}});
+  json v = Ok("GetSecretValue", {{"SecretId", "bin"}});
+  EXPECT_EQ(v["SecretBinary"], crypto::Base64Encode(raw));
+  EXPECT_FALSE(v.contains("SecretString"));
+  EXPECT_EQ(Reason("CreateSecret", {{"Name", "x"}, {"SecretBinary", "not base64!"}}),
+            "SerializationException");
+  EXPECT_EQ(Reason("CreateSecret", {{"Name", "x"}, {"SecretString", "a"}, {"SecretBinary", "YQ=="}}),
+            "InvalidParameterException");
+  EXPECT_EQ(Reason("CreateSecret", {{"Name", 5}}), "SerializationException");
+  EXPECT_EQ(Reason("CreateSecret", json::object()), "ValidationError");
+}
+
+TEST_F(SecretsManagerApiTest, PutUpdateStagesDeleteRestore) {
+  json created = Ok("CreateSecret", {{"Name", "s"}, {"SecretString", "one"}});
+  json put = Ok("PutSecretValue", {{"SecretId", "s"},
+                                   {"SecretString", "two"},
+                                   {"ClientRequestToken", std::string(36, 'a')}});
+  EXPECT_EQ(put["VersionId"], std::string(36, 'a'));
+  EXPECT_EQ(put["VersionStages"], json::array({"AWSCURRENT"}));
+  json pending = Ok("PutSecretValue",
+                    {{"SecretId", "s"}, {"SecretString", "three"}, {"VersionStages", {"AWSPENDING"}}});
+  EXPECT_EQ(pending["VersionStages"], json::array({"AWSPENDING"}));
+  EXPECT_EQ(Reason("PutSecretValue", {{"SecretId", "s"}}), "InvalidRequestException");
+
+  Ok("UpdateSecretVersionStage", {{"SecretId", "s"},
+                                  {"VersionStage", "AWSCURRENT"},
+                                  {"MoveToVersionId", pending["VersionId"]},
+                                  {"RemoveFromVersionId", std::string(36, 'a')}});
+  EXPECT_EQ(Ok("GetSecretValue", {{"SecretId", "s"}})["SecretString"], "three");
+  json versions = Ok("ListSecretVersionIds", {{"SecretId", "s"}, {"IncludeDeprecated", true}});
+  EXPECT_EQ(versions["Versions"].size(), 3u);
+  EXPECT_TRUE(versions["Versions"][0]["CreatedDate"].is_number());
+
+  json upd = Ok("UpdateSecret", {{"SecretId", "s"}, {"Description", "d"}});
+  EXPECT_FALSE(upd.contains("VersionId"));
+  upd = Ok("UpdateSecret", {{"SecretId", "s"}, {"SecretString", "four"}});
+  EXPECT_TRUE(upd["VersionId"].is_string());
+
+  EXPECT_EQ(Reason("DeleteSecret",
+                   {{"SecretId", "s"}, {"RecoveryWindowInDays", 7}, {"ForceDeleteWithoutRecovery", true}}),
+            "InvalidParameterException");
+  json del = Ok("DeleteSecret", {{"SecretId", "s"}, {"RecoveryWindowInDays", 7}});
+  ASSERT_TRUE(del["DeletionDate"].is_number());
+  EXPECT_DOUBLE_EQ(del["DeletionDate"].get<double>(),
+                   ToEpochSeconds(clock_.Now() + std::chrono::hours(24 * 7)));
+  EXPECT_EQ(Reason("GetSecretValue", {{"SecretId", "s"}}), "InvalidRequestException");
+  json described = Ok("DescribeSecret", {{"SecretId", "s"}});
+  EXPECT_TRUE(described["DeletedDate"].is_number());
+  json restored = Ok("RestoreSecret", {{"SecretId", "s"}});
+  EXPECT_EQ(restored["ARN"], created["ARN"]);
+  EXPECT_EQ(Ok("GetSecretValue", {{"SecretId", "s"}})["SecretString"], "four");
+}
+
+TEST_F(SecretsManagerApiTest, ResourcesAndResourcePolicyForTheDispatcher) {
+  json created = Ok("CreateSecret", {{"Name", "pol"}, {"SecretString", "v"}});
+  const auto& get = Find("GetSecretValue");
+  EXPECT_EQ(get.resource({{"SecretId", "pol"}}, caller_), created["ARN"]);
+  EXPECT_EQ(get.resource({{"SecretId", "missing"}}, caller_),
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing");
+  EXPECT_EQ(Find("ListSecrets").resource(json::object(), caller_), "*");
+  EXPECT_EQ(Find("GetRandomPassword").resource(json::object(), caller_), "*");
+  EXPECT_EQ(get.resource_policy({{"SecretId", "pol"}}), nullptr);
+
+  const std::string doc =
+      R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/bob"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]})";
+  Ok("PutResourcePolicy", {{"SecretId", "pol"}, {"ResourcePolicy", doc}});
+  EXPECT_NE(get.resource_policy({{"SecretId", "pol"}}), nullptr);
+  EXPECT_EQ(Ok("GetResourcePolicy", {{"SecretId", "pol"}})["ResourcePolicy"], doc);
+  EXPECT_EQ(Reason("PutResourcePolicy", {{"SecretId", "pol"}, {"ResourcePolicy", "{"}}),
+            "MalformedPolicyDocumentException");
+  json validated = Ok("ValidateResourcePolicy",
+                      {{"ResourcePolicy", R"({"Version":"2012-10-17","Statement":[]})"}});
+  EXPECT_TRUE(validated["PolicyValidationPassed"].is_boolean());
+  EXPECT_TRUE(validated["ValidationErrors"].is_array());
+  Ok("DeleteResourcePolicy", {{"SecretId", "pol"}});
+  EXPECT_EQ(get.resource_policy({{"SecretId", "pol"}}), nullptr);
+  EXPECT_FALSE(Ok("GetResourcePolicy", {{"SecretId", "pol"}}).contains("ResourcePolicy"));
+}
+
+TEST_F(SecretsManagerApiTest, ReplicationIsRefusedClearly) {
+  for (const char* op :
+       {"ReplicateSecretToRegions", "RemoveRegionsFromReplication", "StopReplicationToReplica"}) {
+    auto r = Call(op, {{"SecretId", "x"}});
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().reason, "InvalidRequestException");
+    EXPECT_EQ(r.error().message, "keyward does not replicate secrets across regions.");
+  }
+  EXPECT_EQ(Reason("CreateSecret", {{"Name", "r"}, {"AddReplicaRegions", {{{"Region", "eu-west-1"}}}}}),
+            "InvalidRequestException");
+  EXPECT_EQ(Reason("DescribeSecret", {{"SecretId", "r"}}), "ResourceNotFoundException");
+}
+
+TEST_F(SecretsManagerApiTest, BatchGetSecretValue) {
+  Ok("CreateSecret", {{"Name", "a"}, {"SecretString", "va"}});
+  Ok("CreateSecret", {{"Name", "b"}, {"SecretString", "vb"}});
+  json out = Ok("BatchGetSecretValue", {{"SecretIdList", {"a", "b", "missing"}}});
+  ASSERT_EQ(out["SecretValues"].size(), 2u);
+  EXPECT_EQ(out["SecretValues"][0]["SecretString"], "va");
+  EXPECT_EQ(out["SecretValues"][1]["SecretString"], "vb");
+  ASSERT_EQ(out["Errors"].size(), 1u);
+  EXPECT_EQ(out["Errors"][0]["SecretId"], "missing");
+  EXPECT_EQ(out["Errors"][0]["ErrorCode"], "ResourceNotFoundException");
+
+  json filtered = Ok("BatchGetSecretValue", {{"Filters", {{{"Key", "name"}, {"Values", {"b"}}}}}});
+  ASSERT_EQ(filtered["SecretValues"].size(), 1u);
+  EXPECT_EQ(filtered["SecretValues"][0]["Name"], "b");
+  EXPECT_EQ(Reason("BatchGetSecretValue", json::object()), "InvalidParameterException");
+  EXPECT_EQ(Reason("BatchGetSecretValue",
+                   {{"SecretIdList", {"a"}}, {"Filters", {{{"Key", "name"}, {"Values", {"b"}}}}}}),
+            "InvalidParameterException");
+
+  // With a per-secret authorizer, each secret needs GetSecretValue.
+  std::vector<std::string> asked;
+  Rebuild([&](const JsonCall&, std::string_view action, std::string_view resource,
+              const policy::Policy*) -> Status {
+    asked.push_back(std::string(action) + " " + std::string(resource));
+    if (resource.find(":secret:b-") != std::string_view::npos) {
+      return PermissionDenied("not allowed", "AccessDenied");
+    }
+    return OkStatus();
+  });
+  out = Ok("BatchGetSecretValue", {{"SecretIdList", {"a", "b"}}});
+  ASSERT_EQ(out["SecretValues"].size(), 1u);
+  EXPECT_EQ(out["SecretValues"][0]["Name"], "a");
+  ASSERT_EQ(out["Errors"].size(), 1u);
+  EXPECT_EQ(out["Errors"][0]["ErrorCode"], "AccessDeniedException");
+  ASSERT_EQ(asked.size(), 2u);
+  EXPECT_EQ(asked[0].rfind("secretsmanager:GetSecretValue arn:aws:secretsmanager:", 0), 0u);
+}
+
+TEST_F(SecretsManagerApiTest, RotationAndPasswordShapes) {
+  Ok("CreateSecret", {{"Name", "rot"}, {"SecretString", "v"}});
+  Ok("RotateSecret", {{"SecretId", "rot"},
+                      {"RotationRules", {{"AutomaticallyAfterDays", 10}}},
+                      {"RotateImmediately", false}});
+  json d = Ok("DescribeSecret", {{"SecretId", "rot"}});
+  EXPECT_EQ(d["RotationEnabled"], true);
+  EXPECT_EQ(d["RotationRules"], json({{"AutomaticallyAfterDays", 10}}));
+  EXPECT_TRUE(d["NextRotationDate"].is_number());
+  Ok("CancelRotateSecret", {{"SecretId", "rot"}});
+  EXPECT_EQ(Ok("DescribeSecret", {{"SecretId", "rot"}})["RotationEnabled"], false);
+
+  json pw = Ok("GetRandomPassword", {{"PasswordLength", 20}, {"ExcludePunctuation", true}});
+  ASSERT_TRUE(pw["RandomPassword"].is_string());
+  const std::string s = pw["RandomPassword"];
+  EXPECT_EQ(s.size(), 20u);
+  EXPECT_EQ(s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+            std::string::npos);
+  EXPECT_EQ(Reason("GetRandomPassword", {{"PasswordLength", "20"}}), "SerializationException");
+}
+
+}  // namespace
+}  // namespace kw::api
