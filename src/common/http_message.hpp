@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/strings.hpp"
+
 namespace kw {
 
 struct HeaderField {
@@ -40,6 +42,5 @@ class HttpHandler {
 
 // First header named `name` (ASCII case-insensitive), or nullptr.
 const HeaderField* FindHeader(const HeaderList& headers, std::string_view name);
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 }  // namespace kw

@@ -18,8 +18,7 @@ constexpr char ToLowerAscii(char c) {
 // `s` with ToLowerAscii applied to every byte.
 std::string ToLowerAscii(std::string_view s);
 
-// Equal after ToLowerAscii. Also declared by common/http_message.hpp (for header
-// names), whose .cpp holds the one definition.
+// Equal after ToLowerAscii.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 }  // namespace kw

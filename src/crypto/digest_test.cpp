@@ -84,8 +84,10 @@ TEST(Envelope, BindsCiphertextToItsAssociatedData) {
   EXPECT_EQ(moved.error().reason, "DecryptionFailure");
   Envelope other("mk-1", SecretBytes(random.Bytes(32)), random);
   EXPECT_FALSE(other.Open(sealed, "iam/access-key/AKIA1").has_value());
+  // A character outside base64's last quantum, so all six of its bits are significant.
   std::string flipped = sealed;
-  flipped[flipped.size() - 3] = flipped[flipped.size() - 3] == 'A' ? 'B' : 'A';
+  char& c = flipped[flipped.size() - 10];
+  c = c == 'A' ? 'B' : 'A';
   EXPECT_FALSE(env.Open(flipped, "iam/access-key/AKIA1").has_value());
   EXPECT_FALSE(env.Open("not an envelope", "x").has_value());
 }

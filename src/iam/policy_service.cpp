@@ -1039,8 +1039,6 @@ Status PolicyService::Attach(bool is_user, std::string_view entity, std::string_
   KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
   const std::string& entity_key = ref.key;
   const AttachmentKeys keys = KeysOfAttachment(is_user, entity_key, policy_arn);
-  const std::string& forward = keys.forward;
-  const std::string& backward = keys.backward;
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     Attachment a;
     a.entity_name = ref.name;
@@ -1058,7 +1056,7 @@ Status PolicyService::Attach(bool is_user, std::string_view entity, std::string_
                           " does not exist or is not attachable.");
     }
     KW_ASSIGN_OR_RETURN(StoredManaged s, DecodeManaged(policy_item->value));
-    KW_ASSIGN_OR_RETURN(auto existing, txn.Get(kAttachments, forward));
+    KW_ASSIGN_OR_RETURN(auto existing, txn.Get(kAttachments, keys.forward));
     if (existing) return OkStatus();
     KW_ASSIGN_OR_RETURN(
         auto attached,
@@ -1072,8 +1070,8 @@ Status PolicyService::Attach(bool is_user, std::string_view entity, std::string_
     a.policy_name = s.policy.name;
     a.policy_path = s.policy.path;
     const std::string value = EncodeAttachment(a);
-    KW_RETURN_IF_ERROR(txn.Put(kAttachments, forward, value));
-    KW_RETURN_IF_ERROR(txn.Put(kAttachments, backward, value));
+    KW_RETURN_IF_ERROR(txn.Put(kAttachments, keys.forward, value));
+    KW_RETURN_IF_ERROR(txn.Put(kAttachments, keys.backward, value));
     s.policy.attachment_count += 1;
     KW_RETURN_IF_ERROR(
         txn.Put(kManaged, ToLowerAscii(policy_arn), EncodeManaged(s.policy, s.next_version)));
@@ -1088,20 +1086,18 @@ Status PolicyService::Detach(bool is_user, std::string_view entity, std::string_
   KW_ASSIGN_OR_RETURN(EntityRef ref, ResolveEntity(is_user, entity));
   const std::string& entity_key = ref.key;
   const AttachmentKeys keys = KeysOfAttachment(is_user, entity_key, policy_arn);
-  const std::string& forward = keys.forward;
-  const std::string& backward = keys.backward;
   KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
     if (!is_user) {
       KW_ASSIGN_OR_RETURN(auto role_item, txn.Get(kRoles, entity_key));
       if (!role_item) return NoSuchRole(entity);
     }
     KW_ASSIGN_OR_RETURN(StoredManaged s, LoadManaged(txn, policy_arn));
-    KW_ASSIGN_OR_RETURN(auto existing, txn.Get(kAttachments, forward));
+    KW_ASSIGN_OR_RETURN(auto existing, txn.Get(kAttachments, keys.forward));
     if (!existing) {
       return NoSuchEntity("Policy " + std::string(policy_arn) + " was not found.");
     }
-    KW_RETURN_IF_ERROR(txn.Delete(kAttachments, forward));
-    KW_RETURN_IF_ERROR(txn.Delete(kAttachments, backward));
+    KW_RETURN_IF_ERROR(txn.Delete(kAttachments, keys.forward));
+    KW_RETURN_IF_ERROR(txn.Delete(kAttachments, keys.backward));
     s.policy.attachment_count = std::max<long long>(0, s.policy.attachment_count - 1);
     KW_RETURN_IF_ERROR(
         txn.Put(kManaged, ToLowerAscii(policy_arn), EncodeManaged(s.policy, s.next_version)));

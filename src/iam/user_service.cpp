@@ -331,6 +331,21 @@ Result<std::optional<KeyRecord>> LoadKey(Reader& r, std::string_view id) {
   return std::optional<KeyRecord>(std::move(k));
 }
 
+// Inserts the record of the user named `name` under `key` (its lowercased name);
+// EntityAlreadyExists if a user of that name, in any case, exists.
+Status InsertUser(store::Txn& txn, std::string_view key, std::string_view value,
+                  std::string_view name) {
+  auto inserted = txn.Insert(kUsers, key, value);
+  if (!inserted) {
+    if (inserted.error().code == ErrorCode::kAlreadyExists) {
+      return AlreadyExists("User with name " + std::string(name) + " already exists.",
+                           "EntityAlreadyExists");
+    }
+    return std::move(inserted).error();
+  }
+  return OkStatus();
+}
+
 // Key `id` of user `name`: NoSuchEntity if either is missing or the key is another
 // user's, so a caller cannot learn of keys it does not own.
 Result<KeyRecord> RequireOwnedKey(store::Txn& txn, std::string_view name, std::string_view id,
@@ -435,17 +450,8 @@ Result<User> UserService::CreateUser(const CreateUserRequest& request) {
   const std::string value = EncodeUser(user);
   const std::string key = ToLowerAscii(user.name);
 
-  Status s = store_.Transact([&](store::Txn& txn) -> Status {
-    auto inserted = txn.Insert(kUsers, key, value);
-    if (!inserted) {
-      if (inserted.error().code == ErrorCode::kAlreadyExists) {
-        return AlreadyExists("User with name " + user.name + " already exists.",
-                             "EntityAlreadyExists");
-      }
-      return std::move(inserted).error();
-    }
-    return OkStatus();
-  });
+  Status s = store_.Transact(
+      [&](store::Txn& txn) -> Status { return InsertUser(txn, key, value, user.name); });
   KW_RETURN_IF_ERROR(s);
   // A user that was deleted and re-created under the same name must not inherit
   // cached principals (none should exist: its keys were deleted first).
@@ -523,14 +529,7 @@ Status UserService::UpdateUser(const UpdateUserRequest& request) {
       KW_RETURN_IF_ERROR(txn.Put(kUsers, old_key, value));
       if (!request.new_user_name) return OkStatus();
     } else {
-      auto inserted = txn.Insert(kUsers, new_key, value);
-      if (!inserted) {
-        if (inserted.error().code == ErrorCode::kAlreadyExists) {
-          return AlreadyExists("User with name " + user.name + " already exists.",
-                               "EntityAlreadyExists");
-        }
-        return std::move(inserted).error();
-      }
+      KW_RETURN_IF_ERROR(InsertUser(txn, new_key, value, user.name));
       KW_RETURN_IF_ERROR(txn.Delete(kUsers, old_key));
     }
     // The keys follow the user: re-index them and update the name they display.

@@ -43,8 +43,8 @@ Error ConstraintError(std::string_view member, std::string_view constraint) {
 Status CheckLength(std::string_view member, std::string_view value, std::size_t min,
                    std::size_t max) {
   if (value.size() < min) {
-    return ConstraintError(member, "Member must have length greater than or equal to " +
-                                       std::to_string(min));
+    return ConstraintError(
+        member, "Member must have length greater than or equal to " + std::to_string(min));
   }
   if (value.size() > max) {
     return ConstraintError(member,
@@ -152,15 +152,17 @@ Status ValidateRules(const RotationRules& r) {
   }
   if (r.duration) {
     const std::string& d = *r.duration;
-    const bool ok = d.size() >= 2 && d.size() <= 3 && d.back() == 'h' &&
-                    std::all_of(d.begin(), d.end() - 1, [](char c) { return c >= '0' && c <= '9'; });
+    const bool ok =
+        d.size() >= 2 && d.size() <= 3 && d.back() == 'h' &&
+        std::all_of(d.begin(), d.end() - 1, [](char c) { return c >= '0' && c <= '9'; });
     if (!ok) {
       return ConstraintError("rotationRules.duration",
                              "Member must satisfy regular expression pattern: [0-9]+h");
     }
   }
   if (!r.automatically_after_days && !r.schedule_expression) {
-    return InvalidParameter("You must specify either AutomaticallyAfterDays or ScheduleExpression.");
+    return InvalidParameter(
+        "You must specify either AutomaticallyAfterDays or ScheduleExpression.");
   }
   return OkStatus();
 }
@@ -201,8 +203,9 @@ bool IsPublicPolicy(const json& doc) {
     auto star = [](const json& v) {
       if (v.is_string()) return v.get<std::string>() == "*";
       if (v.is_array()) {
-        return std::any_of(v.begin(), v.end(),
-                           [](const json& x) { return x.is_string() && x.get<std::string>() == "*"; });
+        return std::any_of(v.begin(), v.end(), [](const json& x) {
+          return x.is_string() && x.get<std::string>() == "*";
+        });
       }
       return false;
     };
@@ -259,9 +262,9 @@ struct SecretService::Record {
   std::optional<TimePoint> last_rotated;
   std::optional<std::string> policy;
   std::shared_ptr<const policy::Policy> parsed_policy;  // from `policy`; not stored
-  std::vector<Version> versions;             // oldest first
-  std::map<std::string, std::string> stages;  // label -> version id
-  std::int64_t revision = 0;                  // of the sm_secrets row; 0: new
+  std::vector<Version> versions;                        // oldest first
+  std::map<std::string, std::string> stages;            // label -> version id
+  std::int64_t revision = 0;                            // of the sm_secrets row; 0: new
 
   const Version* FindVersion(std::string_view vid) const {
     for (const auto& v : versions) {
@@ -318,7 +321,9 @@ struct SecretService::Record {
     return j.dump();
   }
 
-  static Result<std::shared_ptr<Record>> Decode(const store::Item& item) {
+  // `parse_policy`: also parse the resource policy (skipped by listings, which never
+  // authorize with it).
+  static Result<std::shared_ptr<Record>> Decode(const store::Item& item, bool parse_policy = true) {
     json j = json::parse(item.value, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return Internal("corrupt secret record " + item.key);
     auto r = std::make_shared<Record>();
@@ -340,7 +345,8 @@ struct SecretService::Record {
       r->rotation_lambda_arn = GetString(j, "lambda");
       if (auto it = j.find("rules"); it != j.end()) {
         RotationRules rules;
-        if (it->contains("days")) rules.automatically_after_days = it->at("days").get<std::int64_t>();
+        if (it->contains("days"))
+          rules.automatically_after_days = it->at("days").get<std::int64_t>();
         rules.schedule_expression = GetString(*it, "sched");
         rules.duration = GetString(*it, "dur");
         r->rules = std::move(rules);
@@ -356,7 +362,7 @@ struct SecretService::Record {
     } catch (const json::exception&) {
       return Internal("corrupt secret record " + item.key);
     }
-    if (r->policy) {
+    if (r->policy && parse_policy) {
       auto parsed = policy::Parse(*r->policy, policy::PolicyKind::kResource);
       if (parsed) r->parsed_policy = std::make_shared<const policy::Policy>(std::move(*parsed));
     }
@@ -415,8 +421,8 @@ Result<SecretService::RecordPtr> SecretService::LoadByName(std::string_view name
   return rec;
 }
 
-Result<SecretService::RecordPtr> SecretService::Find(std::string_view secret_id,
-                                                     bool allow_deleted) {
+Result<SecretService::RecordPtr> SecretService::Find(std::string_view secret_id, bool allow_deleted,
+                                                     bool allow_retry) {
   RecordPtr rec;
   if (StartsWith(secret_id, "arn:")) {
     const std::string prefix = SecretArnPrefix(account_);
@@ -437,23 +443,34 @@ Result<SecretService::RecordPtr> SecretService::Find(std::string_view secret_id,
     KW_ASSIGN_OR_RETURN(rec, LoadByName(secret_id));
   }
   if (rec->deleted) {
-    if (rec->deletion_due && *rec->deletion_due <= clock_.Now()) {
+    const TimePoint now = clock_.Now();
+    if (rec->deletion_due && *rec->deletion_due <= now) {
       std::lock_guard lock(write_mu_);
-      KW_RETURN_IF_ERROR(Purge(*rec));
-      return SecretNotFound();
+      Status purged = Purge(*rec, now);
+      if (purged) return SecretNotFound();
+      if (purged.error().code != ErrorCode::kAborted || !allow_retry) return purged.error();
+      return Find(secret_id, allow_deleted, /*allow_retry=*/false);  // restored meanwhile
     }
     if (!allow_deleted) return InvalidRequest(std::string(kMarkedForDeletion));
   }
   return rec;
 }
 
-Status SecretService::Purge(const Record& record) {
+Status SecretService::Purge(const Record& record, std::optional<TimePoint> only_if_due_at) {
   const std::string id = record.id;
   const std::string name = record.name;
   Status s = store_.Transact([&](store::Txn& txn) -> Status {
+    KW_ASSIGN_OR_RETURN(auto current, txn.Get(kSecretsTable, id));
+    if (current && only_if_due_at) {
+      // `record` may be stale: purge only what is still scheduled and due (a restore
+      // just before the window ended wins).
+      KW_ASSIGN_OR_RETURN(auto stored, Record::Decode(*current, false));
+      if (!stored->deleted || !stored->deletion_due || *stored->deletion_due > *only_if_due_at) {
+        return Aborted("the secret is no longer due for purging");
+      }
+    }
     KW_ASSIGN_OR_RETURN(auto mapped, txn.Get(kNamesTable, name));
     if (mapped && mapped->value == id) KW_RETURN_IF_ERROR(txn.Delete(kNamesTable, name));
-    KW_ASSIGN_OR_RETURN(auto current, txn.Get(kSecretsTable, id));
     if (current) KW_RETURN_IF_ERROR(txn.Delete(kSecretsTable, id));
     store::ListOptions options;
     options.prefix = id + "/";
@@ -484,7 +501,8 @@ Result<SecretService::RecordPtr> SecretService::Mutate(
     updated->parsed_policy.reset();
     if (updated->policy) {
       auto parsed = policy::Parse(*updated->policy, policy::PolicyKind::kResource);
-      if (parsed) updated->parsed_policy = std::make_shared<const policy::Policy>(std::move(*parsed));
+      if (parsed)
+        updated->parsed_policy = std::make_shared<const policy::Policy>(std::move(*parsed));
     }
   }
   return RecordPtr(updated);
@@ -513,8 +531,9 @@ Result<VersionRef> SecretService::AddVersion(store::Txn& txn, Record& rec,
       same = opened && crypto::ConstantTimeEqual(opened->Reveal(), plaintext.Reveal());
     }
     if (!same) {
-      return AlreadyExists("You can't modify an existing version, you can only create a new version.",
-                           "ResourceExistsException");
+      return AlreadyExists(
+          "You can't modify an existing version, you can only create a new version.",
+          "ResourceExistsException");
     }
     return VersionRef{rec.arn, rec.name, vid, rec.StagesOf(vid)};
   }
@@ -523,9 +542,11 @@ Result<VersionRef> SecretService::AddVersion(store::Txn& txn, Record& rec,
   if (labels.size() > kMaxStagesPerVersion) {
     return LimitExceeded("You can't attach more than 20 staging labels to a version.");
   }
-  for (const std::string& l : labels) KW_RETURN_IF_ERROR(CheckLength("versionStages.member", l, 1, 256));
+  for (const std::string& l : labels)
+    KW_RETURN_IF_ERROR(CheckLength("versionStages.member", l, 1, 256));
 
-  KW_RETURN_IF_ERROR(txn.Insert(kVersionsTable, row_key, envelope_.Seal(plaintext.Reveal(), Aad(rec, vid))));
+  KW_RETURN_IF_ERROR(
+      txn.Insert(kVersionsTable, row_key, envelope_.Seal(plaintext.Reveal(), Aad(rec, vid))));
   const TimePoint now = clock_.Now();
   rec.versions.push_back({vid, now, std::nullopt});
   for (const std::string& l : labels) {
@@ -542,7 +563,8 @@ Result<VersionRef> SecretService::AddVersion(store::Txn& txn, Record& rec,
 
 Status SecretService::PruneDeprecated(store::Txn& txn, Record& rec) {
   // Oldest versions without labels go first, and only beyond AWS's limit.
-  for (auto it = rec.versions.begin(); rec.versions.size() > kMaxVersions && it != rec.versions.end();) {
+  for (auto it = rec.versions.begin();
+       rec.versions.size() > kMaxVersions && it != rec.versions.end();) {
     if (rec.StagesOf(it->id).empty()) {
       Status s = txn.Delete(kVersionsTable, rec.id + "/" + it->id);
       if (!s && s.error().code != ErrorCode::kNotFound) return s;
@@ -572,7 +594,8 @@ Result<VersionRef> SecretService::CreateSecret(const CreateSecretRequest& reques
   std::vector<Tag> tags;
   MergeTags(tags, request.tags);
   if (tags.size() > kMaxTags) {
-    return LimitExceeded("The request failed because it would exceed the maximum number of tags (50).");
+    return LimitExceeded(
+        "The request failed because it would exceed the maximum number of tags (50).");
   }
 
   std::lock_guard lock(write_mu_);
@@ -584,6 +607,19 @@ Result<VersionRef> SecretService::CreateSecret(const CreateSecretRequest& reques
       return InvalidRequest(
           "You can't create this secret because a secret with this name is already scheduled for "
           "deletion.");
+    }
+    // A retry of the request that created it (same token, same value) succeeds again.
+    if (request.client_request_token && request.value &&
+        rec->FindVersion(*request.client_request_token) != nullptr) {
+      const std::string& vid = *request.client_request_token;
+      KW_ASSIGN_OR_RETURN(auto row, store_.Get(kVersionsTable, rec->id + "/" + vid));
+      if (row) {
+        auto opened = envelope_.Open(row->value, Aad(*rec, vid));
+        if (opened && !opened->empty() && (opened->Reveal()[0] == 'b') == request.value->binary &&
+            crypto::ConstantTimeEqual(opened->Reveal().substr(1), request.value->bytes.Reveal())) {
+          return VersionRef{rec->arn, rec->name, vid, rec->StagesOf(vid)};
+        }
+      }
     }
     return AlreadyExists("The operation failed because the secret " + name + " already exists.",
                          "ResourceExistsException");
@@ -606,8 +642,8 @@ Result<VersionRef> SecretService::CreateSecret(const CreateSecretRequest& reques
     Record fresh = *rec;  // the callback may run again
     KW_RETURN_IF_ERROR(txn.Insert(kNamesTable, name, fresh.id));
     if (request.value) {
-      KW_ASSIGN_OR_RETURN(ref, AddVersion(txn, fresh, request.client_request_token, *request.value,
-                                          std::nullopt));
+      KW_ASSIGN_OR_RETURN(
+          ref, AddVersion(txn, fresh, request.client_request_token, *request.value, std::nullopt));
     }
     KW_RETURN_IF_ERROR(txn.Insert(kSecretsTable, fresh.id, fresh.Encode()));
     return OkStatus();
@@ -638,17 +674,18 @@ Result<SecretValue> SecretService::GetSecretValue(std::string_view secret_id,
     if (version_stage) {
       auto it = rec->stages.find(std::string(*version_stage));
       if (it == rec->stages.end() || it->second != vid) {
-        return InvalidParameter("You provided a VersionStage that is not associated to the provided "
-                                "VersionId.");
+        return InvalidParameter(
+            "You provided a VersionStage that is not associated to the provided "
+            "VersionId.");
       }
     }
   } else {
     const std::string stage(version_stage.value_or(kCurrent));
     auto it = rec->stages.find(stage);
     if (it == rec->stages.end()) {
-      return NotFound("Secrets Manager can't find the specified secret value for staging label: " +
-                          stage,
-                      "ResourceNotFoundException");
+      return NotFound(
+          "Secrets Manager can't find the specified secret value for staging label: " + stage,
+          "ResourceNotFoundException");
     }
     vid = it->second;
   }
@@ -783,7 +820,8 @@ Result<SecretPage> SecretService::ListSecrets(const ListSecretsRequest& request)
   if (request.next_token) {
     auto decoded = crypto::Base64Decode(*request.next_token);
     if (!decoded || !StartsWith(*decoded, "o:") || decoded->size() > 12 || decoded->size() < 3 ||
-        !std::all_of(decoded->begin() + 2, decoded->end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        !std::all_of(decoded->begin() + 2, decoded->end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
       return InvalidArgument("The NextToken value is invalid.", "InvalidNextTokenException");
     }
     offset = std::stoul(decoded->substr(2));
@@ -800,14 +838,16 @@ Result<SecretPage> SecretService::ListSecrets(const ListSecretsRequest& request)
                            "last-changed-date, name]");
   }
   for (const Filter& f : request.filters) {
-    static const std::set<std::string> kKeys = {"description", "name", "tag-key", "tag-value",
-                                                "primary-region", "owning-service", "all"};
+    static const std::set<std::string> kKeys = {
+        "description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all"};
     if (kKeys.count(f.key) == 0) {
-      return ConstraintError("filters.member.key",
-                             "Member must satisfy enum value set: [all, name, tag-key, description, "
-                             "tag-value, owning-service, primary-region]");
+      return ConstraintError(
+          "filters.member.key",
+          "Member must satisfy enum value set: [all, name, tag-key, description, "
+          "tag-value, owning-service, primary-region]");
     }
-    for (const std::string& v : f.values) KW_RETURN_IF_ERROR(CheckLength("filters.member.values", v, 0, 512));
+    for (const std::string& v : f.values)
+      KW_RETURN_IF_ERROR(CheckLength("filters.member.values", v, 0, 512));
   }
 
   KW_ASSIGN_OR_RETURN(auto items, store_.List(kSecretsTable, {}));
@@ -815,7 +855,7 @@ Result<SecretPage> SecretService::ListSecrets(const ListSecretsRequest& request)
   std::vector<std::shared_ptr<Record>> matched;
   std::vector<std::shared_ptr<Record>> due;
   for (const auto& item : items) {
-    KW_ASSIGN_OR_RETURN(auto rec, Record::Decode(item));
+    KW_ASSIGN_OR_RETURN(auto rec, Record::Decode(item, false));
     if (rec->deleted && rec->deletion_due && *rec->deletion_due <= now) {
       due.push_back(rec);
       continue;
@@ -825,7 +865,7 @@ Result<SecretPage> SecretService::ListSecrets(const ListSecretsRequest& request)
   }
   if (!due.empty()) {
     std::lock_guard lock(write_mu_);
-    for (const auto& rec : due) (void)Purge(*rec);  // best effort; retried on next access
+    for (const auto& rec : due) (void)Purge(*rec, now);  // best effort; retried on next access
   }
   auto key_less = [&](const std::shared_ptr<Record>& a, const std::shared_ptr<Record>& b) {
     if (sort_by == "name") return a->name < b->name;
@@ -840,7 +880,8 @@ Result<SecretPage> SecretService::ListSecrets(const ListSecretsRequest& request)
     return a->arn < b->arn;  // a stable order for pagination
   });
   SecretPage page;
-  for (std::size_t i = offset; i < matched.size() && page.secrets.size() < static_cast<std::size_t>(max); ++i) {
+  for (std::size_t i = offset;
+       i < matched.size() && page.secrets.size() < static_cast<std::size_t>(max); ++i) {
     page.secrets.push_back(Describe(*matched[i]));
   }
   if (offset + page.secrets.size() < matched.size()) {
@@ -879,7 +920,8 @@ bool SecretService::Matches(const Record& r, const std::vector<Filter>& filters)
     bool any = false;
     for (const std::string& raw : f.values) {
       const bool negate = !raw.empty() && raw[0] == '!';
-      const std::string_view value = negate ? std::string_view(raw).substr(1) : std::string_view(raw);
+      const std::string_view value =
+          negate ? std::string_view(raw).substr(1) : std::string_view(raw);
       bool hit = false;
       if (f.key == "all") {
         // Every word must prefix-match some word of some attribute.
@@ -924,7 +966,8 @@ Result<VersionPage> SecretService::ListSecretVersionIds(std::string_view secret_
   if (next_token) {
     auto decoded = crypto::Base64Decode(*next_token);
     if (!decoded || !StartsWith(*decoded, "v:") || decoded->size() > 12 || decoded->size() < 3 ||
-        !std::all_of(decoded->begin() + 2, decoded->end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        !std::all_of(decoded->begin() + 2, decoded->end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
       return InvalidArgument("The NextToken value is invalid.", "InvalidNextTokenException");
     }
     offset = std::stoul(decoded->substr(2));
@@ -937,7 +980,8 @@ Result<VersionPage> SecretService::ListSecretVersionIds(std::string_view secret_
     all.push_back(std::move(v));
   }
   VersionPage page{rec->arn, rec->name, {}, ""};
-  for (std::size_t i = offset; i < all.size() && page.versions.size() < static_cast<std::size_t>(max); ++i) {
+  for (std::size_t i = offset;
+       i < all.size() && page.versions.size() < static_cast<std::size_t>(max); ++i) {
     page.versions.push_back(all[i]);
   }
   if (offset + page.versions.size() < all.size()) {
@@ -949,42 +993,47 @@ Result<VersionPage> SecretService::ListSecretVersionIds(std::string_view secret_
 Result<VersionRef> SecretService::UpdateSecretVersionStage(const UpdateStageRequest& request) {
   KW_RETURN_IF_ERROR(CheckLength("versionStage", request.stage, 1, 256));
   const std::string& stage = request.stage;
-  KW_ASSIGN_OR_RETURN(auto rec, Mutate(request.secret_id, false, [&](Record& r, store::Txn& txn) -> Status {
-    auto holder_it = r.stages.find(stage);
-    const std::optional<std::string> holder =
-        holder_it == r.stages.end() ? std::nullopt : std::optional<std::string>(holder_it->second);
-    if (request.remove_from_version_id && holder != request.remove_from_version_id) {
-      return InvalidParameter("The staging label " + stage +
-                              " is not attached to the version you specified in RemoveFromVersionId (" +
-                              *request.remove_from_version_id + ").");
-    }
-    if (request.move_to_version_id) {
-      const std::string& to = *request.move_to_version_id;
-      if (r.FindVersion(to) == nullptr) {
-        return NotFound("Secrets Manager can't find the specified secret version: " + to,
-                        "ResourceNotFoundException");
-      }
-      if (holder && *holder != to && !request.remove_from_version_id) {
-        return InvalidParameter("The staging label " + stage + " is currently attached to version " +
-                                *holder + ", so you must explicitly reference that version in "
-                                "RemoveFromVersionId.");
-      }
-      if (holder != to && r.StagesOf(to).size() >= kMaxStagesPerVersion) {
-        return LimitExceeded("You can't attach more than 20 staging labels to a version.");
-      }
-      if (stage == kCurrent && holder && *holder != to) r.stages[kPrevious] = *holder;
-      r.stages[stage] = to;
-    } else if (request.remove_from_version_id) {
-      if (stage == kCurrent) {
-        return InvalidParameter(
-            "You can only move staging label AWSCURRENT to a different secret version. It can’t "
-            "be completely removed.");
-      }
-      r.stages.erase(stage);
-    }
-    r.last_changed = clock_.Now();
-    return PruneDeprecated(txn, r);
-  }));
+  KW_ASSIGN_OR_RETURN(
+      auto rec, Mutate(request.secret_id, false, [&](Record& r, store::Txn& txn) -> Status {
+        auto holder_it = r.stages.find(stage);
+        const std::optional<std::string> holder =
+            holder_it == r.stages.end() ? std::nullopt
+                                        : std::optional<std::string>(holder_it->second);
+        if (request.remove_from_version_id && holder != request.remove_from_version_id) {
+          return InvalidParameter(
+              "The staging label " + stage +
+              " is not attached to the version you specified in RemoveFromVersionId (" +
+              *request.remove_from_version_id + ").");
+        }
+        if (request.move_to_version_id) {
+          const std::string& to = *request.move_to_version_id;
+          if (r.FindVersion(to) == nullptr) {
+            return NotFound("Secrets Manager can't find the specified secret version: " + to,
+                            "ResourceNotFoundException");
+          }
+          if (holder && *holder != to && !request.remove_from_version_id) {
+            return InvalidParameter("The staging label " + stage +
+                                    " is currently attached to version " + *holder +
+                                    ", so you must explicitly reference that version in "
+                                    "RemoveFromVersionId.");
+          }
+          if (holder != to && r.StagesOf(to).size() >= kMaxStagesPerVersion) {
+            return LimitExceeded("You can't attach more than 20 staging labels to a version.");
+          }
+          if (stage == kCurrent && holder && *holder != to) r.stages[kPrevious] = *holder;
+          r.stages[stage] = to;
+        } else if (request.remove_from_version_id) {
+          if (stage == kCurrent) {
+            return InvalidParameter(
+                "You can only move staging label AWSCURRENT to a different secret version. It "
+                "can’t "
+                "be completely removed.");
+          }
+          r.stages.erase(stage);
+        }
+        r.last_changed = clock_.Now();
+        return PruneDeprecated(txn, r);
+      }));
   return VersionRef{rec->arn, rec->name, "", {}};
 }
 
@@ -995,13 +1044,14 @@ Result<DeletedSecret> SecretService::DeleteSecret(const DeleteSecretRequest& req
   }
   const std::int64_t days = request.recovery_window_days.value_or(30);
   if (days < 7 || days > 30) {
-    return InvalidParameter("The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).");
+    return InvalidParameter(
+        "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).");
   }
   const TimePoint now = clock_.Now();
   if (request.force_delete_without_recovery) {
     std::lock_guard lock(write_mu_);
     KW_ASSIGN_OR_RETURN(RecordPtr rec, Find(request.secret_id, true));
-    KW_RETURN_IF_ERROR(Purge(*rec));
+    KW_RETURN_IF_ERROR(Purge(*rec, std::nullopt));
     return DeletedSecret{rec->arn, rec->name, now};
   }
   KW_ASSIGN_OR_RETURN(auto rec, Mutate(request.secret_id, false, [&](Record& r, store::Txn&) {
@@ -1037,7 +1087,8 @@ Status SecretService::TagResource(std::string_view secret_id, const std::vector<
   return OkStatus();
 }
 
-Status SecretService::UntagResource(std::string_view secret_id, const std::vector<std::string>& keys) {
+Status SecretService::UntagResource(std::string_view secret_id,
+                                    const std::vector<std::string>& keys) {
   for (const std::string& k : keys) KW_RETURN_IF_ERROR(CheckLength("tagKeys.member", k, 1, 128));
   KW_ASSIGN_OR_RETURN(auto rec, Mutate(secret_id, false, [&](Record& r, store::Txn&) {
                         std::erase_if(r.tags, [&](const Tag& t) {
@@ -1055,7 +1106,8 @@ Result<SecretBytes> SecretService::GetRandomPassword(const PasswordRequest& requ
     return ConstraintError("passwordLength", "Member must have value between 1 and 4096");
   }
   if (request.exclude_characters.size() > 4096) {
-    return ConstraintError("excludeCharacters", "Member must have length less than or equal to 4096");
+    return ConstraintError("excludeCharacters",
+                           "Member must have length less than or equal to 4096");
   }
   std::vector<std::string> classes;
   auto add = [&](bool include, std::string_view chars) {
@@ -1100,7 +1152,8 @@ Result<VersionRef> SecretService::RotateSecret(const RotateSecretRequest& reques
     KW_RETURN_IF_ERROR(CheckLength("rotationLambdaARN", *request.rotation_lambda_arn, 0, 2048));
   }
   KW_ASSIGN_OR_RETURN(auto rec, Mutate(request.secret_id, false, [&](Record& r, store::Txn&) {
-                        if (request.rotation_lambda_arn) r.rotation_lambda_arn = request.rotation_lambda_arn;
+                        if (request.rotation_lambda_arn)
+                          r.rotation_lambda_arn = request.rotation_lambda_arn;
                         if (request.rules) r.rules = request.rules;
                         r.rotation_enabled = true;
                         r.last_changed = clock_.Now();
@@ -1128,8 +1181,9 @@ Result<SecretPolicy> SecretService::PutResourcePolicy(std::string_view secret_id
     return InvalidArgument(parsed.error().message, "MalformedPolicyDocumentException");
   }
   if (block_public_policy && IsPublicPolicy(doc)) {
-    return InvalidArgument("BlockPublicPolicy: the resource policy grants public access to the secret.",
-                           "PublicPolicyException");
+    return InvalidArgument(
+        "BlockPublicPolicy: the resource policy grants public access to the secret.",
+        "PublicPolicyException");
   }
   const std::string text(policy_text);
   KW_ASSIGN_OR_RETURN(auto rec, Mutate(secret_id, false, [&](Record& r, store::Txn&) {
@@ -1186,10 +1240,14 @@ Result<std::size_t> SecretService::PurgeDue(TimePoint now) {
   std::size_t purged = 0;
   std::lock_guard lock(write_mu_);
   for (const auto& item : items) {
-    KW_ASSIGN_OR_RETURN(auto rec, Record::Decode(item));
+    KW_ASSIGN_OR_RETURN(auto rec, Record::Decode(item, false));
     if (rec->deleted && rec->deletion_due && *rec->deletion_due <= now) {
-      KW_RETURN_IF_ERROR(Purge(*rec));
-      ++purged;
+      Status s = Purge(*rec, now);
+      if (s) {
+        ++purged;
+      } else if (s.error().code != ErrorCode::kAborted) {
+        return s.error();
+      }
     }
   }
   return purged;

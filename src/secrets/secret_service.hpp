@@ -140,7 +140,7 @@ struct CreateSecretRequest {
 struct PutSecretValueRequest {
   std::string secret_id;
   std::optional<std::string> client_request_token;
-  std::optional<SecretValueInput> value;  // required
+  std::optional<SecretValueInput> value;           // required
   std::optional<std::vector<std::string>> stages;  // default: AWSCURRENT
 };
 
@@ -291,13 +291,15 @@ class SecretService {
 
   // Looks the secret up by name, ARN or partial ARN; purges it if its window ended.
   // `allow_deleted`: a secret scheduled for deletion is returned, else refused.
-  Result<RecordPtr> Find(std::string_view secret_id, bool allow_deleted);
+  Result<RecordPtr> Find(std::string_view secret_id, bool allow_deleted, bool allow_retry = true);
   Result<RecordPtr> LoadByName(std::string_view name);
   Result<RecordPtr> LoadById(std::string_view id);
   // Read-modify-write of one secret's record inside a transaction, then cache update.
   Result<RecordPtr> Mutate(std::string_view secret_id, bool allow_deleted,
                            const std::function<Status(Record&, store::Txn&)>& change);
-  Status Purge(const Record& record);
+  // Deletes the secret, its name and its versions. With `only_if_due_at`, only if the
+  // stored secret is still scheduled for deletion by then (else kAborted).
+  Status Purge(const Record& record, std::optional<TimePoint> only_if_due_at);
   Status PruneDeprecated(store::Txn& txn, Record& rec);
   SecretDescription Describe(const Record& rec) const;
   bool Matches(const Record& rec, const std::vector<Filter>& filters) const;
@@ -319,7 +321,7 @@ class SecretService {
   std::recursive_mutex write_mu_;
 
   std::mutex cache_mu_;
-  std::uint64_t generation_ = 0;                         // guarded by cache_mu_
+  std::uint64_t generation_ = 0;  // guarded by cache_mu_
   // Parsed records (with their parsed resource policy) by name.
   std::unordered_map<std::string, RecordPtr> by_name_;  // guarded by cache_mu_
 };

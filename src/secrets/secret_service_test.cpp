@@ -77,13 +77,14 @@ class SecretServiceTest : public ::testing::Test {
 
 TEST_F(SecretServiceTest, CreateAndReadByNameFullAndPartialArn) {
   const VersionRef ref = Create("app/db-password", "s3cret");
-  EXPECT_TRUE(std::regex_match(
-      ref.arn, std::regex("arn:aws:secretsmanager:us-east-1:123456789012:secret:"
-                          "app/db-password-[A-Za-z0-9]{6}")))
+  EXPECT_TRUE(
+      std::regex_match(ref.arn, std::regex("arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+                                           "app/db-password-[A-Za-z0-9]{6}")))
       << ref.arn;
   EXPECT_EQ(ref.name, "app/db-password");
   EXPECT_TRUE(std::regex_match(
-      ref.version_id, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+      ref.version_id,
+      std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
       << ref.version_id;
   EXPECT_EQ(ref.stages, std::vector<std::string>{"AWSCURRENT"});
 
@@ -131,6 +132,27 @@ TEST_F(SecretServiceTest, DuplicateNameAndSecretWithoutValue) {
   ASSERT_TRUE(put.has_value());
   EXPECT_EQ(put->stages, std::vector<std::string>{"AWSCURRENT"});
   EXPECT_EQ(Current("empty"), "first");
+}
+
+TEST_F(SecretServiceTest, CreateRetriedWithTheSameTokenAndValueSucceedsAgain) {
+  CreateSecretRequest req;
+  req.name = "retry";
+  req.client_request_token = std::string(40, 't');
+  req.value = Str("value");
+  auto first = svc_.CreateSecret(req);
+  ASSERT_TRUE(first.has_value());
+  req.value = Str("value");
+  auto again = svc_.CreateSecret(req);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->arn, first->arn);
+  EXPECT_EQ(again->version_id, first->version_id);
+  req.value = Str("other");
+  EXPECT_EQ(Reason(svc_.CreateSecret(req)), "ResourceExistsException");
+  req.value = Bin("value");  // same bytes, other type
+  EXPECT_EQ(Reason(svc_.CreateSecret(req)), "ResourceExistsException");
+  req.client_request_token = std::string(40, 'u');
+  req.value = Str("value");
+  EXPECT_EQ(Reason(svc_.CreateSecret(req)), "ResourceExistsException");
 }
 
 TEST_F(SecretServiceTest, BinaryValueRoundTrips) {
@@ -423,11 +445,12 @@ TEST_F(SecretServiceTest, CiphertextMovedToAnotherRowFailsToDecrypt) {
   ASSERT_FALSE(key1.empty());
   ASSERT_FALSE(key2.empty());
   // Version 1's ciphertext in version 2's row: AWSCURRENT no longer opens.
-  ASSERT_TRUE(store_.Transact([&](store::Txn& txn) -> Status {
-                      KW_RETURN_IF_ERROR(txn.Put("sm_versions", key2, value1));
-                      KW_RETURN_IF_ERROR(txn.Put("sm_versions", key_other, value1));
-                      return OkStatus();
-                    })
+  ASSERT_TRUE(store_
+                  .Transact([&](store::Txn& txn) -> Status {
+                    KW_RETURN_IF_ERROR(txn.Put("sm_versions", key2, value1));
+                    KW_RETURN_IF_ERROR(txn.Put("sm_versions", key_other, value1));
+                    return OkStatus();
+                  })
                   .has_value());
   auto moved = svc_.GetSecretValue("enc", std::nullopt, std::nullopt);
   ASSERT_FALSE(moved.has_value());

@@ -18,13 +18,6 @@ Error TypeError(std::string_view member) {
                          "SerializationException");
 }
 
-// `member` in camelCase for validation messages, as AWS spells them.
-std::string Camel(std::string_view name) {
-  std::string s(name);
-  if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
-  return s;
-}
-
 Result<std::optional<std::string>> OptString(const json& in, const char* name) {
   auto it = in.find(name);
   if (it == in.end() || it->is_null()) return std::optional<std::string>();
@@ -35,7 +28,7 @@ Result<std::optional<std::string>> OptString(const json& in, const char* name) {
 Result<std::string> ReqString(const json& in, const char* name) {
   KW_ASSIGN_OR_RETURN(auto s, OptString(in, name));
   if (!s) {
-    return InvalidArgument("1 validation error detected: Value null at '" + Camel(name) +
+    return InvalidArgument("1 validation error detected: Value null at '" + std::string(name) +
                                "' failed to satisfy constraint: Member must not be null",
                            "ValidationError");
   }
@@ -47,7 +40,7 @@ Result<std::string> SecretId(const json& in) {
   KW_ASSIGN_OR_RETURN(std::string id, ReqString(in, "SecretId"));
   if (id.empty() || id.size() > 2048) {
     return InvalidArgument(
-        "1 validation error detected: Value at 'secretId' failed to satisfy constraint: Member "
+        "1 validation error detected: Value at 'SecretId' failed to satisfy constraint: Member "
         "must have length between 1 and 2048",
         "ValidationError");
   }
@@ -74,7 +67,8 @@ Result<std::optional<int>> MaxResults(const json& in, int max) {
   if (*n < 1 || *n > max) {
     return InvalidArgument("1 validation error detected: Value '" + std::to_string(*n) +
                                "' at 'maxResults' failed to satisfy constraint: Member must have "
-                               "value between 1 and " + std::to_string(max),
+                               "value between 1 and " +
+                               std::to_string(max),
                            "ValidationError");
   }
   return std::optional<int>(static_cast<int>(*n));
@@ -292,18 +286,18 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
         return out;
       }));
 
-  ops.push_back(Op("GetSecretValue", true, secret_arn, secret_policy,
-                   [svc](const JsonCall& call) -> Result<json> {
-                     KW_ASSIGN_OR_RETURN(std::string id, SecretId(call.input));
-                     KW_ASSIGN_OR_RETURN(auto vid, OptString(call.input, "VersionId"));
-                     KW_ASSIGN_OR_RETURN(auto stage, OptString(call.input, "VersionStage"));
-                     KW_ASSIGN_OR_RETURN(
-                         secrets::SecretValue v,
-                         svc->GetSecretValue(id, vid ? std::optional<std::string_view>(*vid) : std::nullopt,
-                                             stage ? std::optional<std::string_view>(*stage)
-                                                   : std::nullopt));
-                     return EncodeValue(v);
-                   }));
+  ops.push_back(
+      Op("GetSecretValue", true, secret_arn, secret_policy,
+         [svc](const JsonCall& call) -> Result<json> {
+           KW_ASSIGN_OR_RETURN(std::string id, SecretId(call.input));
+           KW_ASSIGN_OR_RETURN(auto vid, OptString(call.input, "VersionId"));
+           KW_ASSIGN_OR_RETURN(auto stage, OptString(call.input, "VersionStage"));
+           KW_ASSIGN_OR_RETURN(
+               secrets::SecretValue v,
+               svc->GetSecretValue(id, vid ? std::optional<std::string_view>(*vid) : std::nullopt,
+                                   stage ? std::optional<std::string_view>(*stage) : std::nullopt));
+           return EncodeValue(v);
+         }));
 
   ops.push_back(Op("PutSecretValue", false, secret_arn, secret_policy,
                    [svc](const JsonCall& call) -> Result<json> {
@@ -358,7 +352,8 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
     req.include_planned_deletion = planned.value_or(false);
     KW_ASSIGN_OR_RETURN(secrets::SecretPage page, svc->ListSecrets(req));
     json list = json::array();
-    for (const auto& d : page.secrets) list.push_back(EncodeDescription(d, "SecretVersionsToStages"));
+    for (const auto& d : page.secrets)
+      list.push_back(EncodeDescription(d, "SecretVersionsToStages"));
     json out = {{"SecretList", std::move(list)}};
     if (!page.next_token.empty()) out["NextToken"] = page.next_token;
     return out;
@@ -388,19 +383,18 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
                      return out;
                    }));
 
-  ops.push_back(Op("UpdateSecretVersionStage", false, secret_arn, secret_policy,
-                   [svc](const JsonCall& call) -> Result<json> {
-                     const json& in = call.input;
-                     secrets::UpdateStageRequest req;
-                     KW_ASSIGN_OR_RETURN(req.secret_id, SecretId(in));
-                     KW_ASSIGN_OR_RETURN(req.stage, ReqString(in, "VersionStage"));
-                     KW_ASSIGN_OR_RETURN(req.move_to_version_id, OptString(in, "MoveToVersionId"));
-                     KW_ASSIGN_OR_RETURN(req.remove_from_version_id,
-                                         OptString(in, "RemoveFromVersionId"));
-                     KW_ASSIGN_OR_RETURN(secrets::VersionRef ref,
-                                         svc->UpdateSecretVersionStage(req));
-                     return ArnName(ref.arn, ref.name);
-                   }));
+  ops.push_back(
+      Op("UpdateSecretVersionStage", false, secret_arn, secret_policy,
+         [svc](const JsonCall& call) -> Result<json> {
+           const json& in = call.input;
+           secrets::UpdateStageRequest req;
+           KW_ASSIGN_OR_RETURN(req.secret_id, SecretId(in));
+           KW_ASSIGN_OR_RETURN(req.stage, ReqString(in, "VersionStage"));
+           KW_ASSIGN_OR_RETURN(req.move_to_version_id, OptString(in, "MoveToVersionId"));
+           KW_ASSIGN_OR_RETURN(req.remove_from_version_id, OptString(in, "RemoveFromVersionId"));
+           KW_ASSIGN_OR_RETURN(secrets::VersionRef ref, svc->UpdateSecretVersionStage(req));
+           return ArnName(ref.arn, ref.name);
+         }));
 
   ops.push_back(Op("DeleteSecret", false, secret_arn, secret_policy,
                    [svc](const JsonCall& call) -> Result<json> {
@@ -446,45 +440,44 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
                      return json::object();
                    }));
 
-  ops.push_back(Op("GetRandomPassword", true, star, nullptr,
-                   [svc](const JsonCall& call) -> Result<json> {
-                     const json& in = call.input;
-                     secrets::PasswordRequest req;
-                     KW_ASSIGN_OR_RETURN(auto length, OptInt(in, "PasswordLength"));
-                     req.length = length.value_or(32);
-                     KW_ASSIGN_OR_RETURN(auto exclude, OptString(in, "ExcludeCharacters"));
-                     req.exclude_characters = exclude.value_or("");
-                     auto flag = [&](const char* name, bool fallback) -> Result<bool> {
-                       KW_ASSIGN_OR_RETURN(auto b, OptBool(in, name));
-                       return b.value_or(fallback);
-                     };
-                     KW_ASSIGN_OR_RETURN(req.exclude_numbers, flag("ExcludeNumbers", false));
-                     KW_ASSIGN_OR_RETURN(req.exclude_punctuation, flag("ExcludePunctuation", false));
-                     KW_ASSIGN_OR_RETURN(req.exclude_uppercase, flag("ExcludeUppercase", false));
-                     KW_ASSIGN_OR_RETURN(req.exclude_lowercase, flag("ExcludeLowercase", false));
-                     KW_ASSIGN_OR_RETURN(req.include_space, flag("IncludeSpace", false));
-                     KW_ASSIGN_OR_RETURN(req.require_each_included_type,
-                                         flag("RequireEachIncludedType", true));
-                     KW_ASSIGN_OR_RETURN(SecretBytes pw, svc->GetRandomPassword(req));
-                     return json{{"RandomPassword", std::string(pw.Reveal())}};
-                   }));
+  ops.push_back(
+      Op("GetRandomPassword", true, star, nullptr, [svc](const JsonCall& call) -> Result<json> {
+        const json& in = call.input;
+        secrets::PasswordRequest req;
+        KW_ASSIGN_OR_RETURN(auto length, OptInt(in, "PasswordLength"));
+        req.length = length.value_or(32);
+        KW_ASSIGN_OR_RETURN(auto exclude, OptString(in, "ExcludeCharacters"));
+        req.exclude_characters = exclude.value_or("");
+        auto flag = [&](const char* name, bool fallback) -> Result<bool> {
+          KW_ASSIGN_OR_RETURN(auto b, OptBool(in, name));
+          return b.value_or(fallback);
+        };
+        KW_ASSIGN_OR_RETURN(req.exclude_numbers, flag("ExcludeNumbers", false));
+        KW_ASSIGN_OR_RETURN(req.exclude_punctuation, flag("ExcludePunctuation", false));
+        KW_ASSIGN_OR_RETURN(req.exclude_uppercase, flag("ExcludeUppercase", false));
+        KW_ASSIGN_OR_RETURN(req.exclude_lowercase, flag("ExcludeLowercase", false));
+        KW_ASSIGN_OR_RETURN(req.include_space, flag("IncludeSpace", false));
+        KW_ASSIGN_OR_RETURN(req.require_each_included_type, flag("RequireEachIncludedType", true));
+        KW_ASSIGN_OR_RETURN(SecretBytes pw, svc->GetRandomPassword(req));
+        return json{{"RandomPassword", std::string(pw.Reveal())}};
+      }));
 
-  ops.push_back(Op("RotateSecret", false, secret_arn, secret_policy,
-                   [svc](const JsonCall& call) -> Result<json> {
-                     const json& in = call.input;
-                     secrets::RotateSecretRequest req;
-                     KW_ASSIGN_OR_RETURN(req.secret_id, SecretId(in));
-                     KW_ASSIGN_OR_RETURN(req.client_request_token,
-                                         OptString(in, "ClientRequestToken"));
-                     KW_ASSIGN_OR_RETURN(req.rotation_lambda_arn, OptString(in, "RotationLambdaARN"));
-                     KW_ASSIGN_OR_RETURN(req.rules, DecodeRules(in));
-                     KW_ASSIGN_OR_RETURN(auto immediately, OptBool(in, "RotateImmediately"));
-                     req.rotate_immediately = immediately.value_or(true);
-                     KW_ASSIGN_OR_RETURN(secrets::VersionRef ref, svc->RotateSecret(req));
-                     json out = ArnName(ref.arn, ref.name);
-                     if (!ref.version_id.empty()) out["VersionId"] = ref.version_id;
-                     return out;
-                   }));
+  ops.push_back(
+      Op("RotateSecret", false, secret_arn, secret_policy,
+         [svc](const JsonCall& call) -> Result<json> {
+           const json& in = call.input;
+           secrets::RotateSecretRequest req;
+           KW_ASSIGN_OR_RETURN(req.secret_id, SecretId(in));
+           KW_ASSIGN_OR_RETURN(req.client_request_token, OptString(in, "ClientRequestToken"));
+           KW_ASSIGN_OR_RETURN(req.rotation_lambda_arn, OptString(in, "RotationLambdaARN"));
+           KW_ASSIGN_OR_RETURN(req.rules, DecodeRules(in));
+           KW_ASSIGN_OR_RETURN(auto immediately, OptBool(in, "RotateImmediately"));
+           req.rotate_immediately = immediately.value_or(true);
+           KW_ASSIGN_OR_RETURN(secrets::VersionRef ref, svc->RotateSecret(req));
+           json out = ArnName(ref.arn, ref.name);
+           if (!ref.version_id.empty()) out["VersionId"] = ref.version_id;
+           return out;
+         }));
 
   ops.push_back(Op("CancelRotateSecret", false, secret_arn, secret_policy,
                    [svc](const JsonCall& call) -> Result<json> {
@@ -532,9 +525,9 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
         const json& in = call.input;
         KW_ASSIGN_OR_RETURN(auto id, OptString(in, "SecretId"));
         KW_ASSIGN_OR_RETURN(std::string doc, ReqString(in, "ResourcePolicy"));
-        KW_ASSIGN_OR_RETURN(
-            secrets::PolicyValidation v,
-            svc->ValidateResourcePolicy(id ? std::optional<std::string_view>(*id) : std::nullopt, doc));
+        KW_ASSIGN_OR_RETURN(secrets::PolicyValidation v,
+                            svc->ValidateResourcePolicy(
+                                id ? std::optional<std::string_view>(*id) : std::nullopt, doc));
         json errors = json::array();
         for (const auto& e : v.errors) {
           errors.push_back({{"CheckName", "SYNTAX_CHECK"}, {"ErrorMessage", e}});
@@ -551,8 +544,9 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
         const bool has_ids = in.contains("SecretIdList");
         const bool has_filters = in.contains("Filters");
         if (has_ids == has_filters) {
-          return InvalidArgument("Either 'SecretIdList' or 'Filters' must be provided, but not both.",
-                                 "InvalidParameterException");
+          return InvalidArgument(
+              "Either 'SecretIdList' or 'Filters' must be provided, but not both.",
+              "InvalidParameterException");
         }
         KW_ASSIGN_OR_RETURN(auto max, MaxResults(in, 20));
         KW_ASSIGN_OR_RETURN(auto token, OptString(in, "NextToken"));
@@ -585,15 +579,16 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
             allowed = authorize_each(call, "secretsmanager:GetSecretValue", svc->ResourceArn(id),
                                      rp.get());
           }
-          Result<secrets::SecretValue> v =
-              allowed ? svc->GetSecretValue(id, std::nullopt, std::nullopt)
-                      : Result<secrets::SecretValue>(allowed.error());
+          Result<secrets::SecretValue> v = allowed
+                                               ? svc->GetSecretValue(id, std::nullopt, std::nullopt)
+                                               : Result<secrets::SecretValue>(allowed.error());
           if (v) {
             values.push_back(EncodeValue(*v));
           } else {
             std::string code = v.error().reason;
             if (code.empty() || code == "AccessDenied") code = "AccessDeniedException";
-            errors.push_back({{"SecretId", id}, {"ErrorCode", code}, {"Message", v.error().message}});
+            errors.push_back(
+                {{"SecretId", id}, {"ErrorCode", code}, {"Message", v.error().message}});
           }
         }
         out["SecretValues"] = std::move(values);

@@ -23,9 +23,9 @@ namespace kw::api {
 // of `call`, with the secret's resource policy (may be null). Lets BatchGetSecretValue
 // check GetSecretValue per secret, as AWS does; the composition root builds it over
 // the dispatcher's policy evaluation.
-using SecretAuthorizer = std::function<Status(const JsonCall& call, std::string_view action,
-                                              std::string_view resource,
-                                              const policy::Policy* resource_policy)>;
+using SecretAuthorizer =
+    std::function<Status(const JsonCall& call, std::string_view action, std::string_view resource,
+                         const policy::Policy* resource_policy)>;
 
 // Without `authorize_each`, BatchGetSecretValue is authorized as the one action
 // secretsmanager:BatchGetSecretValue on "*" and each secret is not checked again.

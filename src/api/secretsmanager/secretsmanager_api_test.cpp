@@ -46,7 +46,8 @@ class SecretsManagerApiTest : public ::testing::Test {
   }
   json Ok(std::string_view op, const json& input) {
     auto r = Call(op, input);
-    EXPECT_TRUE(r.has_value()) << op << ": " << (r ? "" : r.error().reason + " " + r.error().message);
+    EXPECT_TRUE(r.has_value()) << op << ": "
+                               << (r ? "" : r.error().reason + " " + r.error().message);
     return r ? *r : json();
   }
   std::string Reason(std::string_view op, const json& input) {
@@ -70,13 +71,29 @@ TEST_F(SecretsManagerApiTest, RegistersEveryModelOperation) {
   EXPECT_EQ(service_.action_prefix, "secretsmanager");
   std::set<std::string> names;
   for (const auto& op : service_.operations) names.insert(op.name);
-  const std::set<std::string> expected = {
-      "BatchGetSecretValue", "CancelRotateSecret", "CreateSecret", "DeleteResourcePolicy",
-      "DeleteSecret", "DescribeSecret", "GetRandomPassword", "GetResourcePolicy",
-      "GetSecretValue", "ListSecretVersionIds", "ListSecrets", "PutResourcePolicy",
-      "PutSecretValue", "RemoveRegionsFromReplication", "ReplicateSecretToRegions",
-      "RestoreSecret", "RotateSecret", "StopReplicationToReplica", "TagResource",
-      "UntagResource", "UpdateSecret", "UpdateSecretVersionStage", "ValidateResourcePolicy"};
+  const std::set<std::string> expected = {"BatchGetSecretValue",
+                                          "CancelRotateSecret",
+                                          "CreateSecret",
+                                          "DeleteResourcePolicy",
+                                          "DeleteSecret",
+                                          "DescribeSecret",
+                                          "GetRandomPassword",
+                                          "GetResourcePolicy",
+                                          "GetSecretValue",
+                                          "ListSecretVersionIds",
+                                          "ListSecrets",
+                                          "PutResourcePolicy",
+                                          "PutSecretValue",
+                                          "RemoveRegionsFromReplication",
+                                          "ReplicateSecretToRegions",
+                                          "RestoreSecret",
+                                          "RotateSecret",
+                                          "StopReplicationToReplica",
+                                          "TagResource",
+                                          "UntagResource",
+                                          "UpdateSecret",
+                                          "UpdateSecretVersionStage",
+                                          "ValidateResourcePolicy"};
   EXPECT_EQ(names, expected);
 }
 
@@ -132,21 +149,31 @@ TEST_F(SecretsManagerApiTest, BinaryValuesAreBase64) {
   EXPECT_FALSE(v.contains("SecretString"));
   EXPECT_EQ(Reason("CreateSecret", {{"Name", "x"}, {"SecretBinary", "not base64!"}}),
             "SerializationException");
-  EXPECT_EQ(Reason("CreateSecret", {{"Name", "x"}, {"SecretString", "a"}, {"SecretBinary", "YQ=="}}),
-            "InvalidParameterException");
+  EXPECT_EQ(
+      Reason("CreateSecret", {{"Name", "x"}, {"SecretString", "a"}, {"SecretBinary", "YQ=="}}),
+      "InvalidParameterException");
   EXPECT_EQ(Reason("CreateSecret", {{"Name", 5}}), "SerializationException");
   EXPECT_EQ(Reason("CreateSecret", json::object()), "ValidationError");
+  auto missing = Call("GetSecretValue", json::object());
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().reason, "ValidationError");
+  EXPECT_NE(missing.error().message.find("SecretId"), std::string::npos);
+  EXPECT_EQ(Reason("GetSecretValue", {{"SecretId", 5}}), "SerializationException");
+  EXPECT_EQ(Reason("PutSecretValue",
+                   {{"SecretId", "bin"}, {"SecretString", "v"}, {"ClientRequestToken", "short"}}),
+            "ValidationError");
 }
 
 TEST_F(SecretsManagerApiTest, PutUpdateStagesDeleteRestore) {
   json created = Ok("CreateSecret", {{"Name", "s"}, {"SecretString", "one"}});
-  json put = Ok("PutSecretValue", {{"SecretId", "s"},
-                                   {"SecretString", "two"},
-                                   {"ClientRequestToken", std::string(36, 'a')}});
+  json put = Ok(
+      "PutSecretValue",
+      {{"SecretId", "s"}, {"SecretString", "two"}, {"ClientRequestToken", std::string(36, 'a')}});
   EXPECT_EQ(put["VersionId"], std::string(36, 'a'));
   EXPECT_EQ(put["VersionStages"], json::array({"AWSCURRENT"}));
-  json pending = Ok("PutSecretValue",
-                    {{"SecretId", "s"}, {"SecretString", "three"}, {"VersionStages", {"AWSPENDING"}}});
+  json pending =
+      Ok("PutSecretValue",
+         {{"SecretId", "s"}, {"SecretString", "three"}, {"VersionStages", {"AWSPENDING"}}});
   EXPECT_EQ(pending["VersionStages"], json::array({"AWSPENDING"}));
   EXPECT_EQ(Reason("PutSecretValue", {{"SecretId", "s"}}), "InvalidRequestException");
 
@@ -164,8 +191,9 @@ TEST_F(SecretsManagerApiTest, PutUpdateStagesDeleteRestore) {
   upd = Ok("UpdateSecret", {{"SecretId", "s"}, {"SecretString", "four"}});
   EXPECT_TRUE(upd["VersionId"].is_string());
 
-  EXPECT_EQ(Reason("DeleteSecret",
-                   {{"SecretId", "s"}, {"RecoveryWindowInDays", 7}, {"ForceDeleteWithoutRecovery", true}}),
+  EXPECT_EQ(Reason("DeleteSecret", {{"SecretId", "s"},
+                                    {"RecoveryWindowInDays", 7},
+                                    {"ForceDeleteWithoutRecovery", true}}),
             "InvalidParameterException");
   json del = Ok("DeleteSecret", {{"SecretId", "s"}, {"RecoveryWindowInDays", 7}});
   ASSERT_TRUE(del["DeletionDate"].is_number());
@@ -213,8 +241,9 @@ TEST_F(SecretsManagerApiTest, ReplicationIsRefusedClearly) {
     EXPECT_EQ(r.error().reason, "InvalidRequestException");
     EXPECT_EQ(r.error().message, "keyward does not replicate secrets across regions.");
   }
-  EXPECT_EQ(Reason("CreateSecret", {{"Name", "r"}, {"AddReplicaRegions", {{{"Region", "eu-west-1"}}}}}),
-            "InvalidRequestException");
+  EXPECT_EQ(
+      Reason("CreateSecret", {{"Name", "r"}, {"AddReplicaRegions", {{{"Region", "eu-west-1"}}}}}),
+      "InvalidRequestException");
   EXPECT_EQ(Reason("DescribeSecret", {{"SecretId", "r"}}), "ResourceNotFoundException");
 }
 
