@@ -6,9 +6,10 @@
 //
 // Errors carry the AWS exception name in Error::reason, as the botocore model spells
 // it: "ResourceNotFoundException" (kNotFound), "ResourceExistsException"
-// (kAlreadyExists), "InvalidParameterException" / "ValidationException"-style
-// "ValidationError" (kInvalidArgument), "InvalidRequestException" (kFailedPrecondition:
-// the state forbids it, e.g. the secret is scheduled for deletion),
+// (kAlreadyExists), "InvalidParameterException" (kInvalidArgument: a semantic problem),
+// "ValidationError" (kInvalidArgument: a model length/range constraint, worded as AWS's
+// ValidationException, to which api/http maps it), "InvalidRequestException"
+// (kFailedPrecondition: the state forbids it, e.g. the secret is scheduled for deletion),
 // "LimitExceededException", "MalformedPolicyDocumentException", "PublicPolicyException",
 // "InvalidNextTokenException", "DecryptionFailure" (kPermissionDenied: a stored value
 // does not open; it is never returned). Messages never hold secret values.
@@ -27,10 +28,12 @@
 //                ciphertext copied to another row fails to open.
 // Every multi-record change runs in one Transact.
 //
-// Performance: GetSecretValue is two KV Gets and one Envelope open in the common case;
-// parsed secret metadata is cached (invalidated by every write through this
-// service, which must be the only writer of these tables). LastAccessedDate is
-// written at most once per secret and UTC day.
+// Performance: GetSecretValue is one KV Get (the version row) and one Envelope open
+// when the secret's metadata is cached, two more Gets (name index, record) when not.
+// The cache holds parsed records by name and is invalidated by every write through
+// this service, which must be the only writer of these tables. LastAccessedDate is
+// written at most once per secret and UTC day. Secrets whose recovery window has
+// ended are purged when next looked up, and by PurgeDue (call it periodically).
 
 #include <cstdint>
 #include <functional>

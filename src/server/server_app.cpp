@@ -13,6 +13,7 @@
 #include "api/http/metrics.hpp"
 #include "api/iam/policies_api.hpp"
 #include "api/iam/users_api.hpp"
+#include "api/secretsmanager/secretsmanager_api.hpp"
 #include "api/sts/sts_api.hpp"
 #include "common/atomic_file.hpp"
 #include "crypto/aead.hpp"
@@ -20,6 +21,7 @@
 #include "iam/ids.hpp"
 #include "iam/policy_service.hpp"
 #include "iam/user_service.hpp"
+#include "secrets/secret_service.hpp"
 #include "server/data_dir.hpp"
 #include "server/http_server.hpp"
 #include "store/sqlite/sqlite_kv_store.hpp"
@@ -95,12 +97,18 @@ Status BootstrapAdmin(const ServerConfig& config, store::KvStore& store, iam::Us
 }
 
 // Background upkeep on its own thread: flushes key usage to the store every interval
-// (and once more on stop) and purges expired STS sessions.
+// (and once more on stop), purges expired STS sessions and secrets whose recovery
+// window has ended.
 class Maintenance {
  public:
-  Maintenance(iam::UserService& users, sts::StsService& sts, const Clock& clock,
-              std::chrono::seconds interval)
-      : users_(users), sts_(sts), clock_(clock), interval_(interval), thread_([this] { Loop(); }) {}
+  Maintenance(iam::UserService& users, sts::StsService& sts, secrets::SecretService& secrets,
+              const Clock& clock, std::chrono::seconds interval)
+      : users_(users),
+        sts_(sts),
+        secrets_(secrets),
+        clock_(clock),
+        interval_(interval),
+        thread_([this] { Loop(); }) {}
   ~Maintenance() {
     {
       std::lock_guard lock(mu_);
@@ -120,6 +128,9 @@ class Maintenance {
       if (auto purged = sts_.PurgeExpiredSessions(clock_.Now()); !purged) {
         spdlog::warn("could not purge expired sessions: {}", purged.error().message);
       }
+      if (auto purged = secrets_.PurgeDue(clock_.Now()); !purged) {
+        spdlog::warn("could not purge deleted secrets: {}", purged.error().message);
+      }
       lock.lock();
     }
   }
@@ -131,6 +142,7 @@ class Maintenance {
 
   iam::UserService& users_;
   sts::StsService& sts_;
+  secrets::SecretService& secrets_;
   const Clock& clock_;
   std::chrono::seconds interval_;
   std::mutex mu_;
@@ -157,6 +169,7 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   users.SetDependents(&policies);
   KW_RETURN_IF_ERROR(policies.EnsureAwsManagedPolicies());
   sts::StsService sts(*store, envelope, clock, random, account, policies);
+  secrets::SecretService secrets(*store, envelope, clock, random, account);
   KW_RETURN_IF_ERROR(BootstrapAdmin(config, *store, users, policies, out));
 
   api::Metrics metrics;
@@ -170,6 +183,13 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   }
   dispatcher.AddQueryService(std::move(iam_service));
   dispatcher.AddQueryService(api::StsQueryService(sts, policies, account));
+  // BatchGetSecretValue needs secretsmanager:GetSecretValue on every secret it returns.
+  dispatcher.AddJsonService(api::SecretsManagerJsonService(
+      secrets, account,
+      [](const api::JsonCall& call, std::string_view action, std::string_view resource,
+         const policy::Policy* resource_policy) {
+        return call.authorize(action, resource, resource_policy);
+      }));
 
   HttpServerConfig http;
   http.host = config.listen_host;
@@ -178,7 +198,7 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   http.max_body_bytes = config.max_body_bytes;
   http.max_header_bytes = config.max_header_bytes;
   KW_ASSIGN_OR_RETURN(auto server, HttpServer::Start(http, dispatcher));
-  Maintenance maintenance(users, sts, clock, config.usage_flush_interval);
+  Maintenance maintenance(users, sts, secrets, clock, config.usage_flush_interval);
   dispatcher.SetReady(true);
   out << "keyward: account " << account.id << ", listening on http://" << config.listen_host << ":"
       << server->port() << "\n"

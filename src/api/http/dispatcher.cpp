@@ -247,7 +247,17 @@ HttpResponse Dispatcher::HandleJson(const HttpRequest& request, const JsonServic
                   op->resource ? op->resource(*input, principal) : "*", resource_policy.get());
     if (!allowed) return fail(allowed.error());
   }
-  const JsonCall call{*input, principal, request_id, request.remote_address, deps_.clock.Now()};
+  CallAuthorizer authorize = [&](std::string_view action, std::string_view resource,
+                                 const policy::Policy* resource_policy) {
+    return Authorize(request, principal, auth, std::string(action), std::string(resource),
+                     resource_policy);
+  };
+  const JsonCall call{*input,
+                      principal,
+                      request_id,
+                      request.remote_address,
+                      deps_.clock.Now(),
+                      std::move(authorize)};
   auto output = op->handler(call);
   if (!output) return fail(output.error());
   HttpResponse r;

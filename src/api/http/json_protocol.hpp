@@ -30,12 +30,19 @@ inline constexpr std::size_t kMaxJsonBodyBytes = 512 * 1024;
 // non-object, nesting deeper than 64, or a body over kMaxJsonBodyBytes. Never throws.
 Result<nlohmann::json> DecodeJsonBody(std::string_view body);
 
+// Authorizes the caller of the current request for another action or resource, with
+// the same condition keys (for operations that act on several resources, such as
+// BatchGetSecretValue, which needs GetSecretValue on each secret).
+using CallAuthorizer = std::function<Status(std::string_view action, std::string_view resource,
+                                            const policy::Policy* resource_policy)>;
+
 struct JsonCall {
   const nlohmann::json& input;  // an object
   const iam::Principal& principal;
   std::string_view request_id;
   std::string_view source_ip;
   TimePoint now;
+  CallAuthorizer authorize;  // always set by the dispatcher
 };
 
 struct JsonOperation {
