@@ -1,6 +1,6 @@
 // keyward: the server and the operator CLI in one binary. The client commands live in
-// the kw_cli library (app.cpp, command table); only `server` is wired here, because
-// only this executable links the server.
+// the kw_cli library (app.cpp, command table); only `server` and `master-key rotate` are
+// wired here, because only this executable links the server.
 #include <spdlog/sinks/stdout_color_sinks.h>  // also declares stderr_color_mt
 #include <spdlog/spdlog.h>
 
@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/app.hpp"
+#include "server/master_key_rotation.hpp"
 #include "server/server_app.hpp"
 #include "server/server_config.hpp"
 
@@ -63,6 +64,22 @@ int main(int argc, char** argv) {
                              ->check(CLI::ExistingFile);
                    },
                    [&flags] { return RunServerCommand(flags); }});
+
+  std::string rotate_data_dir;
+  extra.push_back({"master-key", "Manage the server's master keys (run on the server host)",
+                   [&rotate_data_dir](CLI::App& sub) {
+                     sub.require_subcommand(1);
+                     CLI::App* rotate = sub.add_subcommand(
+                         "rotate",
+                         "Add a new primary master key and re-wrap every data key under it; "
+                         "a running server keeps serving");
+                     rotate
+                         ->add_option("--data-dir", rotate_data_dir, "The server's data directory")
+                         ->required();
+                   },
+                   [&rotate_data_dir] {
+                     return kw::server::RunMasterKeyRotate(rotate_data_dir, std::cout, std::cerr);
+                   }});
 
   kw::cli::CurlHttpClient http;
   kw::SystemClock clock;

@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <memory>
 
@@ -69,25 +71,192 @@ Result<SecretBytes> AeadOpen(const SecretBytes& key, std::string_view sealed,
   return SecretBytes(std::move(plain));
 }
 
+Status Keyring::Validate() const {
+  if (keys.empty()) return InvalidArgument("the keyring holds no key");
+  bool has_primary = false;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const auto& id = keys[i].id;
+    if (id.empty() || id.size() > 64 || !std::all_of(id.begin(), id.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' ||
+                 c == '-';
+        })) {
+      return InvalidArgument("invalid master key id");
+    }
+    if (keys[i].key.size() != kAeadKeySize) {
+      return InvalidArgument("master key " + id + " is not 32 bytes");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (keys[j].id == id) return InvalidArgument("duplicate master key id " + id);
+    }
+    if (id == primary) has_primary = true;
+  }
+  if (!has_primary) return InvalidArgument("the keyring names no primary key it holds");
+  return OkStatus();
+}
+
+const Keyring::Key* Keyring::Find(std::string_view id) const {
+  for (const auto& k : keys) {
+    if (k.id == id) return &k;
+  }
+  return nullptr;
+}
+
+Keyring Keyring::Clone() const {
+  Keyring copy;
+  copy.primary = primary;
+  for (const auto& k : keys) copy.keys.push_back({k.id, k.key.Clone()});
+  return copy;
+}
+
+namespace {
+
+struct Parsed {
+  std::string_view key_id;
+  std::string wrapped;
+  std::string sealed;
+};
+
+Result<Parsed> Parse(std::string_view stored) {
+  const auto bad = [] { return InvalidArgument("not an envelope"); };
+  if (stored.substr(0, 4) != "kw2:") return bad();
+  stored.remove_prefix(4);
+  const auto c1 = stored.find(':');
+  if (c1 == std::string_view::npos || c1 == 0) return bad();
+  const auto c2 = stored.find(':', c1 + 1);
+  if (c2 == std::string_view::npos) return bad();
+  auto wrapped = Base64Decode(stored.substr(c1 + 1, c2 - c1 - 1));
+  auto sealed = Base64Decode(stored.substr(c2 + 1));
+  if (!wrapped || !sealed) return bad();
+  return Parsed{stored.substr(0, c1), std::move(*wrapped), std::move(*sealed)};
+}
+
+std::string WrapAad(std::string_view key_id) { return "dk|" + std::string(key_id); }
+
+std::string Format(std::string_view key_id, std::string_view wrapped, std::string_view sealed) {
+  return "kw2:" + std::string(key_id) + ":" + Base64Encode(wrapped) + ":" + Base64Encode(sealed);
+}
+
+Keyring SingleKey(std::string key_id, SecretBytes master_key) {
+  Keyring ring;
+  ring.primary = key_id;
+  ring.keys.push_back({std::move(key_id), std::move(master_key)});
+  return ring;
+}
+
+}  // namespace
+
+Envelope::Envelope(std::string key_id, SecretBytes master_key, Random& random)
+    : Envelope(SingleKey(std::move(key_id), std::move(master_key)), random) {}
+
+Envelope::Envelope(Keyring keyring, Random& random, ReloadFn reload, const Clock* clock,
+                   std::chrono::milliseconds min_reload_interval)
+    : random_(random),
+      reload_(std::move(reload)),
+      clock_(clock),
+      min_reload_interval_(min_reload_interval) {
+  if (!keyring.Validate()) std::abort();
+  if (reload_ && clock_ == nullptr) std::abort();
+  keyring_ = std::make_shared<const Keyring>(std::move(keyring));
+}
+
+std::shared_ptr<const Keyring> Envelope::Current() const {
+  std::lock_guard lock(mu_);
+  return keyring_;
+}
+
+std::string Envelope::key_id() const { return Current()->primary; }
+
 std::string Envelope::Seal(std::string_view plaintext, std::string_view aad) const {
+  if (reload_) {
+    // Writes must move to a new primary soon after a rotation even if no read meets
+    // its key id, so the rotation's walk is not followed by values under the old key.
+    // try_lock: a Seal never queues behind another thread's file read.
+    std::unique_lock reload_lock(reload_mu_, std::try_to_lock);
+    if (reload_lock.owns_lock()) TryReloadLocked();
+  }
+  const auto ring = Current();
+  const Keyring::Key* master = ring->Find(ring->primary);
   SecretBytes data_key(random_.Bytes(kAeadKeySize));
-  const std::string wrap_aad = "dk|" + key_id_ + "|" + std::string(aad);
-  const std::string wrapped = AeadSeal(master_, data_key.Reveal(), wrap_aad, random_);
+  const std::string wrapped =
+      AeadSeal(master->key, data_key.Reveal(), WrapAad(master->id), random_);
   const std::string sealed = AeadSeal(data_key, plaintext, aad, random_);
-  return "kw1:" + Base64Encode(wrapped) + ":" + Base64Encode(sealed);
+  return Format(master->id, wrapped, sealed);
+}
+
+void Envelope::TryReloadLocked() const {
+  if (!MayReload()) return;
+  auto fresh = reload_();
+  if (!fresh.has_value() || !fresh->Validate()) return;
+  auto next = std::make_shared<const Keyring>(std::move(*fresh));
+  std::lock_guard lock(mu_);
+  keyring_ = std::move(next);
+}
+
+bool Envelope::MayReload() const {
+  if (!reload_) return false;
+  std::lock_guard lock(mu_);
+  const TimePoint now = clock_->Now();
+  // A clock that stepped back does not block reloads until it catches up.
+  if (reloaded_once_ && now >= last_reload_ && now - last_reload_ < min_reload_interval_) {
+    return false;
+  }
+  reloaded_once_ = true;
+  last_reload_ = now;
+  return true;
+}
+
+Result<SecretBytes> Envelope::UnwrapDataKey(std::string_view key_id,
+                                            std::string_view wrapped) const {
+  auto ring = Current();
+  const Keyring::Key* master = ring->Find(key_id);
+  if (master == nullptr) {
+    // A key id we do not know: another process (master-key rotate) may have added it.
+    // Re-read the keyring, rate-limited so that garbage ids cannot make every request
+    // read a file. (Rotation waits longer than the interval before it writes values
+    // under the new key, so the next such read is always allowed to reload.)
+    std::lock_guard reload_lock(reload_mu_);
+    ring = Current();
+    master = ring->Find(key_id);
+    if (master == nullptr) {
+      TryReloadLocked();
+      ring = Current();
+      master = ring->Find(key_id);
+    }
+    if (master == nullptr) return DecryptionFailure();
+  }
+  return AeadOpen(master->key, wrapped, WrapAad(master->id));
 }
 
 Result<SecretBytes> Envelope::Open(std::string_view stored, std::string_view aad) const {
-  if (stored.substr(0, 4) != "kw1:") return InvalidArgument("not an envelope");
-  stored.remove_prefix(4);
-  const auto colon = stored.find(':');
-  if (colon == std::string_view::npos) return InvalidArgument("not an envelope");
-  auto wrapped = Base64Decode(stored.substr(0, colon));
-  auto sealed = Base64Decode(stored.substr(colon + 1));
-  if (!wrapped || !sealed) return InvalidArgument("not an envelope");
-  const std::string wrap_aad = "dk|" + key_id_ + "|" + std::string(aad);
-  KW_ASSIGN_OR_RETURN(SecretBytes data_key, AeadOpen(master_, *wrapped, wrap_aad));
-  return AeadOpen(data_key, *sealed, aad);
+  KW_ASSIGN_OR_RETURN(Parsed p, Parse(stored));
+  KW_ASSIGN_OR_RETURN(SecretBytes data_key, UnwrapDataKey(p.key_id, p.wrapped));
+  if (data_key.size() != kAeadKeySize) return DecryptionFailure();
+  return AeadOpen(data_key, p.sealed, aad);
+}
+
+Result<std::string> Envelope::Rewrap(std::string_view stored) const {
+  KW_ASSIGN_OR_RETURN(Parsed p, Parse(stored));
+  const auto ring = Current();
+  if (p.key_id == ring->primary) return std::string(stored);
+  KW_ASSIGN_OR_RETURN(SecretBytes data_key, UnwrapDataKey(p.key_id, p.wrapped));
+  if (data_key.size() != kAeadKeySize) return DecryptionFailure();
+  const Keyring::Key* master = ring->Find(ring->primary);
+  const std::string wrapped =
+      AeadSeal(master->key, data_key.Reveal(), WrapAad(master->id), random_);
+  return Format(master->id, wrapped, p.sealed);
+}
+
+Status Envelope::Reload(Keyring keyring) const {
+  KW_RETURN_IF_ERROR(keyring.Validate());
+  auto next = std::make_shared<const Keyring>(std::move(keyring));
+  std::lock_guard lock(mu_);
+  keyring_ = std::move(next);
+  return OkStatus();
+}
+
+Result<std::string> Envelope::KeyIdOf(std::string_view stored) {
+  KW_ASSIGN_OR_RETURN(Parsed p, Parse(stored));
+  return std::string(p.key_id);
 }
 
 }  // namespace kw::crypto

@@ -568,7 +568,7 @@ TEST_F(UserServiceTest, SecretIsNeverStoredInPlaintext) {
       ++values;
       EXPECT_EQ(item.value.find(secret), std::string::npos) << table << "/" << item.key;
       EXPECT_EQ(item.key.find(secret), std::string::npos);
-      if (item.value.find("kw1:") != std::string::npos) saw_key_record = true;
+      if (item.value.find("kw2:") != std::string::npos) saw_key_record = true;
     }
   }
   EXPECT_GE(values, 5);

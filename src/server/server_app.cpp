@@ -155,13 +155,20 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   KW_RETURN_IF_ERROR(EnsurePrivateDir(config.data_dir));
   SystemClock clock;
   crypto::Csprng random;
-  KW_ASSIGN_OR_RETURN(MasterKey master, LoadOrCreateMasterKey(config.data_dir, random));
+  KW_ASSIGN_OR_RETURN(LoadedKeyring master, LoadOrCreateKeyring(config.data_dir, random));
   if (master.created) {
-    out << "keyward: created master key " << master.id << " in "
+    out << "keyward: created master key " << master.keyring.primary << " in "
         << (config.data_dir / "master.key").string() << " (mode 0600)\n";
   }
   KW_ASSIGN_OR_RETURN(auto store, store::SqliteKvStore::Open(config.data_dir / "keyward.db"));
-  const crypto::Envelope envelope(master.id, std::move(master.key), random);
+  // `keyward master-key rotate` rewrites the keyring file while we run: re-read it (at
+  // most once a second) when a value names a key we lack, and so that writes move to
+  // the new primary. A key from the environment has no file to re-read.
+  crypto::Envelope::ReloadFn reload;
+  if (!master.from_env) {
+    reload = [dir = config.data_dir]() { return ReadKeyringFile(dir); };
+  }
+  const crypto::Envelope envelope(std::move(master.keyring), random, std::move(reload), &clock);
   KW_ASSIGN_OR_RETURN(iam::Account account, LoadOrCreateAccount(*store, random));
 
   iam::UserService users(*store, envelope, clock, random, account);
@@ -183,13 +190,7 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   }
   dispatcher.AddQueryService(std::move(iam_service));
   dispatcher.AddQueryService(api::StsQueryService(sts, policies, account));
-  // BatchGetSecretValue needs secretsmanager:GetSecretValue on every secret it returns.
-  dispatcher.AddJsonService(api::SecretsManagerJsonService(
-      secrets, account,
-      [](const api::JsonCall& call, std::string_view action, std::string_view resource,
-         const policy::Policy* resource_policy) {
-        return call.authorize(action, resource, resource_policy);
-      }));
+  dispatcher.AddJsonService(api::SecretsManagerJsonService(secrets, account));
 
   HttpServerConfig http;
   http.host = config.listen_host;

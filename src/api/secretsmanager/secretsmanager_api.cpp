@@ -236,8 +236,7 @@ JsonOperation Op(std::string name, bool read_only,
 
 }  // namespace
 
-JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account& account,
-                                      SecretAuthorizer authorize_each) {
+JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account& account) {
   SecretService* svc = &secrets;
   const std::string arn_prefix = secrets::SecretArnPrefix(account);
 
@@ -535,9 +534,8 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
         return json{{"PolicyValidationPassed", v.passed}, {"ValidationErrors", std::move(errors)}};
       }));
 
-  ops.push_back(Op(
-      "BatchGetSecretValue", true, star, nullptr,
-      [svc, authorize_each](const JsonCall& call) -> Result<json> {
+  ops.push_back(
+      Op("BatchGetSecretValue", true, star, nullptr, [svc](const JsonCall& call) -> Result<json> {
         const json& in = call.input;
         KW_ASSIGN_OR_RETURN(auto ids, StringList(in, "SecretIdList"));
         KW_ASSIGN_OR_RETURN(auto filters, DecodeFilters(in));
@@ -573,12 +571,13 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
         json values = json::array();
         json errors = json::array();
         for (const std::string& id : ids) {
-          Status allowed = OkStatus();
-          if (authorize_each) {
-            const auto rp = svc->ResourcePolicy(id);
-            allowed = authorize_each(call, "secretsmanager:GetSecretValue", svc->ResourceArn(id),
-                                     rp.get());
-          }
+          const auto rp = svc->ResourcePolicy(id);
+          // The dispatcher always sets call.authorize; without it, fail closed.
+          const Status allowed =
+              call.authorize
+                  ? call.authorize("secretsmanager:GetSecretValue", svc->ResourceArn(id), rp.get())
+                  : Status(PermissionDenied("Access to the secret is not authorized.",
+                                            "AccessDenied"));
           Result<secrets::SecretValue> v = allowed
                                                ? svc->GetSecretValue(id, std::nullopt, std::nullopt)
                                                : Result<secrets::SecretValue>(allowed.error());

@@ -19,18 +19,9 @@
 
 namespace kw::api {
 
-// Authorizes `action` ("secretsmanager:GetSecretValue") on `resource` for the caller
-// of `call`, with the secret's resource policy (may be null). Lets BatchGetSecretValue
-// check GetSecretValue per secret, as AWS does; the composition root builds it over
-// the dispatcher's policy evaluation.
-using SecretAuthorizer =
-    std::function<Status(const JsonCall& call, std::string_view action, std::string_view resource,
-                         const policy::Policy* resource_policy)>;
-
-// Without `authorize_each`, BatchGetSecretValue is authorized as the one action
-// secretsmanager:BatchGetSecretValue on "*" and each secret is not checked again.
+// BatchGetSecretValue checks secretsmanager:GetSecretValue on each secret with
+// JsonCall::authorize, as AWS does; a call without an authorizer gets nothing.
 // References must outlive the service.
-JsonService SecretsManagerJsonService(secrets::SecretService& secrets, const iam::Account& account,
-                                      SecretAuthorizer authorize_each = nullptr);
+JsonService SecretsManagerJsonService(secrets::SecretService& secrets, const iam::Account& account);
 
 }  // namespace kw::api

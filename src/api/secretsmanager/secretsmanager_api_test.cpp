@@ -24,11 +24,7 @@ class SecretsManagerApiTest : public ::testing::Test {
     caller_.account_id = account_.id;
     caller_.name = "admin";
     caller_.arn = "arn:aws:iam::123456789012:user/admin";
-    Rebuild(nullptr);
-  }
-
-  void Rebuild(SecretAuthorizer authorizer) {
-    service_ = SecretsManagerJsonService(secrets_, account_, std::move(authorizer));
+    service_ = SecretsManagerJsonService(secrets_, account_);
   }
 
   const JsonOperation& Find(std::string_view name) {
@@ -41,7 +37,7 @@ class SecretsManagerApiTest : public ::testing::Test {
   }
 
   Result<json> Call(std::string_view op, const json& input) {
-    JsonCall call{input, caller_, "req-1", "127.0.0.1", clock_.Now()};
+    JsonCall call{input, caller_, "req-1", "127.0.0.1", clock_.Now(), call_authorizer_};
     return Find(op).handler(call);
   }
   json Ok(std::string_view op, const json& input) {
@@ -63,6 +59,11 @@ class SecretsManagerApiTest : public ::testing::Test {
   secrets::SecretService secrets_;
   JsonService service_;
   iam::Principal caller_;
+  // Allows everything unless a test sets another (the dispatcher's is tested in the
+  // integration suite).
+  CallAuthorizer call_authorizer_ = [](std::string_view, std::string_view, const policy::Policy*) {
+    return OkStatus();
+  };
 };
 
 TEST_F(SecretsManagerApiTest, RegistersEveryModelOperation) {
@@ -265,24 +266,36 @@ TEST_F(SecretsManagerApiTest, BatchGetSecretValue) {
   EXPECT_EQ(Reason("BatchGetSecretValue",
                    {{"SecretIdList", {"a"}}, {"Filters", {{{"Key", "name"}, {"Values", {"b"}}}}}}),
             "InvalidParameterException");
+}
 
-  // With a per-secret authorizer, each secret needs GetSecretValue.
+TEST_F(SecretsManagerApiTest, BatchGetChecksEachSecretWithTheCallsAuthorizer) {
+  Ok("CreateSecret", {{"Name", "a"}, {"SecretString", "va"}});
+  Ok("CreateSecret", {{"Name", "b"}, {"SecretString", "vb"}});
+  const std::string doc =
+      R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/admin"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]})";
+  Ok("PutResourcePolicy", {{"SecretId", "a"}, {"ResourcePolicy", doc}});
   std::vector<std::string> asked;
-  Rebuild([&](const JsonCall&, std::string_view action, std::string_view resource,
-              const policy::Policy*) -> Status {
+  std::vector<bool> with_policy;
+  call_authorizer_ = [&](std::string_view action, std::string_view resource,
+                         const policy::Policy* resource_policy) -> Status {
     asked.push_back(std::string(action) + " " + std::string(resource));
-    if (resource.find(":secret:b-") != std::string_view::npos) {
-      return PermissionDenied("not allowed", "AccessDenied");
-    }
+    with_policy.push_back(resource_policy != nullptr);
+    if (resource_policy == nullptr) return PermissionDenied("denied", "AccessDenied");
     return OkStatus();
-  });
-  out = Ok("BatchGetSecretValue", {{"SecretIdList", {"a", "b"}}});
+  };
+  json out = Ok("BatchGetSecretValue", {{"SecretIdList", {"a", "b", "missing"}}});
   ASSERT_EQ(out["SecretValues"].size(), 1u);
   EXPECT_EQ(out["SecretValues"][0]["Name"], "a");
-  ASSERT_EQ(out["Errors"].size(), 1u);
+  ASSERT_EQ(out["Errors"].size(), 2u);
+  EXPECT_EQ(out["Errors"][0]["SecretId"], "b");
   EXPECT_EQ(out["Errors"][0]["ErrorCode"], "AccessDeniedException");
-  ASSERT_EQ(asked.size(), 2u);
-  EXPECT_EQ(asked[0].rfind("secretsmanager:GetSecretValue arn:aws:secretsmanager:", 0), 0u);
+  // An unknown secret is denied before it is looked up, so existence does not leak.
+  EXPECT_EQ(out["Errors"][1]["ErrorCode"], "AccessDeniedException");
+  ASSERT_EQ(asked.size(), 3u);
+  EXPECT_EQ(asked[2],
+            "secretsmanager:GetSecretValue "
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing");
+  EXPECT_EQ(with_policy, (std::vector<bool>{true, false, false}));
 }
 
 TEST_F(SecretsManagerApiTest, RotationAndPasswordShapes) {

@@ -512,4 +512,20 @@ Result<std::vector<Item>> SqliteKvStore::List(std::string_view table, const List
   return result;
 }
 
+Result<std::vector<std::string>> SqliteKvStore::ListTables() {
+  KW_ASSIGN_OR_RETURN(auto conn, AcquireReader());
+  auto result = [&conn]() -> Result<std::vector<std::string>> {
+    KW_ASSIGN_OR_RETURN(Stmt stmt, conn->Prepare("SELECT DISTINCT tbl FROM kv ORDER BY tbl"));
+    std::vector<std::string> tables;
+    for (;;) {
+      KW_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      tables.push_back(stmt.ColumnText(0));
+    }
+    return tables;
+  }();
+  ReleaseReader(std::move(conn));
+  return result;
+}
+
 }  // namespace kw::store

@@ -96,6 +96,11 @@ class SqliteKvStore final : public KvStore {
 
   Statistics Stats() const;
 
+  // Names of the tables that hold at least one key, ascending (the last committed
+  // state). For whole-database maintenance such as re-wrapping every envelope after a
+  // master-key rotation.
+  Result<std::vector<std::string>> ListTables();
+
  private:
   struct Request;  // one waiting Transact call, on its caller's stack
 
