@@ -20,6 +20,14 @@ struct CtxFree {
 };
 using CtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
 
+// Fetched once: OpenSSL 3 looks EVP_aes_256_gcm() up in the provider on every init
+// otherwise, which costs more than decrypting a small secret.
+const EVP_CIPHER* Aes256Gcm() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  if (cipher == nullptr) std::abort();
+  return cipher;
+}
+
 const unsigned char* U(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
@@ -38,7 +46,7 @@ std::string AeadSeal(const SecretBytes& key, std::string_view plaintext, std::st
   random.Fill(o, kNonce);
   CtxPtr ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, U(key.Reveal()), o) != 1 ||
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), Aes256Gcm(), nullptr, U(key.Reveal()), o) != 1 ||
       EVP_EncryptUpdate(ctx.get(), nullptr, &len, U(aad), static_cast<int>(aad.size())) != 1 ||
       EVP_EncryptUpdate(ctx.get(), o + kNonce, &len, U(plaintext),
                         static_cast<int>(plaintext.size())) != 1 ||
@@ -60,7 +68,7 @@ Result<SecretBytes> AeadOpen(const SecretBytes& key, std::string_view sealed,
   auto* p = reinterpret_cast<unsigned char*>(plain.data());
   std::string tag(sealed.substr(kNonce + n));
   if (!ctx ||
-      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, U(key.Reveal()), U(sealed)) != 1 ||
+      EVP_DecryptInit_ex(ctx.get(), Aes256Gcm(), nullptr, U(key.Reveal()), U(sealed)) != 1 ||
       EVP_DecryptUpdate(ctx.get(), nullptr, &len, U(aad), static_cast<int>(aad.size())) != 1 ||
       EVP_DecryptUpdate(ctx.get(), p, &len, U(sealed) + kNonce, static_cast<int>(n)) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag, tag.data()) != 1 ||
