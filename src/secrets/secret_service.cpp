@@ -737,14 +737,12 @@ Result<VersionRef> SecretService::PutSecretValue(const PutSecretValueRequest& re
   KW_RETURN_IF_ERROR(ValidateToken(request.client_request_token));
   KW_RETURN_IF_ERROR(ValidateValue(*request.value));
   VersionRef ref;
-  KW_ASSIGN_OR_RETURN(auto rec, Mutate(request.secret_id, false, [&](Record& r, store::Txn& txn) {
-                        auto added = AddVersion(txn, r, request.client_request_token,
-                                                *request.value, request.stages);
-                        if (!added) return Status(added.error());
-                        ref = *added;
-                        return OkStatus();
-                      }));
-  (void)rec;
+  KW_RETURN_IF_ERROR(Mutate(request.secret_id, false, [&](Record& r, store::Txn& txn) {
+    auto added = AddVersion(txn, r, request.client_request_token, *request.value, request.stages);
+    if (!added) return Status(added.error());
+    ref = *added;
+    return OkStatus();
+  }));
   return ref;
 }
 
@@ -756,20 +754,18 @@ Result<VersionRef> SecretService::UpdateSecret(const UpdateSecretRequest& reques
   KW_RETURN_IF_ERROR(ValidateToken(request.client_request_token));
   if (request.value) KW_RETURN_IF_ERROR(ValidateValue(*request.value));
   VersionRef ref;
-  KW_ASSIGN_OR_RETURN(auto rec, Mutate(request.secret_id, false, [&](Record& r, store::Txn& txn) {
-                        ref = VersionRef{r.arn, r.name, "", {}};
-                        if (request.description) r.description = *request.description;
-                        if (request.kms_key_id) r.kms_key_id = *request.kms_key_id;
-                        r.last_changed = clock_.Now();
-                        if (request.value) {
-                          auto added = AddVersion(txn, r, request.client_request_token,
-                                                  *request.value, std::nullopt);
-                          if (!added) return Status(added.error());
-                          ref = *added;
-                        }
-                        return OkStatus();
-                      }));
-  (void)rec;
+  KW_RETURN_IF_ERROR(Mutate(request.secret_id, false, [&](Record& r, store::Txn& txn) {
+    ref = VersionRef{r.arn, r.name, "", {}};
+    if (request.description) r.description = *request.description;
+    if (request.kms_key_id) r.kms_key_id = *request.kms_key_id;
+    r.last_changed = clock_.Now();
+    if (request.value) {
+      auto added = AddVersion(txn, r, request.client_request_token, *request.value, std::nullopt);
+      if (!added) return Status(added.error());
+      ref = *added;
+    }
+    return OkStatus();
+  }));
   return ref;
 }
 
@@ -1073,31 +1069,29 @@ Result<VersionRef> SecretService::RestoreSecret(std::string_view secret_id) {
 
 Status SecretService::TagResource(std::string_view secret_id, const std::vector<Tag>& tags) {
   KW_RETURN_IF_ERROR(ValidateTags(tags));
-  KW_ASSIGN_OR_RETURN(auto rec, Mutate(secret_id, false, [&](Record& r, store::Txn&) -> Status {
-                        MergeTags(r.tags, tags);
-                        if (r.tags.size() > kMaxTags) {
-                          return LimitExceeded(
-                              "The request failed because it would exceed the maximum number of "
-                              "tags (50).");
-                        }
-                        r.last_changed = clock_.Now();
-                        return OkStatus();
-                      }));
-  (void)rec;
+  KW_RETURN_IF_ERROR(Mutate(secret_id, false, [&](Record& r, store::Txn&) -> Status {
+    MergeTags(r.tags, tags);
+    if (r.tags.size() > kMaxTags) {
+      return LimitExceeded(
+          "The request failed because it would exceed the maximum number of "
+          "tags (50).");
+    }
+    r.last_changed = clock_.Now();
+    return OkStatus();
+  }));
   return OkStatus();
 }
 
 Status SecretService::UntagResource(std::string_view secret_id,
                                     const std::vector<std::string>& keys) {
   for (const std::string& k : keys) KW_RETURN_IF_ERROR(CheckLength("tagKeys.member", k, 1, 128));
-  KW_ASSIGN_OR_RETURN(auto rec, Mutate(secret_id, false, [&](Record& r, store::Txn&) {
-                        std::erase_if(r.tags, [&](const Tag& t) {
-                          return std::find(keys.begin(), keys.end(), t.key) != keys.end();
-                        });
-                        r.last_changed = clock_.Now();
-                        return OkStatus();
-                      }));
-  (void)rec;
+  KW_RETURN_IF_ERROR(Mutate(secret_id, false, [&](Record& r, store::Txn&) {
+    std::erase_if(r.tags, [&](const Tag& t) {
+      return std::find(keys.begin(), keys.end(), t.key) != keys.end();
+    });
+    r.last_changed = clock_.Now();
+    return OkStatus();
+  }));
   return OkStatus();
 }
 
