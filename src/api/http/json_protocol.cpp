@@ -36,8 +36,7 @@ Result<nlohmann::json> DecodeJsonBody(std::string_view body) {
     }
   }
   nlohmann::json parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded())
-    return Serialization("The request body is not valid JSON.");
+  if (parsed.is_discarded()) return Serialization("The request body is not valid JSON.");
   if (!parsed.is_object()) return Serialization("The request body must be a JSON object.");
   return parsed;
 }
