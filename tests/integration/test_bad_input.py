@@ -157,3 +157,9 @@ def test_garbage_bytes_get_400_and_server_lives(server, iam):
     s.close()
     assert data.startswith(b"HTTP/1.1 400") or data == b""
     assert "Users" in iam.list_users()
+
+
+def test_sts_errors_carry_the_sts_namespace(server):
+    status, text = send(server, "Action=DoSomethingOdd&Version=2011-06-15", service="sts")
+    assert status == 400 and code_of(text) == "InvalidAction"
+    assert '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">' in text

@@ -141,7 +141,8 @@ AwsErrorInfo DescribeError(const Error& error, Protocol protocol) {
   return info;
 }
 
-HttpResponse QueryErrorResponse(const Error& error, std::string_view request_id) {
+HttpResponse QueryErrorResponse(const Error& error, std::string_view request_id,
+                                std::string_view xmlns) {
   const AwsErrorInfo info = DescribeError(error, Protocol::kQuery);
   XmlWriter xml;
   xml.Open("Error")
@@ -153,8 +154,7 @@ HttpResponse QueryErrorResponse(const Error& error, std::string_view request_id)
   HttpResponse r;
   r.status = info.http_status;
   r.headers = {{"Content-Type", "text/xml"}, {"x-amzn-RequestId", std::string(request_id)}};
-  r.body = "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">" + xml.str() +
-           "</ErrorResponse>";
+  r.body = "<ErrorResponse xmlns=\"" + std::string(xmlns) + "\">" + xml.str() + "</ErrorResponse>";
   return r;
 }
 

@@ -24,7 +24,10 @@ AwsErrorInfo DescribeError(const Error& error, Protocol protocol);
 
 // <ErrorResponse><Error><Type>Sender</Type><Code>..</Code><Message>..</Message></Error>
 // <RequestId>..</RequestId></ErrorResponse>
-HttpResponse QueryErrorResponse(const Error& error, std::string_view request_id);
+// `xmlns` is the service's namespace (IAM's before the service is known).
+HttpResponse QueryErrorResponse(
+    const Error& error, std::string_view request_id,
+    std::string_view xmlns = "https://iam.amazonaws.com/doc/2010-05-08/");
 // {"__type":"Code","message":"..."} with X-Amzn-ErrorType.
 HttpResponse JsonErrorResponse(const Error& error, std::string_view request_id);
 

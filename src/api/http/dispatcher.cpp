@@ -272,7 +272,7 @@ HttpResponse Dispatcher::HandleQuery(const HttpRequest& request, const QueryServ
                                      const iam::Principal& principal, const sigv4::ParsedAuth& auth,
                                      const QueryParams& params, std::string_view request_id,
                                      std::string& operation_label) {
-  auto fail = [&](const Error& e) { return QueryErrorResponse(e, request_id); };
+  auto fail = [&](const Error& e) { return QueryErrorResponse(e, request_id, service.xmlns); };
   const auto action = params.Get("Action");
   if (!action) return fail(InvalidArgument("Missing Action", "MissingAction"));
   const QueryOperation* op = nullptr;
