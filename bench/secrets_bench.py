@@ -18,80 +18,26 @@ Prints Markdown tables of medians.
 """
 import argparse
 import concurrent.futures
-import configparser
 import http.client
 import json
 import os
 import random
-import re
 import secrets as pysecrets
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 import uuid
 
-import boto3
-import botocore.config
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_bench import free_port, parse_wrk  # noqa: E402
+from benchlib import REGION, Keyward, add_wrk_arguments, median_of, run_wrk  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LUA = os.path.join(HERE, "get_secret_value.lua")
-REGION = "us-east-1"
-
-
-class Keyward:
-    """A keyward server on a fresh data directory, with its administrator's credentials."""
-
-    def __init__(self, binary, tmp):
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.data_dir = os.path.join(tmp, "d")
-        self.log = open(os.path.join(tmp, "server.log"), "wb")
-        self.proc = subprocess.Popen([binary, "server", "--data-dir", self.data_dir,
-                                      "--listen", f"127.0.0.1:{self.port}"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"keyward exited with {self.proc.returncode}")
-            try:
-                urllib.request.urlopen(self.endpoint + "/health", timeout=1)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("keyward did not become ready")
-                time.sleep(0.05)
-        creds = configparser.ConfigParser()
-        creds.read(os.path.join(self.data_dir, "admin-credentials"))
-        self.credentials = Credentials(creds["default"]["aws_access_key_id"],
-                                       creds["default"]["aws_secret_access_key"])
-
-    def client(self):
-        return boto3.client(
-            "secretsmanager", endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id=self.credentials.access_key,
-            aws_secret_access_key=self.credentials.secret_key,
-            config=botocore.config.Config(retries={"max_attempts": 1},
-                                          max_pool_connections=32))
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 def secret_value(i):
@@ -107,7 +53,7 @@ def secret_name(i):
 def create_secrets(kw, start, stop, threads=16):
     """Creates secrets start..stop-1 concurrently; returns the elapsed seconds."""
     # One client for all threads: boto3 clients are thread-safe, creating them is not.
-    client = kw.client()
+    client = kw.client("secretsmanager")
 
     def create(i):
         client.create_secret(Name=secret_name(i), SecretString=secret_value(i))
@@ -165,23 +111,7 @@ def send(kw, request):
 
 
 def wrk(args, url, script_args=None):
-    cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections),
-           "-d", f"{args.duration}s", "--latency"]
-    if script_args:
-        cmd += ["-s", LUA, url, "--", *script_args]
-    else:
-        cmd.append(url)
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    result = parse_wrk(out)
-    m = re.search(r"(\d+) requests in", out)
-    result["requests"] = int(m.group(1)) if m else 0
-    w = re.search(r"pool wraps: (\d+)", out)
-    result["wraps"] = int(w.group(1)) if w else 0
-    return result
-
-
-def median_of(runs):
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    return run_wrk(args, url, LUA if script_args else None, script_args or ())
 
 
 def bench_reads(kw, args, count, tmp):
@@ -228,11 +158,7 @@ def bench_writes(kw, args, count, tmp):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default="build/bin/keyward")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=2, help="wrk threads")
+    add_wrk_arguments(ap)
     ap.add_argument("--pool", type=int, default=256, help="signed GetSecretValue requests")
     ap.add_argument("--with-100k", action="store_true", help="also measure at 100,000 secrets")
     ap.add_argument("--write-duration", type=int, default=10)
