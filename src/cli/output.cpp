@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ostream>
 
+#include "common/strings.hpp"
+
 namespace kw::cli {
 namespace {
 
@@ -39,17 +41,6 @@ void AppendRow(std::string& out, const std::vector<std::string>& cells,
   while (!line.empty() && line.back() == ' ') line.pop_back();
   out += line;
   out += '\n';
-}
-
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
 }
 
 }  // namespace

@@ -18,6 +18,10 @@ constexpr char ToLowerAscii(char c) {
 // `s` with ToLowerAscii applied to every byte.
 std::string ToLowerAscii(std::string_view s);
 
+// `value` as one CSV field (RFC 4180): quoted, with quotes doubled, when it holds a
+// comma, quote or line break; as it is otherwise.
+std::string CsvField(std::string_view value);
+
 // Equal after ToLowerAscii.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 

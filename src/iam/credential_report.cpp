@@ -2,23 +2,13 @@
 
 #include <algorithm>
 
+#include "common/strings.hpp"
 #include "common/time_format.hpp"
 
 namespace kw::iam {
 namespace {
 
 constexpr std::string_view kNA = "N/A";
-
-std::string CsvField(std::string_view value) {
-  if (value.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(value);
-  std::string out = "\"";
-  for (char c : value) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
 
 void AppendRow(std::string& out, const std::vector<std::string>& fields) {
   if (!out.empty()) out += '\n';
