@@ -1,5 +1,6 @@
 #include "api/secretsmanager/secretsmanager_api.hpp"
 
+#include "api/http/json_input.hpp"
 #include "common/time_format.hpp"
 #include "crypto/digest.hpp"
 
@@ -12,18 +13,6 @@ using secrets::SecretService;
 constexpr std::string_view kNoReplication = "keyward does not replicate secrets across regions.";
 
 // ---- decoding -------------------------------------------------------------------
-
-Error TypeError(std::string_view member) {
-  return InvalidArgument("Unexpected value type for member " + std::string(member) + ".",
-                         "SerializationException");
-}
-
-Result<std::optional<std::string>> OptString(const json& in, const char* name) {
-  auto it = in.find(name);
-  if (it == in.end() || it->is_null()) return std::optional<std::string>();
-  if (!it->is_string()) return TypeError(name);
-  return std::optional<std::string>(it->get<std::string>());
-}
 
 Result<std::string> ReqString(const json& in, const char* name) {
   KW_ASSIGN_OR_RETURN(auto s, OptString(in, name));
@@ -45,20 +34,6 @@ Result<std::string> SecretId(const json& in) {
         "ValidationError");
   }
   return id;
-}
-
-Result<std::optional<bool>> OptBool(const json& in, const char* name) {
-  auto it = in.find(name);
-  if (it == in.end() || it->is_null()) return std::optional<bool>();
-  if (!it->is_boolean()) return TypeError(name);
-  return std::optional<bool>(it->get<bool>());
-}
-
-Result<std::optional<std::int64_t>> OptInt(const json& in, const char* name) {
-  auto it = in.find(name);
-  if (it == in.end() || it->is_null()) return std::optional<std::int64_t>();
-  if (!it->is_number_integer()) return TypeError(name);
-  return std::optional<std::int64_t>(it->get<std::int64_t>());
 }
 
 Result<std::optional<int>> MaxResults(const json& in, int max) {
@@ -88,7 +63,7 @@ Result<std::optional<secrets::SecretValueInput>> DecodeValue(const json& in) {
   if (bin) {
     auto decoded = crypto::Base64Decode(*bin);
     SecretBytes wipe(std::move(*bin));
-    if (!decoded) return TypeError("SecretBinary");
+    if (!decoded) return JsonTypeError("SecretBinary");
     return std::optional<secrets::SecretValueInput>({true, SecretBytes(std::move(*decoded))});
   }
   return std::optional<secrets::SecretValueInput>();
@@ -98,9 +73,9 @@ Result<std::vector<secrets::Tag>> DecodeTags(const json& in) {
   std::vector<secrets::Tag> tags;
   auto it = in.find("Tags");
   if (it == in.end() || it->is_null()) return tags;
-  if (!it->is_array()) return TypeError("Tags");
+  if (!it->is_array()) return JsonTypeError("Tags");
   for (const json& t : *it) {
-    if (!t.is_object()) return TypeError("Tags");
+    if (!t.is_object()) return JsonTypeError("Tags");
     KW_ASSIGN_OR_RETURN(auto key, OptString(t, "Key"));
     KW_ASSIGN_OR_RETURN(auto value, OptString(t, "Value"));
     if (!key) {
@@ -114,25 +89,13 @@ Result<std::vector<secrets::Tag>> DecodeTags(const json& in) {
   return tags;
 }
 
-Result<std::vector<std::string>> StringList(const json& in, const char* name) {
-  std::vector<std::string> out;
-  auto it = in.find(name);
-  if (it == in.end() || it->is_null()) return out;
-  if (!it->is_array()) return TypeError(name);
-  for (const json& v : *it) {
-    if (!v.is_string()) return TypeError(name);
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
 Result<std::vector<secrets::Filter>> DecodeFilters(const json& in) {
   std::vector<secrets::Filter> filters;
   auto it = in.find("Filters");
   if (it == in.end() || it->is_null()) return filters;
-  if (!it->is_array()) return TypeError("Filters");
+  if (!it->is_array()) return JsonTypeError("Filters");
   for (const json& f : *it) {
-    if (!f.is_object()) return TypeError("Filters");
+    if (!f.is_object()) return JsonTypeError("Filters");
     secrets::Filter filter;
     KW_ASSIGN_OR_RETURN(auto key, OptString(f, "Key"));
     filter.key = key.value_or("");
@@ -145,7 +108,7 @@ Result<std::vector<secrets::Filter>> DecodeFilters(const json& in) {
 Result<std::optional<secrets::RotationRules>> DecodeRules(const json& in) {
   auto it = in.find("RotationRules");
   if (it == in.end() || it->is_null()) return std::optional<secrets::RotationRules>();
-  if (!it->is_object()) return TypeError("RotationRules");
+  if (!it->is_object()) return JsonTypeError("RotationRules");
   secrets::RotationRules r;
   KW_ASSIGN_OR_RETURN(r.automatically_after_days, OptInt(*it, "AutomaticallyAfterDays"));
   KW_ASSIGN_OR_RETURN(r.schedule_expression, OptString(*it, "ScheduleExpression"));
