@@ -40,6 +40,9 @@ struct Principal {
   bool temporary = false;               // signed with ASIA credentials
   std::optional<TimePoint> expiration;  // temporary credentials only
   std::map<std::string, std::string> tags;  // principal tags (aws:PrincipalTag/*)
+  // Instance credentials of a managed instance (fleet/): its ID ("mi-..."); the session
+  // is the instance role's, named after the instance. Empty for everyone else.
+  std::string instance_id;
 };
 
 // The secret and identity behind an access key ID.
