@@ -80,6 +80,7 @@ int RunApp(int argc, const char* const* argv, const AppEnvironment& environment,
     for (const auto& arg : def.args) {
       CLI::Option* opt = b->app->add_option(arg.name, b->values[arg.name], arg.help);
       if (arg.required) opt->required();
+      if (arg.repeatable) opt->multi_option_policy(CLI::MultiOptionPolicy::Join);
       b->options[arg.name] = opt;
     }
     bound.push_back(std::move(b));

@@ -33,4 +33,53 @@ Result<xml::Node> QueryClient::Call(const QueryService& service, std::string_vie
   return ParseQueryResult(action, response.body);
 }
 
+Result<nlohmann::json> QueryClient::CallJson(const JsonTarget& service, std::string_view operation,
+                                             const nlohmann::json& input) const {
+  ClientRequest request;
+  request.method = "POST";
+  request.url = endpoint_;
+  request.body = input.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  request.headers = {
+      {"Host", url_.host_header},
+      {"Content-Type", "application/x-amz-json-1.1"},
+      {"X-Amz-Target", std::string(service.target_prefix) + "." + std::string(operation)},
+  };
+  const sigv4::RequestView view{request.method, url_.path, request.headers, request.body};
+  const sigv4::SigningParams signing{region_, std::string(service.signing_name), clock_->Now()};
+  HeaderList auth = sigv4::Sign(view, credentials_, signing);
+  for (auto& h : auth) request.headers.push_back(std::move(h));
+
+  KW_ASSIGN_OR_RETURN(ClientResponse response, transport_->Send(request));
+  nlohmann::json body = response.body.empty()
+                            ? nlohmann::json::object()
+                            : nlohmann::json::parse(response.body, nullptr, false);
+  if (response.status >= 400) {
+    const ErrorCode kind = response.status >= 500   ? ErrorCode::kUnavailable
+                           : response.status == 403 ? ErrorCode::kPermissionDenied
+                           : response.status == 404 ? ErrorCode::kNotFound
+                                                    : ErrorCode::kInvalidArgument;
+    if (!body.is_object() || !body.contains("__type")) {
+      return MakeError(kind, "HTTP " + std::to_string(response.status) +
+                                 " (the response is not an AWS error document)");
+    }
+    std::string type = body["__type"].is_string() ? body["__type"].get<std::string>() : "";
+    // Some services send "namespace#Code".
+    if (auto hash = type.rfind('#'); hash != std::string::npos) type = type.substr(hash + 1);
+    std::string message;
+    for (const char* key : {"message", "Message"}) {
+      if (body.contains(key) && body[key].is_string()) message = body[key].get<std::string>();
+    }
+    std::string text = type.empty() ? "HTTP " + std::to_string(response.status) : type;
+    if (!message.empty()) text += ": " + message;
+    return MakeError(kind, std::move(text), type);
+  }
+  if (response.status < 200 || response.status >= 300) {
+    return Unavailable("HTTP " + std::to_string(response.status) + " from " + endpoint_);
+  }
+  if (!body.is_object()) {
+    return Internal(std::string(operation) + ": the response is not a JSON object");
+  }
+  return body;
+}
+
 }  // namespace kw::cli

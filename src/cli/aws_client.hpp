@@ -3,6 +3,7 @@
 // A client for AWS query-protocol APIs (IAM, STS) at one endpoint: encodes the form,
 // signs it with SigV4, sends it and decodes the XML result or error.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,14 @@ struct QueryService {
 inline constexpr QueryService kIam{"iam", "2010-05-08"};
 inline constexpr QueryService kSts{"sts", "2011-06-15"};
 
+// An AWS JSON 1.1 service (POST /, X-Amz-Target: {target_prefix}.{Operation}).
+struct JsonTarget {
+  std::string_view signing_name;   // "ssm"
+  std::string_view target_prefix;  // "AmazonSSM"
+};
+inline constexpr JsonTarget kSsm{"ssm", "AmazonSSM"};
+inline constexpr JsonTarget kKeyward{"keyward", "Keyward"};
+
 // Immutable after Create, so Call may run concurrently when the transport allows it.
 // The transport and the clock are borrowed and must outlive the client.
 class QueryClient {
@@ -38,6 +47,11 @@ class QueryClient {
   Result<xml::Node> Call(const QueryService& service, std::string_view action,
                          const QueryParamList& params = {}) const;
 
+  // Calls a JSON 1.1 `operation` with `input` (an object). On 2xx returns the decoded
+  // body (an empty body reads as {}); on >= 400 the Error of the JSON error document
+  // (reason = its __type, message "Type: message"); kUnavailable when unreachable.
+  Result<nlohmann::json> CallJson(const JsonTarget& service, std::string_view operation,
+                                  const nlohmann::json& input) const;
   const std::string& endpoint() const { return endpoint_; }
   const std::string& region() const { return region_; }
 

@@ -41,6 +41,7 @@ Result<const QueryClient*> CommandContext::Client() {
 std::vector<CommandDef> AllClientCommands() {
   std::vector<CommandDef> all = StsCommands();
   for (auto& c : IamCommands()) all.push_back(std::move(c));
+  for (auto& c : FleetCommands()) all.push_back(std::move(c));
   return all;
 }
 

@@ -30,6 +30,9 @@ struct ArgSpec {
   std::string name;
   std::string help;
   bool required = false;
+  // An option that may be given several times; Arg() then returns the values joined
+  // with '\n'.
+  bool repeatable = false;
 };
 
 // Options every client command takes.
@@ -56,6 +59,7 @@ class CommandContext {
   // --endpoint, else $KEYWARD_ENDPOINT, else http://127.0.0.1:8787.
   const std::string& endpoint() const { return endpoint_; }
   HttpTransport& transport() { return transport_; }
+  const Clock& clock() const { return clock_; }
   // Waits between polls (credential-report); tests pass a no-op.
   void Sleep(std::chrono::milliseconds d) { sleep_(d); }
 
@@ -88,8 +92,9 @@ struct CommandGroup {
 };
 
 // The tables. Each command module contributes one function.
-std::vector<CommandDef> StsCommands();  // status, whoami
-std::vector<CommandDef> IamCommands();  // user ..., access-key ..., credential-report
+std::vector<CommandDef> StsCommands();    // status, whoami
+std::vector<CommandDef> IamCommands();    // user ..., access-key ..., credential-report
+std::vector<CommandDef> FleetCommands();  // activation ..., instance ...
 std::vector<CommandGroup> CommandGroups();
 
 // All client commands, in the order --help lists them.

@@ -201,6 +201,8 @@ std::vector<CommandGroup> CommandGroups() {
   return {
       {"user", "Manage IAM users"},
       {"access-key", "Manage the access keys of an IAM user (the caller's own without --user)"},
+      {"activation", "Manage activations that register hosts running keyward-agent"},
+      {"instance", "Manage the registered hosts (managed instances)"},
   };
 }
 

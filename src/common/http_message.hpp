@@ -3,6 +3,7 @@
 // Plain HTTP messages, independent of any transport library. The Beast transport in
 // server/ converts to and from these, so nothing above it includes Beast.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,6 +57,16 @@ class WebSocketConnection {
   virtual void Send(std::string text) = 0;
   // Starts a clean close (close frame, then the socket); OnClose follows.
   virtual void Close() = 0;
+  // Close codes of RFC 6455 section 7.4.1.
+  enum class CloseCode : std::uint16_t {
+    kNormal = 1000,
+    kGoingAway = 1001,
+    kUnsupportedData = 1003,
+    kPolicyViolation = 1008,
+  };
+  // As Close(), with a close code other than kNormal (a peer that broke the protocol
+  // gets kPolicyViolation). Frames queued before it still go out first.
+  virtual void CloseWith(CloseCode code) = 0;
   virtual const std::string& remote_address() const = 0;
 };
 

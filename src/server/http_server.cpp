@@ -13,8 +13,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <iterator>
 #include <limits>
@@ -34,6 +37,7 @@ using namespace kw::net;  // NOLINT: asio, tcp, error_code
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 namespace ssl = boost::asio::ssl;
+namespace websocket = boost::beast::websocket;
 
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
@@ -47,6 +51,9 @@ constexpr std::chrono::seconds kLingerTimeout{2};
 // for their coroutines to unwind before stopping the I/O loop.
 constexpr std::chrono::seconds kForceCloseGrace{1};
 constexpr std::size_t kReadChunk = 4096;
+// A WebSocket read buffer larger than this after a message is released rather than kept
+// for the next one: an idle agent then costs no buffer at all.
+constexpr std::size_t kKeptWebSocketBuffer = 0;
 
 std::string EndpointText(const std::string& host, std::uint16_t port) {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
@@ -143,9 +150,10 @@ class ConnectionBase {
 
 class HttpServer::Impl {
  public:
-  Impl(const HttpServerConfig& config, HttpHandler& handler)
+  Impl(const HttpServerConfig& config, HttpHandler& handler, WebSocketHandler* websockets)
       : config_(config),
         handler_(handler),
+        websockets_(websockets),
         io_(config.threads),
         work_(asio::make_work_guard(io_)),
         acceptor_(asio::make_strand(io_)) {}
@@ -175,6 +183,37 @@ class HttpServer::Impl {
     return InternalFailureResponse();
   }
 
+  WebSocketHandler* websockets() const { return websockets_; }
+
+  // The WebSocketHandler's decision; a throwing handler (a bug) refuses with 500.
+  WebSocketHandler::Decision CallAccept(const HttpRequest& request,
+                                        std::shared_ptr<WebSocketConnection> connection) {
+    try {
+      WebSocketHandler::Decision d = websockets_->Accept(request, std::move(connection));
+      if (auto* s = std::get_if<std::shared_ptr<WebSocketSession>>(&d); s && !*s) {
+        spdlog::error("http: WebSocket handler accepted with a null session; answering 500");
+        return InternalFailureResponse();
+      }
+      return d;
+    } catch (const std::exception& e) {
+      spdlog::error("http: WebSocket handler threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("http: WebSocket handler threw a non-standard exception");
+    }
+    return InternalFailureResponse();
+  }
+
+  // Adds a connection that did not come from the acceptor (a WebSocket taking over an
+  // HTTP connection's socket) to the registry that Stop() walks. nullopt once Stop()
+  // has begun.
+  std::optional<std::uint64_t> Register(const std::shared_ptr<ConnectionBase>& conn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_started_) return std::nullopt;
+    const std::uint64_t id = next_id_++;
+    connections_.emplace(id, conn);
+    return id;
+  }
+
   void Deregister(std::uint64_t id) {
     std::lock_guard<std::mutex> lock(mu_);
     connections_.erase(id);
@@ -188,6 +227,7 @@ class HttpServer::Impl {
 
   const HttpServerConfig config_;
   HttpHandler& handler_;
+  WebSocketHandler* const websockets_;  // may be null
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
 
@@ -211,6 +251,218 @@ class HttpServer::Impl {
 };
 
 namespace {
+
+// One WebSocket connection, after an HTTP connection's upgrade request was accepted. It
+// takes over the HTTP connection's stream. Strand-confined: every member below is used
+// only on the stream's strand (ex_); Send/Close/CloseWith post there first.
+//
+// Lifetime: owned by shared_ptrs held by the application (as WebSocketConnection), the
+// read and write coroutines and posted handlers. The stream (and its socket) is
+// destroyed as soon as both coroutines have ended, even while the application still
+// holds the object, and the registry entry goes with it.
+template <class Stream>
+class WebSocket final : public ConnectionBase,
+                        public WebSocketConnection,
+                        public std::enable_shared_from_this<WebSocket<Stream>> {
+ public:
+  // No permessage-deflate: its zlib state would cost hundreds of KiB per connection.
+  using WsStream = websocket::stream<Stream, /*deflateSupported=*/false>;
+
+  WebSocket(HttpServer::Impl& server, std::string remote, asio::any_io_executor ex)
+      : server_(server), remote_(std::move(remote)), ex_(std::move(ex)) {}
+
+  ~WebSocket() override {
+    if (id_) server_.Deregister(*id_);
+  }
+
+  // Enters the server's registry; false once Stop() has begun.
+  bool Register() {
+    id_ = server_.Register(this->shared_from_this());
+    return id_.has_value();
+  }
+
+  // The upgrade was refused: nothing will run; leave the registry now.
+  void Abandon() {
+    closed_ = true;
+    if (id_) server_.Deregister(*std::exchange(id_, std::nullopt));
+  }
+
+  // The upgrade was accepted: takes the stream and starts the handshake and read loop.
+  // Runs on the strand.
+  void Attach(Stream&& stream, http::request<http::string_body>&& request,
+              std::shared_ptr<WebSocketSession> session) {
+    ws_.emplace(std::move(stream));
+    session_ = std::move(session);
+    reading_ = true;
+    asio::co_spawn(ex_, ReadLoop(this->shared_from_this(), std::move(request)), asio::detached);
+  }
+
+  // --- WebSocketConnection (any thread) ---
+  void Send(std::string text) override {
+    asio::post(ex_, [self = this->shared_from_this(), text = std::move(text)]() mutable {
+      self->Enqueue(std::move(text));
+    });
+  }
+  void Close() override { CloseWith(CloseCode::kNormal); }
+  void CloseWith(CloseCode code) override {
+    asio::post(ex_, [self = this->shared_from_this(), code] { self->RequestClose(code); });
+  }
+  const std::string& remote_address() const override { return remote_; }
+
+  // --- ConnectionBase (on the strand) ---
+  asio::any_io_executor executor() override { return ex_; }
+  void OnStop() override { RequestClose(CloseCode::kGoingAway); }
+  void ForceClose() override { HardClose(); }
+
+ private:
+  static asio::awaitable<void> ReadLoop(std::shared_ptr<WebSocket> self,
+                                        http::request<http::string_body> request) {
+    try {
+      co_await self->Read(std::move(request));
+    } catch (const std::exception& e) {
+      spdlog::error("http: WebSocket from {} failed: {}", self->remote_, e.what());
+    } catch (...) {
+      spdlog::error("http: WebSocket from {} failed", self->remote_);
+    }
+    self->reading_ = false;
+    self->Finish();
+  }
+
+  asio::awaitable<void> Read(http::request<http::string_body> request) {
+    const HttpServerConfig& cfg = server_.config();
+    WsStream& ws = *ws_;
+    ws.set_option(websocket::stream_base::timeout{cfg.header_timeout, cfg.websocket_idle_timeout,
+                                                  /*keep_alive_pings=*/true});
+    ws.read_message_max(cfg.websocket_max_message_bytes);
+    error_code ec;
+    co_await ws.async_accept(request, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    request = {};  // its memory is not needed for the life of the connection
+    open_ = true;
+    MaybeStartWriter();
+    for (;;) {
+      co_await ws.async_read(buffer_, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;  // closed by either side, timed out, too big, or reset
+      if (!ws.got_text()) {
+        RequestClose(CloseCode::kUnsupportedData);
+      } else if (!close_requested_) {
+        const auto data = buffer_.cdata();
+        session_->OnMessage(std::string_view(static_cast<const char*>(data.data()), data.size()));
+      }
+      buffer_.consume(buffer_.size());
+      if (buffer_.capacity() > kKeptWebSocketBuffer) buffer_.shrink_to_fit();
+    }
+  }
+
+  void Enqueue(std::string text) {
+    if (closed_ || close_requested_) return;
+    const HttpServerConfig& cfg = server_.config();
+    if (queue_.size() >= cfg.websocket_max_queued_frames ||
+        queued_bytes_ + text.size() > cfg.websocket_max_queued_bytes) {
+      spdlog::warn("http: WebSocket peer {} does not read; closing its connection", remote_);
+      close_requested_ = true;  // drops what is still sent until the read loop ends
+      HardClose();
+      return;
+    }
+    queued_bytes_ += text.size();
+    queue_.push_back(std::move(text));
+    MaybeStartWriter();
+  }
+
+  void RequestClose(CloseCode code) {
+    if (closed_ || close_requested_) return;
+    close_requested_ = true;
+    close_code_ = code;
+    if (!ws_) return;  // handshake not begun yet; ReadLoop's Finish ends it
+    MaybeStartWriter();
+  }
+
+  void MaybeStartWriter() {
+    if (!open_ || writing_ || closed_) return;
+    if (queue_.empty() && !(close_requested_ && !close_sent_)) return;
+    writing_ = true;
+    asio::co_spawn(ex_, WriteLoop(this->shared_from_this()), asio::detached);
+  }
+
+  // One write at a time, as Beast requires; the close frame goes after queued frames.
+  static asio::awaitable<void> WriteLoop(std::shared_ptr<WebSocket> self) {
+    error_code ec;
+    try {
+      while (!self->closed_ && !self->queue_.empty()) {
+        self->ws_->text(true);
+        co_await self->ws_->async_write(asio::buffer(self->queue_.front()),
+                                        asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) break;
+        self->queued_bytes_ -= self->queue_.front().size();
+        self->queue_.pop_front();
+      }
+      if (!ec && !self->closed_ && self->close_requested_ && !self->close_sent_) {
+        self->close_sent_ = true;
+        co_await self->ws_->async_close(
+            websocket::close_reason(static_cast<std::uint16_t>(self->close_code_)),
+            asio::redirect_error(asio::use_awaitable, ec));
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("http: WebSocket write to {} failed: {}", self->remote_, e.what());
+      ec = asio::error::fault;
+    }
+    self->writing_ = false;
+    if (ec) self->HardClose();
+    if (self->closed_) {
+      self->Release();
+    } else {
+      self->MaybeStartWriter();  // frames queued while the close was being written
+    }
+  }
+
+  // Ends the TCP connection at once; the pending read fails and Finish follows.
+  void HardClose() {
+    if (!ws_) return;
+    error_code ec;
+    beast::get_lowest_layer(*ws_).socket().close(ec);
+  }
+
+  // The read loop has ended: the connection is over for the application.
+  void Finish() {
+    closed_ = true;
+    queue_.clear();
+    queued_bytes_ = 0;
+    if (auto session = std::move(session_)) {
+      try {
+        session->OnClose();
+      } catch (...) {
+        spdlog::error("http: WebSocket session's OnClose threw");
+      }
+    }
+    if (writing_) HardClose();  // the writer's completion calls Release()
+    Release();
+  }
+
+  void Release() {
+    if (reading_ || writing_ || !ws_) return;
+    HardClose();
+    ws_.reset();
+    buffer_ = beast::flat_buffer();
+    if (id_) server_.Deregister(*std::exchange(id_, std::nullopt));
+  }
+
+  HttpServer::Impl& server_;
+  const std::string remote_;
+  const asio::any_io_executor ex_;  // the connection's strand
+  std::optional<std::uint64_t> id_;
+  std::optional<WsStream> ws_;
+  std::shared_ptr<WebSocketSession> session_;  // reset after OnClose (breaks the cycle)
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool reading_ = false;          // the read coroutine runs
+  bool writing_ = false;          // the write coroutine runs
+  bool open_ = false;             // handshake done
+  bool close_requested_ = false;  // Close(), Stop() or a protocol error
+  bool close_sent_ = false;
+  bool closed_ = false;  // OnClose delivered (or refused); no more traffic
+  CloseCode close_code_ = CloseCode::kNormal;
+};
 
 // One client connection: reads requests one at a time, calls the handler, writes the
 // response. Strand-confined: the coroutine and OnStop/ForceClose run on one strand.
@@ -261,7 +513,9 @@ class Connection final : public ConnectionBase {
  private:
   beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
 
-  void Close() { Tcp().close(); }
+  void Close() {
+    if (!handed_off_) Tcp().close();
+  }
 
   asio::awaitable<void> Serve() {
     const HttpServerConfig& cfg = server_.config();
@@ -326,6 +580,10 @@ class Connection final : public ConnectionBase {
       Tcp().expires_never();
 
       http::request<http::string_body> message = parser.release();
+      if (server_.websockets() != nullptr && websocket::is_upgrade(message)) {
+        co_await Upgrade(std::move(message));
+        co_return;
+      }
       const unsigned version = message.version();
       const bool head = message.method() == http::verb::head;
       bool keep_alive = message.keep_alive();
@@ -345,6 +603,32 @@ class Connection final : public ConnectionBase {
         co_return;
       }
     }
+  }
+
+  // Offers an upgrade request to the WebSocketHandler. Accepted: the stream moves to a
+  // WebSocket, and this connection ends without touching it again. Refused: the
+  // handler's response is sent and the connection closes.
+  asio::awaitable<void> Upgrade(http::request<http::string_body> message) {
+    HttpResponse refusal;
+    auto ws = std::make_shared<WebSocket<Stream>>(server_, remote_, stream_.get_executor());
+    if (server_.stopping() || !ws->Register()) {
+      refusal.status = 503;
+      refusal.headers.push_back({"Content-Type", "text/plain"});
+      refusal.body = "server is shutting down\n";
+    } else {
+      WebSocketHandler::Decision decision = server_.CallAccept(
+          ToRequest(http::request<http::string_body>(message), remote_, kTls), ws);
+      if (auto* session = std::get_if<std::shared_ptr<WebSocketSession>>(&decision)) {
+        // The WebSocket sets its own timeouts; the TCP stream's must not interfere.
+        Tcp().expires_never();
+        handed_off_ = true;
+        ws->Attach(std::move(stream_), std::move(message), std::move(*session));
+        co_return;
+      }
+      refusal = std::move(std::get<HttpResponse>(decision));
+    }
+    ws->Abandon();
+    co_await WriteAndClose(std::move(refusal));
   }
 
   // A request could not be read. Answers protocol errors; connection-level failures
@@ -408,6 +692,7 @@ class Connection final : public ConnectionBase {
   bool idle_ = false;              // waiting for the first byte of a request
   bool in_request_ = false;        // a request has begun and has no complete response
   bool response_started_ = false;  // bytes of the current response may have been sent
+  bool handed_off_ = false;        // stream_ moved to a WebSocket; do not touch it
 };
 
 }  // namespace
@@ -628,8 +913,9 @@ Status HttpServer::Impl::RunUntilSignal() {
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerConfig& config,
-                                                      HttpHandler& handler) {
-  auto impl = std::make_unique<Impl>(config, handler);
+                                                      HttpHandler& handler,
+                                                      WebSocketHandler* websockets) {
+  auto impl = std::make_unique<Impl>(config, handler, websockets);
   KW_RETURN_IF_ERROR(impl->Listen());
   impl->Run();
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));

@@ -12,6 +12,13 @@
 //
 // Per connection, requests are handled strictly one after another, so pipelined
 // requests get their responses in order.
+//
+// WebSocket: when a WebSocketHandler is given, a GET with `Upgrade: websocket` goes to
+// its Accept() instead of the HttpHandler. An accepted connection reads text frames one
+// at a time (binary frames and frames over websocket_max_message_bytes close it), pings
+// a silent peer and closes it after websocket_idle_timeout, and writes queued frames one
+// at a time. Per-connection memory is kept small on purpose (no compression, read buffer
+// released between messages) because the control channel holds thousands of idle agents.
 
 #include <chrono>
 #include <cstddef>
@@ -19,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "agentproto/agent_protocol.hpp"
 #include "common/http_message.hpp"
 #include "common/result.hpp"
 
@@ -47,6 +55,17 @@ struct HttpServerConfig {
   // How long Stop() lets in-flight requests finish before closing their connections.
   std::chrono::milliseconds drain_timeout = std::chrono::seconds(10);
 
+  // WebSocket connections: closed when nothing (not even a pong to the server's ping,
+  // sent after half this time) arrives for this long. The opening and closing
+  // handshakes are bounded by header_timeout.
+  std::chrono::milliseconds websocket_idle_timeout = std::chrono::seconds(90);
+  // A larger message closes the connection (close code 1009).
+  std::size_t websocket_max_message_bytes = agentproto::kMaxMessageBytes;
+  // A peer that does not read: its connection is closed once the frames queued for it
+  // exceed either limit, rather than buffering without bound.
+  std::size_t websocket_max_queued_bytes = 1024 * 1024;
+  std::size_t websocket_max_queued_frames = 1000;
+
   // TLS: when both are set, connections are TLS-only (PEM files; the chain file may
   // hold intermediates after the leaf) and requests arrive with `secure = true`.
   std::string tls_cert_chain_file;
@@ -58,12 +77,14 @@ struct HttpServerConfig {
 // themselves).
 class HttpServer {
  public:
-  // Binds, listens and starts the I/O threads. `handler` must outlive the server.
+  // Binds, listens and starts the I/O threads. `handler` and `websockets` (optional:
+  // without it, upgrade requests go to `handler` like any other) must outlive the server.
   // Errors: kInvalidArgument for a bad host or config, kUnavailable when the address
   // cannot be bound ("address already in use: 127.0.0.1:8787"), kInvalidArgument for
   // unreadable TLS files.
   static Result<std::unique_ptr<HttpServer>> Start(const HttpServerConfig& config,
-                                                   HttpHandler& handler);
+                                                   HttpHandler& handler,
+                                                   WebSocketHandler* websockets = nullptr);
 
   // Stops (as Stop()) if still running.
   ~HttpServer();
@@ -73,7 +94,8 @@ class HttpServer {
   // The bound port (the real one when config.port was 0).
   std::uint16_t port() const;
 
-  // Graceful shutdown; idempotent. Stops accepting, closes idle keep-alive connections,
+  // Graceful shutdown; idempotent. Stops accepting, closes idle keep-alive connections
+  // and WebSocket connections (close frame, after the frames already queued),
   // lets requests already being read or handled finish and answers them with
   // `Connection: close`, then waits up to drain_timeout for those connections to end
   // before closing the rest. Returns when the I/O threads have exited. A handler call

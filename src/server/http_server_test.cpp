@@ -1,5 +1,10 @@
 #include "server/http_server.hpp"
 
+// clang-format off
+// net.hpp must precede every Boost header (see its comment).
+#include "common/net.hpp"
+// clang-format on
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -14,6 +19,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -715,6 +725,323 @@ TEST_F(HttpServerTest, MissingTlsFilesAreAStartError) {
   auto r = HttpServer::Start(config_, handler_);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+}
+
+// --- WebSocket ---
+
+namespace ws = boost::beast::websocket;
+namespace asio = boost::asio;
+using boost::asio::ip::tcp;
+
+// Records what the transport reports; optionally echoes every message back.
+class RecordingSession : public WebSocketSession {
+ public:
+  void OnMessage(std::string_view text) override {
+    std::lock_guard<std::mutex> lock(mu);
+    messages.emplace_back(text);
+    if (echo && connection) connection->Send("echo:" + std::string(text));
+    if (text == "close-me" && connection)
+      connection->CloseWith(WebSocketConnection::CloseCode::kPolicyViolation);
+  }
+  void OnClose() override { closes.fetch_add(1); }
+
+  std::mutex mu;
+  std::vector<std::string> messages;  // guarded by mu
+  std::shared_ptr<WebSocketConnection> connection;
+  bool echo = true;
+  std::atomic<int> closes{0};
+};
+
+class TestWebSockets : public WebSocketHandler {
+ public:
+  Decision Accept(const HttpRequest& request,
+                  std::shared_ptr<WebSocketConnection> connection) override {
+    std::lock_guard<std::mutex> lock(mu);
+    requests.push_back(request);
+    if (request.target == "/refuse") {
+      HttpResponse r;
+      r.status = 403;
+      r.body = "no";
+      return r;
+    }
+    auto session = std::make_shared<RecordingSession>();
+    session->connection = connection;
+    sessions.push_back(session);
+    if (request.target == "/greet") connection->Send("hello before handshake");
+    return session;
+  }
+
+  std::shared_ptr<RecordingSession> Session(std::size_t i) {
+    std::lock_guard<std::mutex> lock(mu);
+    return i < sessions.size() ? sessions[i] : nullptr;
+  }
+
+  std::mutex mu;
+  std::vector<HttpRequest> requests;                        // guarded by mu
+  std::vector<std::shared_ptr<RecordingSession>> sessions;  // guarded by mu
+};
+
+template <class Pred>
+bool Eventually(Pred pred, std::chrono::milliseconds timeout = 3s) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return pred();
+}
+
+class WebSocketTest : public HttpServerTest {
+ protected:
+  void StartWs() {
+    auto started = HttpServer::Start(config_, handler_, &websockets_);
+    ASSERT_TRUE(started.has_value()) << started.error().message;
+    server_ = std::move(*started);
+  }
+
+  // A connected, handshaken Beast client with a 5 s read deadline.
+  std::unique_ptr<ws::stream<tcp::socket>> Connect(const std::string& target = "/ws") {
+    auto c = std::make_unique<ws::stream<tcp::socket>>(io_);
+    c->next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    timeval tv{5, 0};
+    ::setsockopt(c->next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    c->handshake("localhost", target);
+    return c;
+  }
+
+  static std::string ReadText(ws::stream<tcp::socket>& c) {
+    boost::beast::flat_buffer b;
+    c.read(b);
+    return boost::beast::buffers_to_string(b.data());
+  }
+
+  // Reads until the connection ends; returns the error that ended it.
+  static boost::system::error_code ReadUntilClosed(ws::stream<tcp::socket>& c) {
+    boost::system::error_code ec;
+    for (;;) {
+      boost::beast::flat_buffer b;
+      c.read(b, ec);
+      if (ec) return ec;
+    }
+  }
+
+  asio::io_context io_;
+  TestWebSockets websockets_;
+};
+
+TEST_F(WebSocketTest, AcceptsUpgradeAndExchangesTextFrames) {
+  StartWs();
+  auto c = Connect("/ws/path?x=1");
+  c->text(true);
+  c->write(asio::buffer(std::string("ping one")));
+  EXPECT_EQ(ReadText(*c), "echo:ping one");
+  c->write(asio::buffer(std::string("ping two")));
+  EXPECT_EQ(ReadText(*c), "echo:ping two");
+  {
+    std::lock_guard<std::mutex> lock(websockets_.mu);
+    ASSERT_EQ(websockets_.requests.size(), 1u);
+    EXPECT_EQ(websockets_.requests[0].method, "GET");
+    EXPECT_EQ(websockets_.requests[0].target, "/ws/path?x=1");
+    EXPECT_EQ(websockets_.requests[0].remote_address, "127.0.0.1");
+    EXPECT_NE(FindHeader(websockets_.requests[0].headers, "Sec-WebSocket-Key"), nullptr);
+  }
+  EXPECT_TRUE(handler_.seen().empty());  // the HTTP handler never saw the upgrade
+  c->close(ws::close_code::normal);
+  auto session = websockets_.Session(0);
+  ASSERT_TRUE(Eventually([&] { return session->closes.load() == 1; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(session->closes.load(), 1);
+  EXPECT_EQ(session->messages, (std::vector<std::string>{"ping one", "ping two"}));
+}
+
+TEST_F(WebSocketTest, FramesQueuedDuringAcceptAreSentAfterTheHandshake) {
+  StartWs();
+  auto c = Connect("/greet");
+  EXPECT_EQ(ReadText(*c), "hello before handshake");
+}
+
+TEST_F(WebSocketTest, RefusalIsAnOrdinaryHttpResponse) {
+  StartWs();
+  Client c(server_->port());
+  ASSERT_TRUE(
+      c.Send(Get("/refuse",
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(r->body, "no");
+  EXPECT_TRUE(c.ClosedWithin(2s));
+  // Plain requests still reach the HTTP handler.
+  Client plain(server_->port());
+  ASSERT_TRUE(plain.Send(Get("/plain")));
+  auto p = plain.Read();
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->body, "/plain");
+}
+
+TEST_F(WebSocketTest, WithoutAWebSocketHandlerUpgradesGoToTheHttpHandler) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/up", "Upgrade: websocket\r\nConnection: Upgrade\r\n")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "/up");
+}
+
+TEST_F(WebSocketTest, BinaryFrameClosesTheConnection) {
+  StartWs();
+  auto c = Connect();
+  c->binary(true);
+  c->write(asio::buffer(std::string("\x01\x02", 2)));
+  EXPECT_EQ(ReadUntilClosed(*c), ws::error::closed);
+  EXPECT_EQ(c->reason().code, ws::close_code::unknown_data);
+  auto session = websockets_.Session(0);
+  ASSERT_TRUE(Eventually([&] { return session->closes.load() == 1; }));
+  EXPECT_TRUE(session->messages.empty());
+}
+
+TEST_F(WebSocketTest, OversizedMessageClosesTheConnection) {
+  config_.websocket_max_message_bytes = 1024;
+  StartWs();
+  auto c = Connect();
+  c->write(asio::buffer(std::string(1024, 'a')));  // at the limit: delivered
+  EXPECT_EQ(ReadText(*c).size(), 5u + 1024u);
+  c->write(asio::buffer(std::string(1025, 'b')));
+  EXPECT_TRUE(ReadUntilClosed(*c));
+  EXPECT_EQ(c->reason().code, ws::close_code::too_big);
+  auto session = websockets_.Session(0);
+  ASSERT_TRUE(Eventually([&] { return session->closes.load() == 1; }));
+  std::lock_guard<std::mutex> lock(session->mu);
+  EXPECT_EQ(session->messages.size(), 1u);
+}
+
+TEST_F(WebSocketTest, ApplicationCloseSendsItsCloseCode) {
+  StartWs();
+  auto c = Connect();
+  c->write(asio::buffer(std::string("close-me")));
+  EXPECT_EQ(ReadText(*c), "echo:close-me");  // queued before the close: sent first
+  EXPECT_EQ(ReadUntilClosed(*c), ws::error::closed);
+  EXPECT_EQ(c->reason().code, ws::close_code::policy_error);
+  auto session = websockets_.Session(0);
+  ASSERT_TRUE(Eventually([&] { return session->closes.load() == 1; }));
+}
+
+TEST_F(WebSocketTest, SendFromOtherThreadsKeepsPerThreadOrder) {
+  StartWs();
+  auto c = Connect();
+  auto session = websockets_.Session(0);
+  ASSERT_NE(session, nullptr);
+  std::thread a([&] {
+    for (int i = 0; i < 200; ++i) session->connection->Send("a" + std::to_string(i));
+  });
+  std::thread b([&] {
+    for (int i = 0; i < 200; ++i) session->connection->Send("b" + std::to_string(i));
+  });
+  a.join();
+  b.join();
+  int next_a = 0, next_b = 0;
+  for (int i = 0; i < 400; ++i) {
+    const std::string m = ReadText(*c);
+    if (m[0] == 'a') {
+      EXPECT_EQ(m, "a" + std::to_string(next_a++));
+    } else {
+      EXPECT_EQ(m, "b" + std::to_string(next_b++));
+    }
+  }
+  EXPECT_EQ(next_a, 200);
+  EXPECT_EQ(next_b, 200);
+}
+
+TEST_F(WebSocketTest, PeerThatDoesNotReadIsClosedWhenItsQueueOverflows) {
+  config_.websocket_max_queued_bytes = 1024 * 1024;
+  StartWs();
+  auto c = Connect();  // never reads
+  auto session = websockets_.Session(0);
+  ASSERT_NE(session, nullptr);
+  const std::string frame(256 * 1024, 'x');
+  // 64 MiB in all: far more than the kernel's socket buffers and the queue limit hold.
+  for (int i = 0; i < 256 && session->closes.load() == 0; ++i) {
+    session->connection->Send(frame);
+    if (i % 16 == 15) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(Eventually([&] { return session->closes.load() == 1; }));
+}
+
+TEST_F(WebSocketTest, SilentPeerIsClosedAfterTheIdleTimeoutButAnsweringPeerStays) {
+  config_.websocket_idle_timeout = 400ms;
+  StartWs();
+  // A peer that completed the handshake and then never answers the server's ping.
+  Client silent(server_->port());
+  ASSERT_TRUE(silent.Send(Get("/ws",
+                              "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: "
+                              "13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")));
+  auto r = silent.Read(/*head_request=*/true);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 101);
+  const auto start = Clock::now();
+  EXPECT_TRUE(silent.ClosedWithin(3s));
+  EXPECT_GE(Clock::now() - start, 300ms);
+
+  // A Beast client with a read pending answers pings, so it outlives several timeouts.
+  auto c = Connect();
+  std::atomic<bool> ended{false};
+  std::thread reader([&] {
+    ReadUntilClosed(*c);
+    ended.store(true);
+  });
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_FALSE(ended.load());
+  server_->Stop();
+  reader.join();
+  EXPECT_TRUE(ended.load());
+}
+
+TEST_F(WebSocketTest, StopSendsCloseFramesAndEndsSessions) {
+  config_.drain_timeout = 5s;
+  StartWs();
+  auto c = Connect();
+  auto session = websockets_.Session(0);
+  ASSERT_NE(session, nullptr);
+  std::optional<boost::system::error_code> ended;
+  std::thread reader([&] { ended = ReadUntilClosed(*c); });
+  const auto start = Clock::now();
+  server_->Stop();
+  reader.join();
+  EXPECT_LT(Clock::now() - start, 3s);  // did not sit out the drain timeout
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(*ended, ws::error::closed);
+  EXPECT_EQ(c->reason().code, ws::close_code::going_away);
+  EXPECT_EQ(session->closes.load(), 1);
+  session->connection->Send("after stop");  // does nothing, and does not crash
+}
+
+TEST_F(WebSocketTest, WorksOverTls) {
+  const TlsFiles files = MakeSelfSignedCert();
+  config_.tls_cert_chain_file = files.cert.string();
+  config_.tls_private_key_file = files.key.string();
+  StartWs();
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.set_verify_mode(asio::ssl::verify_none);
+  ws::stream<boost::beast::ssl_stream<tcp::socket>> c(io_, ctx);
+  boost::beast::get_lowest_layer(c).connect(
+      tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  c.next_layer().handshake(asio::ssl::stream_base::client);
+  c.handshake("localhost", "/tls");
+  c.write(asio::buffer(std::string("over tls")));
+  boost::beast::flat_buffer b;
+  c.read(b);
+  EXPECT_EQ(boost::beast::buffers_to_string(b.data()), "echo:over tls");
+  {
+    std::lock_guard<std::mutex> lock(websockets_.mu);
+    ASSERT_EQ(websockets_.requests.size(), 1u);
+    EXPECT_TRUE(websockets_.requests[0].secure);
+  }
+  c.close(ws::close_code::normal);
+  std::filesystem::remove_all(files.dir);
+  auto session = websockets_.Session(0);
+  ASSERT_TRUE(Eventually([&] { return session->closes.load() == 1; }));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "server/server_app.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <condition_variable>
 #include <filesystem>
@@ -9,15 +10,24 @@
 #include <ostream>
 #include <thread>
 
+#include "api/agent/agent_endpoints.hpp"
+#include "api/agent/control_channel.hpp"
 #include "api/http/dispatcher.hpp"
 #include "api/http/metrics.hpp"
 #include "api/iam/policies_api.hpp"
 #include "api/iam/users_api.hpp"
 #include "api/secretsmanager/secretsmanager_api.hpp"
+#include "api/ssm/commands/commands_api.hpp"
+#include "api/ssm/documents/documents_api.hpp"
+#include "api/ssm/fleet/fleet_api.hpp"
+#include "api/ssm/windows/windows_api.hpp"
 #include "api/sts/sts_api.hpp"
+#include "commands/command_service.hpp"
 #include "common/atomic_file.hpp"
 #include "crypto/aead.hpp"
 #include "crypto/csprng.hpp"
+#include "documents/document_service.hpp"
+#include "fleet/fleet_service.hpp"
 #include "iam/ids.hpp"
 #include "iam/policy_service.hpp"
 #include "iam/user_service.hpp"
@@ -26,6 +36,7 @@
 #include "server/http_server.hpp"
 #include "store/sqlite/sqlite_kv_store.hpp"
 #include "sts/sts_service.hpp"
+#include "windows/maintenance_window_service.hpp"
 
 namespace kw::server {
 namespace {
@@ -151,6 +162,72 @@ class Maintenance {
   std::thread thread_;
 };
 
+// Once a second on its own thread: Run Command's delivery timeouts and batched writes,
+// then the maintenance-window scheduler (which sends commands synchronously, so it must
+// not run on the transport's threads).
+class Scheduler {
+ public:
+  Scheduler(commands::CommandService& commands, windows::MaintenanceWindowService& windows,
+            fleet::FleetService& fleet, const Clock& clock)
+      : commands_(commands), windows_(windows), fleet_(fleet), clock_(clock), thread_([this] {
+          Loop();
+        }) {}
+  ~Scheduler() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    FlushPresence();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+      lock.unlock();
+      if (Status s = commands_.Tick(clock_.Now()); !s) {
+        spdlog::warn("run command upkeep failed: {}", s.error().message);
+      }
+      if (Status s = windows_.Tick(clock_.Now()); !s) {
+        spdlog::warn("maintenance window scheduler: {}", s.error().message);
+      }
+      // Heartbeats live in memory; write LastPingDateTime out once a minute.
+      if (++ticks_ % 60 == 0) FlushPresence();
+      lock.lock();
+    }
+  }
+
+  void FlushPresence() {
+    if (auto s = fleet_.FlushPresence(); !s) {
+      spdlog::warn("could not record agent presence: {}", s.error().message);
+    }
+  }
+
+  commands::CommandService& commands_;
+  windows::MaintenanceWindowService& windows_;
+  fleet::FleetService& fleet_;
+  const Clock& clock_;
+  long ticks_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+// Every agent holds one connection: lift the soft open-file limit to the hard one so a
+// large fleet is not refused at 1,024 descriptors.
+void RaiseFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      spdlog::warn("could not raise the open-file limit");
+    }
+  }
+}
+
 Status Serve(const ServerConfig& config, std::ostream& out) {
   KW_RETURN_IF_ERROR(EnsurePrivateDir(config.data_dir));
   SystemClock clock;
@@ -177,6 +254,11 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   KW_RETURN_IF_ERROR(policies.EnsureAwsManagedPolicies());
   sts::StsService sts(*store, envelope, clock, random, account, policies);
   secrets::SecretService secrets(*store, envelope, clock, random, account);
+  fleet::FleetService fleet(*store, clock, random, account, sts, policies);
+  sts.SetInstanceChecker(&fleet);
+  documents::DocumentService documents(*store, clock, account);
+  commands::CommandService commands(*store, clock, random, account, documents, fleet);
+  windows::MaintenanceWindowService windows(*store, clock, random, account, commands, fleet);
   KW_RETURN_IF_ERROR(BootstrapAdmin(config, *store, users, policies, out));
 
   api::Metrics metrics;
@@ -191,6 +273,22 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   dispatcher.AddQueryService(std::move(iam_service));
   dispatcher.AddQueryService(api::StsQueryService(sts, policies, account));
   dispatcher.AddJsonService(api::SecretsManagerJsonService(secrets, account));
+  api::JsonService ssm{"ssm", "AmazonSSM", "ssm", api::FleetOperations(fleet, account)};
+  for (auto ops :
+       {api::DocumentOperations(documents, account), api::CommandOperations(commands, account),
+        api::WindowOperations(windows, account)}) {
+    for (auto& op : ops) ssm.operations.push_back(std::move(op));
+  }
+  dispatcher.AddJsonService(std::move(ssm));
+  dispatcher.AddJsonService(api::JsonService{"keyward", "Keyward", "keyward",
+                                             api::KeywardFleetOperations(fleet, account)});
+  api::AgentEndpoints agent_endpoints(fleet, clock, random);
+  dispatcher.SetAgentHandler(&agent_endpoints);
+  api::ControlChannel control_channel(api::ControlChannelDeps{
+      clock, [&dispatcher](const HttpRequest& r) { return dispatcher.Authenticate(r); }, fleet,
+      commands, [](const std::string& line) { spdlog::warn("control channel: {}", line); }});
+  commands.SetNotifier(&control_channel);
+  RaiseFileLimit();
 
   HttpServerConfig http;
   http.host = config.listen_host;
@@ -198,8 +296,9 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   http.threads = config.threads;
   http.max_body_bytes = config.max_body_bytes;
   http.max_header_bytes = config.max_header_bytes;
-  KW_ASSIGN_OR_RETURN(auto server, HttpServer::Start(http, dispatcher));
+  KW_ASSIGN_OR_RETURN(auto server, HttpServer::Start(http, dispatcher, &control_channel));
   Maintenance maintenance(users, sts, secrets, clock, config.usage_flush_interval);
+  Scheduler scheduler(commands, windows, fleet, clock);
   dispatcher.SetReady(true);
   out << "keyward: account " << account.id << ", listening on http://" << config.listen_host << ":"
       << server->port() << "\n"
@@ -207,6 +306,10 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   spdlog::info("keyward server ready on {}:{}", config.listen_host, server->port());
   KW_RETURN_IF_ERROR(server->RunUntilSignal());
   dispatcher.SetReady(false);
+  // The transport has stopped; no more deliveries. Write what Run Command still holds.
+  commands.SetNotifier(nullptr);
+  if (Status s = commands.Flush(); !s) spdlog::warn("run command flush: {}", s.error().message);
+  sts.SetInstanceChecker(nullptr);
   spdlog::info("keyward server stopped");
   return OkStatus();
 }

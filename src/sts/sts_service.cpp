@@ -80,6 +80,7 @@ struct StsService::Session {
   std::string role_name, role_id, role_arn, session_name;
   std::string user_name, user_id;
   std::map<std::string, std::string> tags;  // session tags (role sessions)
+  std::string instance_id;                  // instance credentials only
 };
 
 StsService::StsService(store::KvStore& store, const crypto::Envelope& envelope, const Clock& clock,
@@ -111,6 +112,7 @@ Result<TemporaryCredentials> StsService::Issue(Session session, TimePoint now) {
               {"user_name", session.user_name},
               {"user_id", session.user_id},
               {"tags", tags}};
+  if (!session.instance_id.empty()) record["instance_id"] = session.instance_id;
   std::string value;
   try {
     value = record.dump();
@@ -246,6 +248,42 @@ Result<AssumeRoleResult> StsService::AssumeRole(
   return result;
 }
 
+Result<AssumeRoleResult> StsService::IssueInstanceCredentials(std::string_view role_name,
+                                                              std::string_view instance_id,
+                                                              TimePoint now,
+                                                              long long duration_seconds) {
+  if (instance_id.size() < 2 || instance_id.size() > 64 ||
+      !std::all_of(instance_id.begin(), instance_id.end(), IsSessionNameChar)) {
+    return Validation("The instance ID is not a valid role session name.");
+  }
+  KW_ASSIGN_OR_RETURN(std::optional<iam::Role> role, policies_.FindRole(role_name));
+  if (!role) {
+    return NotFound("The role with name " + std::string(role_name) + " cannot be found.",
+                    "NoSuchEntity");
+  }
+  if (duration_seconds < kMinDurationSeconds || duration_seconds > role->max_session_duration) {
+    return Validation(
+        "The instance credentials' duration is outside 900 seconds to the role's "
+        "MaxSessionDuration.");
+  }
+  Session session;
+  session.kind = Session::Kind::kRole;
+  session.expiration = now + std::chrono::seconds(duration_seconds);
+  session.role_name = role->name;
+  session.role_id = role->role_id;
+  session.role_arn = role->arn;
+  session.session_name = std::string(instance_id);
+  session.instance_id = std::string(instance_id);
+  KW_ASSIGN_OR_RETURN(TemporaryCredentials creds, Issue(std::move(session), now));
+
+  AssumeRoleResult result;
+  result.credentials = std::move(creds);
+  result.assumed_role_id = role->role_id + ":" + std::string(instance_id);
+  result.arn = "arn:" + account_.partition + ":sts::" + account_.id + ":assumed-role/" +
+               role->name + "/" + std::string(instance_id);
+  return result;
+}
+
 Result<TemporaryCredentials> StsService::GetSessionToken(
     const iam::Principal& caller, std::optional<long long> duration_seconds) {
   if (caller.type != iam::PrincipalType::kUser || caller.temporary) {
@@ -294,6 +332,7 @@ Result<std::shared_ptr<const StsService::Session>> StsService::LoadSession(
     for (auto it = j.at("tags").begin(); it != j.at("tags").end(); ++it) {
       session->tags[it.key()] = it.value().get<std::string>();
     }
+    session->instance_id = j.value("instance_id", std::string());
   } catch (const json::exception&) {
     return Internal("stored session is unreadable");
   }
@@ -329,8 +368,14 @@ Result<iam::ResolvedKey> StsService::Resolve(std::string_view access_key_id,
     return Unauthenticated("The security token included in the request is expired", "ExpiredToken");
   }
 
+  if (!session->instance_id.empty()) {
+    InstanceChecker* checker = instance_checker_.load();
+    if (checker == nullptr || !checker->IsRegistered(session->instance_id)) return InvalidToken();
+  }
+
   iam::Principal p;
   p.account_id = account_.id;
+  p.instance_id = session->instance_id;
   p.access_key_id = session->access_key_id;
   p.temporary = true;
   p.expiration = session->expiration;

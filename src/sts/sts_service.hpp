@@ -9,6 +9,7 @@
 // session speaks for. Sessions are immutable; a session whose role has since been
 // deleted (or deleted and re-created) is refused.
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -69,6 +70,16 @@ struct AssumeRoleResult {
   std::optional<std::string> source_identity;
 };
 
+// Tells STS whether a managed instance (fleet/) is still registered, so that the
+// credentials of a deregistered instance stop working at once rather than at their
+// expiry. Implemented by fleet::FleetService. Thread-safe and cheap: Resolve calls it
+// for every request signed with instance credentials.
+class InstanceChecker {
+ public:
+  virtual ~InstanceChecker() = default;
+  virtual bool IsRegistered(std::string_view instance_id) = 0;
+};
+
 struct CallerIdentity {
   std::string user_id;
   std::string account;
@@ -102,6 +113,23 @@ class StsService final : public iam::CredentialResolver {
 
   static CallerIdentity GetCallerIdentity(const iam::Principal& caller);
 
+  // Instance credentials for managed instance `instance_id`: a session of role
+  // `role_name` named after the instance (arn:aws:sts::ACCT:assumed-role/ROLE/mi-...),
+  // valid `duration_seconds` from `now`. The caller (fleet/) has already proven the
+  // instance's identity; no trust policy is evaluated. Resolve fills
+  // Principal::instance_id and refuses the session (InvalidClientTokenId) once the
+  // InstanceChecker says the instance is no longer registered. Errors: NoSuchEntity
+  // (kNotFound) for a role that does not exist, ValidationError for a duration outside
+  // 900..the role's MaxSessionDuration.
+  Result<AssumeRoleResult> IssueInstanceCredentials(std::string_view role_name,
+                                                    std::string_view instance_id, TimePoint now,
+                                                    long long duration_seconds = 3600);
+
+  // Installs the checker consulted for instance sessions (nullptr: none). Until one is
+  // set, instance sessions are refused: failing closed. `checker` must outlive the
+  // service or be reset first.
+  void SetInstanceChecker(InstanceChecker* checker) { instance_checker_.store(checker); }
+
   // CredentialResolver for ASIA keys. InvalidClientTokenId for an unknown key, a
   // wrong or missing token, or a session whose user or role is gone; ExpiredToken
   // once expired.
@@ -124,6 +152,8 @@ class StsService final : public iam::CredentialResolver {
   Random& random_;
   const iam::Account account_;
   iam::PolicyService& policies_;
+
+  std::atomic<InstanceChecker*> instance_checker_{nullptr};
 
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const Session>> cache_;  // guarded by mu_

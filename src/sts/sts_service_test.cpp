@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "common/clock.hpp"
 #include "crypto/csprng.hpp"
 #include "iam/policy_test_support.hpp"
@@ -333,6 +335,72 @@ TEST_F(StsServiceTest, PurgeExpiredSessions) {
 TEST_F(StsServiceTest, LongTermKeysAreNotResolvedHere) {
   EXPECT_EQ(sts_.Resolve("AKIAEXAMPLEEXAMPLE00", "token", clock_.Now()).error().reason,
             "InvalidClientTokenId");
+}
+
+class FakeInstanceChecker final : public InstanceChecker {
+ public:
+  bool IsRegistered(std::string_view instance_id) override {
+    return registered.count(std::string(instance_id)) > 0;
+  }
+  std::set<std::string> registered;
+};
+
+TEST_F(StsServiceTest, InstanceCredentialsCarryTheInstanceAndDieWithIt) {
+  MakeRole(TrustDoc(alice_.arn));
+  FakeInstanceChecker checker;
+  checker.registered.insert("mi-0123456789abcdef0");
+  sts_.SetInstanceChecker(&checker);
+  auto r = sts_.IssueInstanceCredentials("deployer", "mi-0123456789abcdef0", clock_.Now());
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->arn, "arn:aws:sts::123456789012:assumed-role/deployer/mi-0123456789abcdef0");
+  EXPECT_EQ(r->credentials.expiration, clock_.Now() + std::chrono::seconds(3600));
+  const std::string key = r->credentials.access_key_id;
+  const std::string token(r->credentials.session_token.Reveal());
+
+  auto resolved = sts_.Resolve(key, token, clock_.Now());
+  ASSERT_TRUE(resolved.has_value()) << resolved.error().message;
+  EXPECT_EQ(resolved->principal.instance_id, "mi-0123456789abcdef0");
+  EXPECT_EQ(resolved->principal.type, iam::PrincipalType::kAssumedRole);
+  EXPECT_EQ(resolved->principal.session_name, "mi-0123456789abcdef0");
+  EXPECT_EQ(resolved->principal.role_arn, kRoleArn);
+
+  // Deregistered: refused at once, although the session has not expired (and is cached).
+  checker.registered.clear();
+  EXPECT_EQ(sts_.Resolve(key, token, clock_.Now()).error().reason, "InvalidClientTokenId");
+  // No checker at all: fail closed.
+  checker.registered.insert("mi-0123456789abcdef0");
+  sts_.SetInstanceChecker(nullptr);
+  EXPECT_EQ(sts_.Resolve(key, token, clock_.Now()).error().reason, "InvalidClientTokenId");
+}
+
+TEST_F(StsServiceTest, OtherSessionsHaveNoInstanceAndIgnoreTheChecker) {
+  MakeRole(TrustDoc(alice_.arn));
+  FakeInstanceChecker checker;  // knows no instance
+  sts_.SetInstanceChecker(&checker);
+  auto r = Assume(UserPrincipal(alice_));
+  ASSERT_TRUE(r.has_value());
+  auto resolved = sts_.Resolve(r->credentials.access_key_id, r->credentials.session_token.Reveal(),
+                               clock_.Now());
+  ASSERT_TRUE(resolved.has_value());
+  EXPECT_EQ(resolved->principal.instance_id, "");
+}
+
+TEST_F(StsServiceTest, InstanceCredentialsValidateRoleAndDuration) {
+  MakeRole(TrustDoc(alice_.arn), 3600);
+  EXPECT_EQ(
+      sts_.IssueInstanceCredentials("nope", "mi-0123456789abcdef0", clock_.Now()).error().reason,
+      "NoSuchEntity");
+  EXPECT_EQ(sts_.IssueInstanceCredentials("deployer", "mi-0123456789abcdef0", clock_.Now(), 7200)
+                .error()
+                .reason,
+            "ValidationError");
+  EXPECT_EQ(sts_.IssueInstanceCredentials("deployer", "mi-0123456789abcdef0", clock_.Now(), 60)
+                .error()
+                .reason,
+            "ValidationError");
+  auto ok = sts_.IssueInstanceCredentials("deployer", "mi-0123456789abcdef0", clock_.Now(), 900);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->credentials.expiration, clock_.Now() + std::chrono::seconds(900));
 }
 
 }  // namespace

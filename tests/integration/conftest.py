@@ -26,14 +26,14 @@ def free_port():
 class Server:
     """A keyward server process on a fresh data directory."""
 
-    def __init__(self, data_dir, extra_args=()):
+    def __init__(self, data_dir, extra_args=(), listen_host="127.0.0.1"):
         self.data_dir = data_dir
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(os.path.dirname(data_dir), f"server-{self.port}.log")
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [BIN, "server", "--data-dir", data_dir, "--listen", f"127.0.0.1:{self.port}", *extra_args],
+            [BIN, "server", "--data-dir", data_dir, "--listen", f"{listen_host}:{self.port}", *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.wait_ready()
         creds = configparser.ConfigParser()

@@ -212,6 +212,8 @@ const std::unordered_map<std::string_view, Known>& Table() {
       {"UnsupportedParameterType", {400, nullptr}},
       {"UnsupportedPlatformType", {400, nullptr}},
       {"ValidationException", {400, nullptr}},
+      // keyward-agent (docs/agent-protocol.md): the host's fingerprint drifted too far.
+      {"FingerprintMismatch", {403, nullptr}},
   };
   return *table;
 }

@@ -28,6 +28,19 @@ HttpResponse Text(int status, std::string body, std::string content_type = "text
   return r;
 }
 
+constexpr std::string_view kAgentPrefix = "/v1/agent/";
+
+// The metrics label for an agent endpoint: its path below /v1/agent/ when that is a
+// short lowercase word ("register", "credentials"), so that arbitrary paths cannot
+// create unbounded label values.
+std::string AgentOperationLabel(std::string_view rest) {
+  if (rest.empty() || rest.size() > 32) return "unknown";
+  for (const char c : rest) {
+    if (!((c >= 'a' && c <= 'z') || c == '-' || c == '_')) return "unknown";
+  }
+  return std::string(rest);
+}
+
 bool IsFormBody(const HttpRequest& request) {
   const HeaderField* ct = FindHeader(request.headers, "content-type");
   if (ct == nullptr) return request.method == "POST";
@@ -131,10 +144,18 @@ HttpResponse Dispatcher::Handle(const HttpRequest& request) {
     return Text(200, deps_.metrics.Render(), "text/plain; version=0.0.4");
   }
   const auto started = std::chrono::steady_clock::now();
-  const std::string request_id = NewRequestId();
   std::string service_label = "unknown";
   std::string operation_label = "unknown";
-  HttpResponse response = HandleAws(request, request_id, service_label, operation_label);
+  HttpResponse response;
+  if (path.substr(0, kAgentPrefix.size()) == kAgentPrefix) {
+    service_label = "agent";
+    operation_label = AgentOperationLabel(path.substr(kAgentPrefix.size()));
+    response =
+        agent_handler_ != nullptr ? agent_handler_->Handle(request) : Text(404, "not found\n");
+  } else {
+    const std::string request_id = NewRequestId();
+    response = HandleAws(request, request_id, service_label, operation_label);
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   deps_.metrics.RecordRequest(service_label, operation_label, response.status, seconds);
@@ -151,24 +172,10 @@ HttpResponse Dispatcher::HandleAws(const HttpRequest& request, std::string_view 
     return fail(InvalidArgument("keyward serves AWS APIs at the path /.", "InvalidAction"));
   }
 
-  const sigv4::RequestView view{request.method, request.target, request.headers, request.body};
-  auto auth = sigv4::ParseAuth(view);
-  if (!auth) {
-    deps_.metrics.RecordAuthFailure(auth.error().reason);
-    return fail(auth.error());
-  }
-  service_label = auth->service;
-  const TimePoint now = deps_.clock.Now();
-  auto resolved = deps_.credentials.Resolve(auth->access_key_id, auth->session_token, now);
-  if (!resolved) {
-    deps_.metrics.RecordAuthFailure(resolved.error().reason);
-    return fail(resolved.error());
-  }
-  if (Status ok = verifier_.Verify(view, *auth, resolved->secret_access_key, now); !ok) {
-    deps_.metrics.RecordAuthFailure(ok.error().reason);
-    return fail(ok.error());
-  }
-  deps_.usage.RecordUse(auth->access_key_id, auth->service, auth->region, now);
+  auto authenticated = AuthenticateSigV4(request, &service_label);
+  if (!authenticated) return fail(authenticated.error());
+  const sigv4::ParsedAuth* auth = &authenticated->auth;
+  const iam::Principal& principal = authenticated->principal;
 
   if (json) {
     const auto svc = json_services_.find(auth->service);
@@ -177,8 +184,7 @@ HttpResponse Dispatcher::HandleAws(const HttpRequest& request, std::string_view 
           "keyward does not serve the service '" + auth->service + "' over the JSON protocol.",
           "UnknownOperationException"));
     }
-    return HandleJson(request, svc->second, resolved->principal, *auth, request_id,
-                      operation_label);
+    return HandleJson(request, svc->second, principal, *auth, request_id, operation_label);
   }
   const auto svc = query_services_.find(auth->service);
   if (svc == query_services_.end()) {
@@ -191,8 +197,35 @@ HttpResponse Dispatcher::HandleAws(const HttpRequest& request, std::string_view 
     if (!merged) return fail(merged.error());
   }
   if (!params) return fail(params.error());
-  return HandleQuery(request, svc->second, resolved->principal, *auth, *params, request_id,
-                     operation_label);
+  return HandleQuery(request, svc->second, principal, *auth, *params, request_id, operation_label);
+}
+
+Result<Dispatcher::Authenticated> Dispatcher::AuthenticateSigV4(const HttpRequest& request,
+                                                                std::string* service_label) {
+  const sigv4::RequestView view{request.method, request.target, request.headers, request.body};
+  auto auth = sigv4::ParseAuth(view);
+  if (!auth) {
+    deps_.metrics.RecordAuthFailure(auth.error().reason);
+    return auth.error();
+  }
+  if (service_label != nullptr) *service_label = auth->service;
+  const TimePoint now = deps_.clock.Now();
+  auto resolved = deps_.credentials.Resolve(auth->access_key_id, auth->session_token, now);
+  if (!resolved) {
+    deps_.metrics.RecordAuthFailure(resolved.error().reason);
+    return resolved.error();
+  }
+  if (Status ok = verifier_.Verify(view, *auth, resolved->secret_access_key, now); !ok) {
+    deps_.metrics.RecordAuthFailure(ok.error().reason);
+    return ok.error();
+  }
+  deps_.usage.RecordUse(auth->access_key_id, auth->service, auth->region, now);
+  return Authenticated{std::move(*auth), std::move(resolved->principal)};
+}
+
+Result<iam::Principal> Dispatcher::Authenticate(const HttpRequest& request) {
+  KW_ASSIGN_OR_RETURN(Authenticated a, AuthenticateSigV4(request, nullptr));
+  return std::move(a.principal);
 }
 
 Status Dispatcher::Authorize(const HttpRequest& request, const iam::Principal& principal,

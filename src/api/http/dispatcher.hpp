@@ -41,7 +41,19 @@ class Dispatcher final : public HttpHandler {
   // Registers a JSON 1.1 service under its SigV4 signing name. Call before serving.
   void AddJsonService(JsonService service);
 
+  // Routes paths under /v1/agent/ to the agent handler (set before serving; may be
+  // left unset, then those paths answer 404). It authenticates by itself where it needs
+  // to (registration is unsigned), so nothing of the AWS pipeline runs first.
+  void SetAgentHandler(HttpHandler* handler) { agent_handler_ = handler; }
+
   HttpResponse Handle(const HttpRequest& request) override;
+
+  // The SigV4 part of the pipeline, for requests that are not AWS API calls (the
+  // agents' control channel): parses and verifies the signature, resolves the
+  // credentials, records the key's use and counts failures in the metrics. Errors carry
+  // the AWS reason (kUnauthenticated "InvalidClientTokenId", "SignatureDoesNotMatch",
+  // "ExpiredToken", ...). Thread-safe.
+  Result<iam::Principal> Authenticate(const HttpRequest& request);
 
   // Marks the server ready (GET /health answers 200 only after this).
   void SetReady(bool ready) { ready_.store(ready); }
@@ -54,6 +66,13 @@ class Dispatcher final : public HttpHandler {
                            const QueryParams& params, std::string_view request_id,
                            std::string& operation_label);
   std::string NewRequestId();
+  struct Authenticated {
+    sigv4::ParsedAuth auth;
+    iam::Principal principal;
+  };
+  // Authenticate's work, also giving the parsed signature; `service_label` is set as
+  // soon as the signing service is known.
+  Result<Authenticated> AuthenticateSigV4(const HttpRequest& request, std::string* service_label);
 
   DispatcherDeps deps_;
   std::atomic<bool> ready_{false};
@@ -69,6 +88,7 @@ class Dispatcher final : public HttpHandler {
   std::unordered_map<std::string, QueryService> query_services_;  // by signing name
   std::unordered_map<std::string, JsonService> json_services_;    // by signing name
   sigv4::Verifier verifier_;
+  HttpHandler* agent_handler_ = nullptr;
 };
 
 // The composite resolver: AKIA keys to IAM, ASIA keys to STS.

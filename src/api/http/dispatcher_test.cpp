@@ -1,0 +1,143 @@
+#include "api/http/dispatcher.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "common/time_format.hpp"
+#include "sigv4/sigv4.hpp"
+
+namespace kw::api {
+namespace {
+
+constexpr char kKeyId[] = "ASIAEXAMPLEINSTANCE1";
+constexpr char kSecret[] = "instance-secret-key";
+constexpr char kToken[] = "instance-session-token";
+
+class OneKeyResolver final : public iam::CredentialResolver {
+ public:
+  Result<iam::ResolvedKey> Resolve(std::string_view access_key_id, std::string_view session_token,
+                                   TimePoint) override {
+    if (access_key_id != kKeyId || session_token != kToken) {
+      return Unauthenticated("The security token included in the request is invalid.",
+                             "InvalidClientTokenId");
+    }
+    iam::ResolvedKey key;
+    key.secret_access_key = SecretBytes(kSecret);
+    key.principal.type = iam::PrincipalType::kAssumedRole;
+    key.principal.arn = "arn:aws:sts::123456789012:assumed-role/Fleet/mi-0123456789abcdef0";
+    key.principal.instance_id = "mi-0123456789abcdef0";
+    return key;
+  }
+};
+
+class NoPolicies final : public iam::PolicyResolver {
+ public:
+  Result<std::vector<std::shared_ptr<const policy::Policy>>> IdentityPolicies(
+      const iam::Principal&) override {
+    return std::vector<std::shared_ptr<const policy::Policy>>{};
+  }
+};
+
+class RecordingUsage final : public iam::UsageRecorder {
+ public:
+  void RecordUse(std::string_view access_key_id, std::string_view service, std::string_view,
+                 TimePoint) override {
+    uses.push_back(std::string(access_key_id) + " " + std::string(service));
+  }
+  std::vector<std::string> uses;
+};
+
+class CountingRandom final : public Random {
+ public:
+  void Fill(std::uint8_t* out, std::size_t n) override {
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(next_++);
+  }
+
+ private:
+  std::uint8_t next_ = 0;
+};
+
+class AgentHandler final : public HttpHandler {
+ public:
+  HttpResponse Handle(const HttpRequest& request) override {
+    targets.push_back(request.target);
+    HttpResponse r;
+    r.body = "agent";
+    return r;
+  }
+  std::vector<std::string> targets;
+};
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  HttpRequest SignedUpgrade(std::string_view secret) {
+    HttpRequest r;
+    r.method = "GET";
+    r.target = "/v1/control-channel/mi-0123456789abcdef0";
+    r.headers = {{"Host", "keyward.test"}, {"Upgrade", "websocket"}};
+    const sigv4::Credentials creds{kKeyId, SecretBytes(std::string(secret)), kToken};
+    const sigv4::RequestView view{r.method, r.target, r.headers, r.body};
+    for (auto& h : sigv4::Sign(view, creds, {"us-east-1", "ssm", clock_.Now()})) {
+      r.headers.push_back(std::move(h));
+    }
+    return r;
+  }
+
+  FakeClock clock_{*ParseIso8601("2026-03-01T12:00:00Z")};
+  CountingRandom random_;
+  OneKeyResolver credentials_;
+  NoPolicies policies_;
+  RecordingUsage usage_;
+  Metrics metrics_;
+  Dispatcher dispatcher_{
+      DispatcherDeps{clock_, random_, credentials_, policies_, usage_, metrics_}};
+};
+
+TEST_F(DispatcherTest, AuthenticateVerifiesTheSignatureAndRecordsUse) {
+  auto principal = dispatcher_.Authenticate(SignedUpgrade(kSecret));
+  ASSERT_TRUE(principal.has_value()) << principal.error().message;
+  EXPECT_EQ(principal->instance_id, "mi-0123456789abcdef0");
+  EXPECT_EQ(usage_.uses, (std::vector<std::string>{std::string(kKeyId) + " ssm"}));
+}
+
+TEST_F(DispatcherTest, AuthenticateRefusesABadSignatureAndCountsIt) {
+  auto principal = dispatcher_.Authenticate(SignedUpgrade("wrong-secret"));
+  ASSERT_FALSE(principal.has_value());
+  EXPECT_EQ(principal.error().reason, "SignatureDoesNotMatch");
+  EXPECT_TRUE(usage_.uses.empty());
+  EXPECT_NE(metrics_.Render().find("SignatureDoesNotMatch"), std::string::npos);
+
+  HttpRequest unsigned_request;
+  unsigned_request.method = "GET";
+  unsigned_request.target = "/v1/control-channel/mi-0123456789abcdef0";
+  EXPECT_FALSE(dispatcher_.Authenticate(unsigned_request).has_value());
+}
+
+TEST_F(DispatcherTest, AgentPathsGoToTheAgentHandlerWithAgentMetrics) {
+  HttpRequest r;
+  r.method = "POST";
+  r.target = "/v1/agent/register";
+  EXPECT_EQ(dispatcher_.Handle(r).status, 404);  // no agent handler yet
+
+  AgentHandler agent;
+  dispatcher_.SetAgentHandler(&agent);
+  const HttpResponse response = dispatcher_.Handle(r);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "agent");
+  EXPECT_EQ(agent.targets, (std::vector<std::string>{"/v1/agent/register"}));
+  const std::string metrics = metrics_.Render();
+  EXPECT_NE(metrics.find("service=\"agent\""), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("operation=\"register\""), std::string::npos) << metrics;
+
+  // Other paths still take the AWS pipeline (which refuses them unsigned).
+  HttpRequest other;
+  other.method = "POST";
+  other.target = "/";
+  EXPECT_NE(dispatcher_.Handle(other).body, "agent");
+  EXPECT_EQ(agent.targets.size(), 1u);
+}
+
+}  // namespace
+}  // namespace kw::api

@@ -1,0 +1,282 @@
+"""The hybrid fleet end to end: activations, real keyward-agent hosts, documents, Run
+Command and maintenance windows, driven with the aws CLI and boto3 (issue 4).
+
+Hosts are real agent processes with their own machine-id and hostname (and, where the
+machine allows, their own network namespace and address): see fleet.py.
+"""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import Server, run_aws
+from fleet import Agent, Host, Network, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEED_DOCUMENT = os.path.join(HERE, "seed", "document.json")
+SEED_SCRIPT = os.path.join(HERE, "seed", "overwrite-secret-value.sh")
+SEED_SCRIPT_PATH = "/home/hoshihaya/scripts/overwrite-secret-value.sh"  # as the seed's document says
+ROLE = "KeywardFleetRole"
+
+
+def final(status):
+    return status in ("Success", "Failed", "TimedOut", "Cancelled", "DeliveryTimedOut")
+
+
+class Fleet:
+    def __init__(self, root):
+        self.root = root
+        self.net = Network.create()
+        self.server = Server(os.path.join(root, "data"), listen_host="0.0.0.0")
+        self.hosts = []
+        self.agents = []
+        self.ssm = self.server.client("ssm")
+        self.iam = self.server.client("iam")
+
+    def endpoint_for(self, host):
+        if host.netns:
+            return f"http://{self.net.server_ip}:{self.server.port}"
+        return self.server.endpoint
+
+    def host(self, name):
+        index = len(self.hosts) + 1
+        # The seed's document runs the seed's script from the path it names; each host
+        # has it there, in a /home of its own.
+        setup = ["mount -t tmpfs tmpfs /home", f"mkdir -p {os.path.dirname(SEED_SCRIPT_PATH)}",
+                 f"cp {SEED_SCRIPT} {SEED_SCRIPT_PATH}"]
+        if self.net:
+            ns, ip = self.net.add_host(index)
+            h = Host(self.root, name, netns=ns, ip=ip, setup=setup)
+        else:
+            h = Host(self.root, name, setup=setup)
+        self.hosts.append(h)
+        return h
+
+    def agent(self, host, state_dir=None, env=None):
+        a = Agent(host, self.endpoint_for(host), state_dir=state_dir, env=env)
+        self.agents.append(a)
+        return a
+
+    def close(self):
+        for a in self.agents:
+            a.kill()
+        self.server.stop()
+        if self.net:
+            self.net.destroy()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_root):
+    if not os.path.exists(os.environ.get("KEYWARD_AGENT_BIN", "")) and not shutil.which("unshare"):
+        pytest.fail("keyward-agent and unshare are needed")
+    f = Fleet(os.path.join(tmp_root, "fleet"))
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "ssm.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    f.iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    yield f
+    f.close()
+
+
+def online(fleet, instance_ids):
+    info = fleet.ssm.describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": list(instance_ids)}])["InstanceInformationList"]
+    return len(info) == len(instance_ids) and all(i["PingStatus"] == "Online" for i in info)
+
+
+def wait_command(fleet, command_id, count, timeout=60):
+    def done():
+        invs = fleet.ssm.list_command_invocations(CommandId=command_id, Details=True)["CommandInvocations"]
+        return invs if len(invs) == count and all(final(i["Status"]) for i in invs) else None
+    return wait_for(done, timeout=timeout, what=f"command {command_id}")
+
+
+@pytest.fixture(scope="module")
+def hosts(fleet):
+    """Three registered, running hosts (an activation with limit 2, and one with limit 1)."""
+    act = json.loads(run_aws(fleet.server, "ssm", "create-activation", "--iam-role", ROLE,
+                             "--registration-limit", "2", "--default-instance-name", "web").stdout)
+    agents = []
+    for i in range(1, 4):
+        host = fleet.host(f"host{i}")
+        # Where the seed's script writes the key it fetched (it honours CREDENTIALS_PATH;
+        # the agent passes its environment on to the commands it runs).
+        agents.append(fleet.agent(host, env={"CREDENTIALS_PATH": os.path.join(host.dir, "credentials")}))
+    agents[0].register(act["ActivationId"], act["ActivationCode"])
+    agents[1].register(act["ActivationId"], act["ActivationCode"])
+    third = agents[2].register(act["ActivationId"], act["ActivationCode"], check=False)
+    refused = (third.returncode, third.stdout + third.stderr)
+    desc = fleet.ssm.describe_activations(
+        Filters=[{"FilterKey": "ActivationIds", "FilterValues": [act["ActivationId"]]}])
+    count = desc["ActivationList"][0]["RegistrationsCount"]
+    act2 = fleet.ssm.create_activation(IamRole=ROLE, RegistrationLimit=1)
+    agents[2].register(act2["ActivationId"], act2["ActivationCode"])
+    for a in agents:
+        a.start()
+    ids = [a.instance_id for a in agents]
+    wait_for(lambda: online(fleet, ids), timeout=60, what="three hosts online")
+    return {"agents": agents, "ids": ids, "refused": refused, "count_after_two": count}
+
+
+def test_activation_limit_registers_two_hosts_and_refuses_a_third(hosts):
+    code, output = hosts["refused"]
+    assert code != 0
+    assert "InvalidActivation" in output or "limit" in output.lower()
+    assert hosts["count_after_two"] == 2
+    assert all(i.startswith("mi-") and len(i) == 20 for i in hosts["ids"])
+    assert len(set(hosts["ids"])) == 3
+
+
+def test_describe_instance_information_reports_each_host(fleet, hosts):
+    info = {i["InstanceId"]: i for i in fleet.ssm.describe_instance_information()["InstanceInformationList"]}
+    for agent in hosts["agents"]:
+        item = info[agent.instance_id]
+        assert item["PingStatus"] == "Online"
+        assert item["ComputerName"] == agent.host.name
+        assert item["IamRole"] == ROLE
+        assert item["PlatformType"] == "Linux"
+        assert item["ResourceType"] == "ManagedInstance"
+        if agent.host.netns:
+            assert item["IPAddress"] == agent.host.ip
+
+
+def test_seed_document_runs_the_seed_script_on_every_host_from_a_maintenance_window(fleet, hosts):
+    """The seed's flow: the user's key in a secret, the instance role allowed to read only
+    that secret, the seed's document (verbatim) run by a rate() maintenance window; each
+    host ends with the key in its credentials file, fetched with its instance credentials."""
+    user = "test001"
+    fleet.iam.create_user(UserName=user)
+    key = fleet.iam.create_access_key(UserName=user)["AccessKey"]
+    sm = fleet.server.client("secretsmanager")
+    arn = sm.create_secret(Name="iam-user-test001", SecretString=json.dumps({
+        "aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}))["ARN"]
+    fleet.iam.put_role_policy(RoleName=ROLE, PolicyName="read-the-one-secret", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": arn}]}))
+    run_aws(fleet.server, "ssm", "create-document", "--name", "OverwriteSecretValue",
+            "--document-type", "Command", "--content", f"file://{SEED_DOCUMENT}")
+    window = fleet.ssm.create_maintenance_window(
+        Name="rotate-keys", Schedule="rate(1 minute)", Duration=1, Cutoff=0,
+        AllowUnassociatedTargets=False)["WindowId"]
+    target = fleet.ssm.register_target_with_maintenance_window(
+        WindowId=window, ResourceType="INSTANCE",
+        Targets=[{"Key": "InstanceIds", "Values": hosts["ids"]}])["WindowTargetId"]
+    fleet.ssm.register_task_with_maintenance_window(
+        WindowId=window, TaskArn="OverwriteSecretValue", TaskType="RUN_COMMAND",
+        Targets=[{"Key": "WindowTargetIds", "Values": [target]}], MaxConcurrency="3", MaxErrors="0")
+
+    def files_written():
+        return all(os.path.exists(os.path.join(a.host.dir, "credentials")) for a in hosts["agents"])
+    wait_for(files_written, timeout=150, interval=1, what="every host's credentials file")
+    for agent in hosts["agents"]:
+        with open(os.path.join(agent.host.dir, "credentials")) as f:
+            assert f.read() == (f"aws_access_key_id={key['AccessKeyId']}\n"
+                                f"aws_secret_access_key={key['SecretAccessKey']}\n")
+    executions = fleet.ssm.describe_maintenance_window_executions(WindowId=window)["WindowExecutions"]
+    assert executions, "the window's execution is recorded"
+    fleet.ssm.update_maintenance_window(WindowId=window, Enabled=False)
+
+
+def test_run_shell_script_on_all_hosts_by_tag(fleet, hosts):
+    for iid in hosts["ids"]:
+        fleet.ssm.add_tags_to_resource(ResourceType="ManagedInstance", ResourceId=iid,
+                                       Tags=[{"Key": "tier", "Value": "web"}])
+    out = json.loads(run_aws(fleet.server, "ssm", "send-command", "--document-name", "AWS-RunShellScript",
+                             "--targets", "Key=tag:tier,Values=web",
+                             "--parameters", 'commands=["hostname","echo err >&2"]').stdout)
+    invs = wait_command(fleet, out["Command"]["CommandId"], 3)
+    names = {a.instance_id: a.host.name for a in hosts["agents"]}
+    for inv in invs:
+        assert inv["Status"] == "Success", inv
+        got = fleet.ssm.get_command_invocation(CommandId=out["Command"]["CommandId"], InstanceId=inv["InstanceId"])
+        assert got["StandardOutputContent"].strip() == names[inv["InstanceId"]]
+        assert got["StandardErrorContent"].strip() == "err"
+        assert got["ResponseCode"] == 0
+
+
+def test_timeout_and_cancel(fleet, hosts):
+    iid = hosts["ids"][0]
+    timed = fleet.ssm.send_command(InstanceIds=[iid], DocumentName="AWS-RunShellScript",
+                                   Parameters={"commands": ["sleep 30"], "executionTimeout": ["2"]})
+    inv = wait_command(fleet, timed["Command"]["CommandId"], 1, timeout=30)[0]
+    assert inv["Status"] == "TimedOut"
+    long = fleet.ssm.send_command(InstanceIds=[iid], DocumentName="AWS-RunShellScript",
+                                  Parameters={"commands": ["sleep 60"]})
+    cid = long["Command"]["CommandId"]
+    wait_for(lambda: fleet.ssm.list_command_invocations(CommandId=cid)["CommandInvocations"][0]["Status"] == "InProgress",
+             what="InProgress")
+    fleet.ssm.cancel_command(CommandId=cid)
+    inv = wait_command(fleet, cid, 1, timeout=30)[0]
+    assert inv["Status"] == "Cancelled"
+
+
+def test_max_concurrency_one_runs_hosts_one_after_another(fleet, hosts):
+    out = fleet.ssm.send_command(InstanceIds=hosts["ids"], DocumentName="AWS-RunShellScript",
+                                 MaxConcurrency="1", Parameters={"commands": ["date +%s.%N", "sleep 1", "date +%s.%N"]})
+    cid = out["Command"]["CommandId"]
+    wait_command(fleet, cid, 3)
+    spans = []
+    for iid in hosts["ids"]:
+        lines = fleet.ssm.get_command_invocation(CommandId=cid, InstanceId=iid)["StandardOutputContent"].split()
+        spans.append((float(lines[0]), float(lines[1])))
+    spans.sort()
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end, spans
+
+
+def test_max_errors_zero_stops_after_first_failure(fleet, hosts):
+    out = fleet.ssm.send_command(InstanceIds=hosts["ids"], DocumentName="AWS-RunShellScript",
+                                 MaxConcurrency="1", MaxErrors="0", Parameters={"commands": ["exit 3"]})
+    cid = out["Command"]["CommandId"]
+    invs = wait_command(fleet, cid, 3)
+    statuses = sorted(i["Status"] for i in invs)
+    assert statuses.count("Failed") == 1, statuses
+    assert fleet.ssm.list_commands(CommandId=cid)["Commands"][0]["Status"] == "Failed"
+
+
+def test_agent_killed_and_restarted_receives_the_command_sent_while_away(fleet, hosts):
+    agent = hosts["agents"][1]
+    agent.kill()
+    wait_for(lambda: not online(fleet, [agent.instance_id]), timeout=30, what="ConnectionLost")
+    out = fleet.ssm.send_command(InstanceIds=[agent.instance_id], DocumentName="AWS-RunShellScript",
+                                 Parameters={"commands": ["echo while-away"]})
+    cid = out["Command"]["CommandId"]
+    time.sleep(1)
+    assert fleet.ssm.list_command_invocations(CommandId=cid)["CommandInvocations"][0]["Status"] == "Pending"
+    agent.start()
+    inv = wait_command(fleet, cid, 1)[0]
+    assert inv["Status"] == "Success"
+    got = fleet.ssm.get_command_invocation(CommandId=cid, InstanceId=agent.instance_id)
+    assert got["StandardOutputContent"].strip() == "while-away"
+
+
+def test_copied_state_dir_on_another_host_hibernates(fleet, hosts):
+    original = hosts["agents"][2]
+    thief_host = fleet.host("thief")
+    copy = os.path.join(thief_host.dir, "stolen-state")
+    shutil.copytree(original.state_dir, copy)
+    thief = fleet.agent(thief_host, state_dir=copy).start()
+    wait_for(lambda: "hibernat" in thief.output().lower(), timeout=30, what="hibernation log line")
+    assert "FingerprintMismatch" in thief.output() or "fingerprint" in thief.output().lower()
+    # It never got credentials, so it never connected: the real host stays the one online.
+    time.sleep(2)
+    assert thief.proc.poll() is None, "a hibernating agent keeps running (and backing off)"
+    thief.kill()
+    assert online(fleet, [original.instance_id])
+
+
+def test_instance_credentials_are_bounded_by_the_role_and_die_on_deregistration(fleet, hosts, tmp_root):
+    agent = hosts["agents"][0]
+    p = agent.run_cli("credential-process")
+    assert p.returncode == 0, p.stderr
+    creds = json.loads(p.stdout)
+    assert creds["Version"] == 1 and creds["AccessKeyId"].startswith("ASIA")
+    sts = fleet.server.client("sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    ident = sts.get_caller_identity()
+    assert ident["Arn"].endswith(f"assumed-role/{ROLE}/{agent.instance_id}")
+    iam = fleet.server.client("iam", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    with pytest.raises(Exception) as denied:
+        iam.list_users()
+    assert "AccessDenied" in str(denied.value)
