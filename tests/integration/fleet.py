@@ -121,7 +121,7 @@ class Agent:
     @property
     def instance_id(self):
         with open(os.path.join(self.state_dir, "registration.json")) as f:
-            return json.load(f)["instance_id"]
+            return json.load(f)["InstanceId"]
 
     def start(self, *extra):
         self.log = open(self.log_path, "ab")

@@ -29,6 +29,7 @@ def final(status):
 class Fleet:
     def __init__(self, root):
         self.root = root
+        os.makedirs(root, exist_ok=True)
         self.net = Network.create()
         self.server = Server(os.path.join(root, "data"), listen_host="0.0.0.0")
         self.hosts = []
@@ -167,10 +168,14 @@ def test_seed_document_runs_the_seed_script_on_every_host_from_a_maintenance_win
         WindowId=window, TaskArn="OverwriteSecretValue", TaskType="RUN_COMMAND",
         Targets=[{"Key": "WindowTargetIds", "Values": [target]}], MaxConcurrency="3", MaxErrors="0")
 
-    def files_written():
-        return all(os.path.exists(os.path.join(a.host.dir, "credentials")) for a in hosts["agents"])
-    wait_for(files_written, timeout=150, interval=1, what="every host's credentials file")
+    def window_command():
+        cmds = fleet.ssm.list_commands(Filters=[{"key": "DocumentName", "value": "OverwriteSecretValue"}])["Commands"]
+        return cmds[0]["CommandId"] if cmds else None
+    cid = wait_for(window_command, timeout=150, interval=1, what="the window's command")
+    invs = wait_command(fleet, cid, 3)
     for agent in hosts["agents"]:
+        got = fleet.ssm.get_command_invocation(CommandId=cid, InstanceId=agent.instance_id)
+        assert got["Status"] == "Success", got
         with open(os.path.join(agent.host.dir, "credentials")) as f:
             assert f.read() == (f"aws_access_key_id={key['AccessKeyId']}\n"
                                 f"aws_secret_access_key={key['SecretAccessKey']}\n")
