@@ -285,3 +285,92 @@ def test_instance_credentials_are_bounded_by_the_role_and_die_on_deregistration(
     with pytest.raises(Exception) as denied:
         iam.list_users()
     assert "AccessDenied" in str(denied.value)
+
+
+def signed_upgrade(endpoint, path, creds, region="us-east-1"):
+    """Sends a SigV4-signed WebSocket upgrade request; returns the HTTP status."""
+    import http.client
+    import urllib.parse
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    url = endpoint + path
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    req = AWSRequest(method="GET", url=url, headers=headers)
+    SigV4Auth(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]),
+              "ssm", region).add_auth(req)
+    u = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    conn.request("GET", path, headers=dict(req.headers.items()))
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_control_channel_refuses_another_instances_channel(fleet, hosts):
+    mine, other = hosts["agents"][0], hosts["agents"][1]
+    creds = json.loads(mine.run_cli("credential-process").stdout)
+    assert signed_upgrade(fleet.server.endpoint, f"/v1/control-channel/{other.instance_id}", creds) == 403
+    assert signed_upgrade(fleet.server.endpoint, f"/v1/control-channel/{mine.instance_id}", creds) == 101
+    admin = {"AccessKeyId": fleet.server.admin_key, "SecretAccessKey": fleet.server.admin_secret,
+             "SessionToken": ""}
+    # Not even the administrator may open an instance's channel: only that instance.
+    assert signed_upgrade(fleet.server.endpoint, f"/v1/control-channel/{mine.instance_id}", admin) in (401, 403)
+
+
+def kw(fleet, *args):
+    from conftest import BIN
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.path.join(fleet.server.data_dir, "admin-credentials"),
+                "AWS_CONFIG_FILE": "/dev/null", "KEYWARD_ENDPOINT": fleet.server.endpoint})
+    p = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"keyward {' '.join(args)}: {p.stdout}{p.stderr}"
+    return p.stdout
+
+
+def test_host_lifecycle_wrong_code_credentials_file_rebind_and_deregistration(fleet, hosts):
+    act = fleet.ssm.create_activation(IamRole=ROLE, RegistrationLimit=1)
+    host = fleet.host("host4")
+    creds_file = os.path.join(host.dir, "aws-credentials")
+    with open(creds_file, "w") as f:
+        f.write("# the operator's own key stays untouched\n[default]\naws_access_key_id = AKIAOPERATOR\n"
+                "aws_secret_access_key = operator-secret\n")
+    agent = fleet.agent(host)
+
+    wrong = agent.register(act["ActivationId"], "X" * 20, check=False)
+    assert wrong.returncode != 0 and "InvalidActivation" in wrong.stdout + wrong.stderr
+    agent.register(act["ActivationId"], act["ActivationCode"])
+    iid = agent.instance_id
+    agent.start("--credentials-file", creds_file, "--profile", "keyward-instance")
+    wait_for(lambda: online(fleet, [iid]), timeout=30, what="host4 online")
+
+    import configparser
+    ini = configparser.ConfigParser()
+    wait_for(lambda: ini.read(creds_file) and ini.has_section("keyward-instance"), what="the agent's profile")
+    assert ini["default"]["aws_access_key_id"] == "AKIAOPERATOR"
+    assert ini["keyward-instance"]["aws_access_key_id"].startswith("ASIA")
+    with open(creds_file) as f:
+        assert f.read().startswith("# the operator's own key stays untouched\n")
+    assert os.stat(creds_file).st_mode & 0o777 == 0o600
+
+    # A new motherboard: another machine-id. The agent hibernates until an operator approves.
+    agent.stop()
+    with open(host.machine_id_file, "w") as f:
+        f.write("0" * 32 + "\n")
+    agent.start()
+    wait_for(lambda: "hibernat" in agent.output().lower(), timeout=30, what="hibernation")
+    kw(fleet, "instance", "rebind", iid)
+    wait_for(lambda: online(fleet, [iid]), timeout=120, interval=1, what="online again after rebind")
+    assert agent.instance_id == iid
+
+    # Deregistration: the instance's credentials stop working at once.
+    creds = json.loads(agent.run_cli("credential-process").stdout)
+    sts = fleet.server.client("sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    assert sts.get_caller_identity()["Arn"].endswith(iid)
+    kw(fleet, "instance", "deregister", iid)
+    with pytest.raises(Exception) as refused:
+        sts.get_caller_identity()
+    assert "InvalidClientTokenId" in str(refused.value) or "UnrecognizedClient" in str(refused.value)
+    assert agent.run_cli("credential-process").returncode != 0
+    agent.kill()
