@@ -15,8 +15,7 @@ namespace kw::agent {
 namespace {
 
 std::int64_t UnixSeconds(const Clock& clock) {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
 }
 
 std::string Iso(std::int64_t unix_seconds) {
@@ -25,11 +24,9 @@ std::string Iso(std::int64_t unix_seconds) {
 
 }  // namespace
 
-Result<std::string> RegisterHost(const RegisterOptions& options, const Clock& clock,
-                                 PostFn post) {
+Result<std::string> RegisterHost(const RegisterOptions& options, const Clock& clock, PostFn post) {
   KW_ASSIGN_OR_RETURN(ServerUrl server, ParseServerUrl(options.endpoint));
-  if (options.activation_code.empty() || options.activation_id.empty() ||
-      options.region.empty()) {
+  if (options.activation_code.empty() || options.activation_id.empty() || options.region.empty()) {
     return InvalidArgument("--code, --id and --region are required");
   }
   const StateDir state(options.state_dir);
@@ -73,9 +70,9 @@ Result<std::string> CredentialProcessOutput(const std::filesystem::path& state_d
   KW_ASSIGN_OR_RETURN(SecretBytes key, state.ReadHostKey());
   KW_ASSIGN_OR_RETURN(ServerUrl server, ParseServerUrl(registration.endpoint));
   if (!post) post = HttpPoster(server, TlsOptions{ca_file}, std::chrono::seconds(30));
-  KW_ASSIGN_OR_RETURN(InstanceCredentials creds,
-                      ObtainCredentials(post, registration.instance_id, key,
-                                        ComputeFingerprint(identity_root)));
+  KW_ASSIGN_OR_RETURN(
+      InstanceCredentials creds,
+      ObtainCredentials(post, registration.instance_id, key, ComputeFingerprint(identity_root)));
   const nlohmann::json j = {
       {"Version", 1},
       {"AccessKeyId", creds.credentials.access_key_id},
@@ -86,8 +83,7 @@ Result<std::string> CredentialProcessOutput(const std::filesystem::path& state_d
 }
 
 Result<std::string> StatusReport(const std::filesystem::path& state_dir,
-                                 const std::filesystem::path& identity_root,
-                                 const Clock& clock) {
+                                 const std::filesystem::path& identity_root, const Clock& clock) {
   const StateDir state(state_dir);
   auto registration = state.ReadRegistration();
   if (!registration) {
@@ -122,8 +118,8 @@ Result<std::string> StatusReport(const std::filesystem::path& state_dir,
   }
   const std::int64_t now = UnixSeconds(clock);
   // EPERM: alive, but run by another user (root) than the one asking.
-  const bool alive = status->pid > 0 &&
-                     (::kill(static_cast<pid_t>(status->pid), 0) == 0 || errno == EPERM);
+  const bool alive =
+      status->pid > 0 && (::kill(static_cast<pid_t>(status->pid), 0) == 0 || errno == EPERM);
   std::string connection = status->connection;
   if (!alive && connection != "stopped") connection += " (agent not running)";
   out += "Connection:         " + connection + "\n";

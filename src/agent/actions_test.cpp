@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "agent/state_dir.hpp"
@@ -121,8 +120,8 @@ TEST_F(ActionsTest, RefusedActivationKeepsTheServersReason) {
 
 TEST_F(ActionsTest, CredentialProcessSignsTheChallengeAndPrintsVersion1Json) {
   ASSERT_TRUE(RegisterHost(options_, clock_, server_.Poster()).has_value());
-  auto out = CredentialProcessOutput(options_.state_dir, options_.identity_root, "",
-                                     server_.Poster());
+  auto out =
+      CredentialProcessOutput(options_.state_dir, options_.identity_root, "", server_.Poster());
   ASSERT_TRUE(out.has_value()) << out.error().message;
   const json j = json::parse(*out);
   EXPECT_EQ(j["Version"], 1);
@@ -136,8 +135,8 @@ TEST_F(ActionsTest, CredentialErrorsCarryTheProtocolReason) {
   ASSERT_TRUE(RegisterHost(options_, clock_, server_.Poster()).has_value());
   for (const char* reason : {"FingerprintMismatch", "InvalidInstanceId"}) {
     server_.credentials_error = reason;
-    auto out = CredentialProcessOutput(options_.state_dir, options_.identity_root, "",
-                                       server_.Poster());
+    auto out =
+        CredentialProcessOutput(options_.state_dir, options_.identity_root, "", server_.Poster());
     ASSERT_FALSE(out.has_value());
     EXPECT_EQ(out.error().reason, reason);
   }

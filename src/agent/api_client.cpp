@@ -73,8 +73,7 @@ PostFn HttpPoster(ServerUrl server, TlsOptions tls, std::chrono::seconds timeout
 
 Result<agentproto::RegisterResponse> Register(const PostFn& post,
                                               const agentproto::RegisterRequest& request) {
-  return Call<agentproto::RegisterResponse>(post, "/v1/agent/register",
-                                            agentproto::Encode(request),
+  return Call<agentproto::RegisterResponse>(post, "/v1/agent/register", agentproto::Encode(request),
                                             agentproto::DecodeRegisterResponse);
 }
 
@@ -95,8 +94,7 @@ Result<InstanceCredentials> ObtainCredentials(const PostFn& post, const std::str
       crypto::SignEd25519(host_key, agentproto::CredentialProofMessage(
                                         instance_id, challenge.challenge, fingerprint)));
   KW_ASSIGN_OR_RETURN(auto response, Call<agentproto::CredentialsResponse>(
-                                         post, "/v1/agent/credentials",
-                                         agentproto::Encode(request),
+                                         post, "/v1/agent/credentials", agentproto::Encode(request),
                                          agentproto::DecodeCredentialsResponse));
   InstanceCredentials out;
   out.credentials.access_key_id = std::move(response.access_key_id);

@@ -108,8 +108,7 @@ void CommandRunner::RunJob(std::shared_ptr<Job> job) {
 }
 
 agentproto::ResultMessage CommandRunner::Execute(const agentproto::CommandMessage& command,
-                                                 const Options& options,
-                                                 const CancelFlag& cancel,
+                                                 const Options& options, const CancelFlag& cancel,
                                                  const std::vector<std::string>& environment,
                                                  const Clock& clock) {
   agentproto::ResultMessage result;
@@ -121,9 +120,9 @@ agentproto::ResultMessage CommandRunner::Execute(const agentproto::CommandMessag
   step_options.kill_grace = options.kill_grace;
   for (std::size_t i = 0; i < command.steps.size(); ++i) {
     step_options.script_path =
-        options.work_dir / (SafeName(command.command_id) + "-" + std::to_string(i) + "-" +
-                            std::to_string(::getpid()) + "-" +
-                            std::to_string(g_script_seq.fetch_add(1)) + ".sh");
+        options.work_dir /
+        (SafeName(command.command_id) + "-" + std::to_string(i) + "-" + std::to_string(::getpid()) +
+         "-" + std::to_string(g_script_seq.fetch_add(1)) + ".sh");
     agentproto::StepResult step = RunStep(command.steps[i], step_options, cancel, clock);
     result.response_code = step.response_code;
     const bool ok = step.status == "Success";

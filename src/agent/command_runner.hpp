@@ -37,8 +37,7 @@ class CommandRunner {
   // Called once per command with its final result, on the command's thread.
   using ResultFn = std::function<void(const agentproto::ResultMessage&)>;
 
-  CommandRunner(Options options, const Clock& clock, EnvironmentFn environment,
-                ResultFn on_result);
+  CommandRunner(Options options, const Clock& clock, EnvironmentFn environment, ResultFn on_result);
   ~CommandRunner();
   CommandRunner(const CommandRunner&) = delete;
   CommandRunner& operator=(const CommandRunner&) = delete;
@@ -74,9 +73,9 @@ class CommandRunner {
   mutable std::mutex mu_;
   std::condition_variable done_cv_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // guarded by mu_: queued or running
-  std::deque<std::shared_ptr<Job>> queue_;             // guarded by mu_: not started yet
-  std::size_t running_ = 0;                            // guarded by mu_
-  bool stopping_ = false;                              // guarded by mu_
+  std::deque<std::shared_ptr<Job>> queue_;            // guarded by mu_: not started yet
+  std::size_t running_ = 0;                           // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
 };
 
 // The child environment: `base` ("NAME=value" each, normally the agent's own) without

@@ -16,8 +16,9 @@ inline constexpr const char* kDefaultConfigFile = "/etc/keyward-agent.conf";
 
 // The keys the agent knows.
 inline constexpr std::string_view kConfigKeys[] = {
-    "state_dir",  "credentials_file",        "profile",            "heartbeat_seconds",
-    "ca_file",    "max_concurrent_commands", "kill_grace_seconds", "log_level"};
+    "state_dir",          "credentials_file", "profile",
+    "heartbeat_seconds",  "ca_file",          "max_concurrent_commands",
+    "kill_grace_seconds", "log_level"};
 
 using AgentConfig = std::map<std::string, std::string, std::less<>>;
 

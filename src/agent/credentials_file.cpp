@@ -53,8 +53,9 @@ Status ValidateProfileName(std::string_view profile) {
         "refusing to write the [default] profile: choose a profile of the agent's own");
   }
   if (profile.find_first_of("[]\r\n") != std::string_view::npos || Trim(profile) != profile) {
-    return InvalidArgument("the profile name may not contain brackets, line breaks or "
-                           "leading or trailing blanks");
+    return InvalidArgument(
+        "the profile name may not contain brackets, line breaks or "
+        "leading or trailing blanks");
   }
   return OkStatus();
 }
@@ -64,8 +65,7 @@ Result<std::string> SetProfileCredentials(std::string_view text, std::string_vie
                                           std::int64_t expiration) {
   KW_RETURN_IF_ERROR(ValidateProfileName(profile));
   const std::string_view values[] = {
-      credentials.access_key_id, credentials.secret_access_key.Reveal(),
-      credentials.session_token};
+      credentials.access_key_id, credentials.secret_access_key.Reveal(), credentials.session_token};
   for (std::string_view v : values) {
     if (v.find_first_of("\r\n") != std::string_view::npos) {
       return InvalidArgument("a credential holds a line break");
@@ -77,8 +77,8 @@ Result<std::string> SetProfileCredentials(std::string_view text, std::string_vie
   block += credentials.secret_access_key.Reveal();
   block += "\n";
   block += "aws_session_token = " + credentials.session_token + "\n";
-  block += "x_keyward_expiration = " +
-           FormatIso8601(TimePoint(std::chrono::seconds(expiration))) + "\n";
+  block +=
+      "x_keyward_expiration = " + FormatIso8601(TimePoint(std::chrono::seconds(expiration))) + "\n";
 
   std::string out;
   out.reserve(text.size() + block.size() + 64);

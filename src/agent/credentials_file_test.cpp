@@ -87,7 +87,7 @@ TEST(CredentialsFile, WritesAtomicallyWithOwnerOnlyMode) {
   std::ofstream(path) << "[default]\naws_access_key_id = KEEP\n";
   ::chmod(path.c_str(), 0644);
   ASSERT_TRUE(WriteProfileCredentials(path, "agent", Creds("ASIA1"), kExp).has_value());
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   std::stringstream text;

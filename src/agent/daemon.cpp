@@ -239,8 +239,7 @@ void Daemon::OnResult(const agentproto::ResultMessage& result) {
     s.last_command_id = result.command_id;
     s.last_command_status = result.status;
     s.last_command_at =
-        std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch())
-            .count();
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
   });
   SendResult(result);
 }
@@ -359,8 +358,7 @@ Daemon::SessionEnd Daemon::RunSession(WebSocketChannel& channel) {
 }
 
 Result<std::unique_ptr<WebSocketChannel>> Daemon::Connect() {
-  const std::string target =
-      server_.base_path + "/v1/control-channel/" + registration_.instance_id;
+  const std::string target = server_.base_path + "/v1/control-channel/" + registration_.instance_id;
   HeaderList headers = {{"Host", server_.host_header}};
   sigv4::Credentials signing;
   {
@@ -405,8 +403,8 @@ int Daemon::Run() {
     auto channel = Connect();
     if (!channel) {
       const auto delay = reconnect_.Next();
-      LogWarning("cannot open the control channel: " + channel.error().message +
-                 "; retrying in " + Seconds(delay));
+      LogWarning("cannot open the control channel: " + channel.error().message + "; retrying in " +
+                 Seconds(delay));
       UpdateStatus([&](AgentStatus& s) { s.detail = channel.error().message; });
       // Refused credentials (expired, rotated by a rebind...): get fresh ones first.
       if (channel.error().code == ErrorCode::kPermissionDenied) need_credentials = true;

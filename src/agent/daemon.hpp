@@ -23,8 +23,8 @@ struct RunOptions {
 };
 
 // Exit codes of RunDaemon.
-inline constexpr int kExitOk = 0;           // stopped by SIGTERM/SIGINT
-inline constexpr int kExitSetup = 1;        // state directory, key or options unusable
+inline constexpr int kExitOk = 0;            // stopped by SIGTERM/SIGINT
+inline constexpr int kExitSetup = 1;         // state directory, key or options unusable
 inline constexpr int kExitDeregistered = 2;  // InvalidInstanceId: re-register the host
 
 // Runs until SIGTERM or SIGINT, or a permanent error (logged with what to do). Blocks

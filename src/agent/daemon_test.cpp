@@ -75,7 +75,8 @@ class FakeKeyward {
   asio::awaitable<void> Accept() {
     for (;;) {
       error_code ec;
-      tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      tcp::socket socket =
+          co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;
       asio::co_spawn(io_, Serve(std::move(socket)), asio::detached);
     }
@@ -89,9 +90,8 @@ class FakeKeyward {
       auto req = agentproto::DecodeCredentialsRequest(body);
       if (!req || req->instance_id != kInstance ||
           !crypto::VerifyEd25519(public_key_,
-                                 agentproto::CredentialProofMessage(req->instance_id,
-                                                                    req->challenge,
-                                                                    req->fingerprint),
+                                 agentproto::CredentialProofMessage(
+                                     req->instance_id, req->challenge, req->fingerprint),
                                  req->signature)) {
         return {400, R"({"__type":"AccessDeniedException","message":"bad proof"})"};
       }
@@ -255,8 +255,8 @@ TEST(Transport, ParsesServerUrls) {
   EXPECT_EQ(u->host, "::1");
   EXPECT_EQ(u->port, "80");
   EXPECT_EQ(u->host_header, "[::1]");
-  for (const char* bad : {"ftp://x", "kw.example.com", "http://", "http://x:99999",
-                          "http://u@x", "http://x/?a=b"}) {
+  for (const char* bad :
+       {"ftp://x", "kw.example.com", "http://", "http://x:99999", "http://u@x", "http://x/?a=b"}) {
     EXPECT_FALSE(ParseServerUrl(bad).has_value()) << bad;
   }
 }
@@ -303,9 +303,7 @@ TEST(Daemon, RunsCommandsOnceAcksCancelsAndHeartbeats) {
   reg.endpoint = server.url();
   reg.region = "eu-west-1";
   ASSERT_TRUE(state.WriteRegistration(reg).has_value());
-  {
-    std::ofstream(base / "credentials") << "[default]\naws_access_key_id = MINE\n";
-  }
+  { std::ofstream(base / "credentials") << "[default]\naws_access_key_id = MINE\n"; }
 
   RunOptions options;
   options.state_dir = state.root();

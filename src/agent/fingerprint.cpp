@@ -162,7 +162,7 @@ agentproto::PlatformInfo ReadPlatform(const fs::path& root) {
     if (key == "VERSION_ID") p.version = value;
   }
   if (p.name.empty()) {
-    struct utsname u{};
+    struct utsname u {};
     p.name = "Linux";
     if (::uname(&u) == 0) p.version = u.release;
   }

@@ -23,8 +23,9 @@ class FakeRoot : public ::testing::Test {
     Write("proc/cpuinfo",
           "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) "
           "CPU E5-2680\n\nprocessor\t: 1\nmodel name\t: Intel(R) Xeon(R) CPU E5-2680\n");
-    Write("etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"
-                            "NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n");
+    Write("etc/os-release",
+          "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"
+          "NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n");
     AddInterface("eth0", "devices/pci0000:00/0000:00:03.0/net/eth0", "52:54:00:AB:CD:EF");
     AddInterface("eth1", "devices/pci0000:00/0000:00:04.0/net/eth1", "52:54:00:11:22:33");
     AddInterface("docker0", "devices/virtual/net/docker0", "02:42:ac:11:00:02");

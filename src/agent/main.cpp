@@ -23,7 +23,8 @@ std::string Pick(const std::string& cli, const AgentConfig& config, std::string_
 }
 
 std::optional<long> ToNumber(const std::string& text) {
-  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) {
+  if (text.empty() || text.size() > 9 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
     return std::nullopt;
   }
   return std::stol(text);

@@ -32,15 +32,15 @@ Result<std::vector<SeenCommands::Stored>> SeenCommands::Load() const {
   out.reserve(j.size());
   try {
     for (const auto& e : j) {
-    if (!e.is_object() || !e.contains("Id") || !e["Id"].is_string()) continue;
-    Stored s;
-    s.id = e["Id"].get<std::string>();
-    s.status = e.value("Status", std::string());
-    s.response_code = e.value("ResponseCode", -1);
-    s.result = e.value("Result", std::string());
-    s.finished = e.value("Finished", false);
-    s.delivered = e.value("Delivered", false);
-    out.push_back(std::move(s));
+      if (!e.is_object() || !e.contains("Id") || !e["Id"].is_string()) continue;
+      Stored s;
+      s.id = e["Id"].get<std::string>();
+      s.status = e.value("Status", std::string());
+      s.response_code = e.value("ResponseCode", -1);
+      s.result = e.value("Result", std::string());
+      s.finished = e.value("Finished", false);
+      s.delivered = e.value("Delivered", false);
+      out.push_back(std::move(s));
     }
   } catch (const json::exception&) {
     return FailedPrecondition(file_.string() + " has a malformed entry");

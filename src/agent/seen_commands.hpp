@@ -56,7 +56,7 @@ class SeenCommands {
     bool finished = false;
     bool delivered = false;
   };
-  Result<std::vector<Stored>> Load() const;  // requires mu_
+  Result<std::vector<Stored>> Load() const;         // requires mu_
   Status Save(std::vector<Stored>& entries) const;  // requires mu_; trims to the bounds
   static Entry ToEntry(const Stored& s);
 

@@ -69,10 +69,11 @@ Result<Registration> StateDir::ReadRegistration() const {
 Status StateDir::WriteRegistration(const Registration& r) const {
   json fp = json::object();
   for (const auto& [k, v] : r.fingerprint) fp[k] = v;
-  const json j = {{"InstanceId", r.instance_id},   {"Endpoint", r.endpoint},
-                  {"Region", r.region},            {"ActivationId", r.activation_id},
-                  {"RegisteredAt", r.registered_at}, {"Fingerprint", fp}};
-  return WriteFileAtomic(registration_path(), j.dump(2, ' ', false, json::error_handler_t::replace) + "\n", 0600);
+  const json j = {
+      {"InstanceId", r.instance_id},     {"Endpoint", r.endpoint},          {"Region", r.region},
+      {"ActivationId", r.activation_id}, {"RegisteredAt", r.registered_at}, {"Fingerprint", fp}};
+  return WriteFileAtomic(registration_path(),
+                         j.dump(2, ' ', false, json::error_handler_t::replace) + "\n", 0600);
 }
 
 Result<AgentStatus> StateDir::ReadStatus() const {
@@ -98,7 +99,8 @@ Status StateDir::WriteStatus(const AgentStatus& s) const {
                   {"LastCommandId", s.last_command_id},
                   {"LastCommandStatus", s.last_command_status},
                   {"LastCommandAt", s.last_command_at}};
-  return WriteFileAtomic(status_path(), j.dump(2, ' ', false, json::error_handler_t::replace) + "\n", 0644);
+  return WriteFileAtomic(status_path(),
+                         j.dump(2, ' ', false, json::error_handler_t::replace) + "\n", 0644);
 }
 
 }  // namespace kw::agent

@@ -33,9 +33,9 @@ struct Registration {
 // What `run` last knew, for `status`. Holds no secret.
 struct AgentStatus {
   std::int64_t pid = 0;
-  std::int64_t updated_at = 0;  // Unix seconds
-  std::string connection;       // starting, connecting, connected, hibernating, stopped
-  std::string detail;           // the last error, human-readable
+  std::int64_t updated_at = 0;             // Unix seconds
+  std::string connection;                  // starting, connecting, connected, hibernating, stopped
+  std::string detail;                      // the last error, human-readable
   std::int64_t credential_expiration = 0;  // Unix seconds, 0 if none
   std::string last_command_id;
   std::string last_command_status;

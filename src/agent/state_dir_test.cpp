@@ -12,7 +12,7 @@ namespace {
 namespace fs = std::filesystem;
 
 mode_t ModeOf(const fs::path& p) {
-  struct stat st{};
+  struct stat st {};
   EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
   return st.st_mode & 0777;
 }

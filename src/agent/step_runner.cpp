@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <optional>
 #include <cstring>
+#include <optional>
 
 #include "common/atomic_file.hpp"
 
@@ -100,8 +100,7 @@ agentproto::StepResult RunStep(const agentproto::Step& step, const StepOptions& 
     script += '\n';
   }
   if (auto st = WriteFileAtomic(options.script_path, script, 0700); !st) {
-    return Fail(std::move(result), "cannot write the step's script: " + st.error().message,
-                clock);
+    return Fail(std::move(result), "cannot write the step's script: " + st.error().message, clock);
   }
 
   // Everything the child needs is prepared before fork: after it only async-signal-safe
@@ -164,7 +163,7 @@ agentproto::StepResult RunStep(const agentproto::Step& step, const StepOptions& 
   const auto timeout = step.timeout_seconds > 0 ? std::chrono::seconds(step.timeout_seconds)
                                                 : options.default_timeout;
   const auto deadline = steady_clock::now() + timeout;
-  bool kill_pending = false;         // SIGKILL due at kill_at
+  bool kill_pending = false;  // SIGKILL due at kill_at
   steady_clock::time_point kill_at{};
   std::optional<steady_clock::time_point> drain_until;  // after the shell exited
   const char* ended_by = nullptr;                       // "TimedOut" or "Cancelled"
@@ -221,8 +220,7 @@ agentproto::StepResult RunStep(const agentproto::Step& step, const StepOptions& 
       wake = std::min(wake, now + std::chrono::milliseconds(50));  // reaping a killed group
     }
     if (!exited && pidfd < 0) wake = std::min(wake, now + std::chrono::milliseconds(100));
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1;
     if (n == 0) {
       ::usleep(static_cast<useconds_t>(std::clamp<std::int64_t>(ms, 0, 60000)) * 1000);
       continue;

@@ -40,7 +40,7 @@ class CancelFlag {
 };
 
 struct StepOptions {
-  std::filesystem::path script_path;  // where to write the script (removed afterwards)
+  std::filesystem::path script_path;     // where to write the script (removed afterwards)
   std::vector<std::string> environment;  // "NAME=value" each: the child's whole environment
   std::chrono::milliseconds kill_grace = std::chrono::seconds(5);
   // Applied when the step has none (or a non-positive one).

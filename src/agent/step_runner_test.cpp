@@ -198,8 +198,8 @@ TEST(CommandRunner, RunsConcurrentlyUpToTheBoundAndCancelsQueuedOnes) {
     const auto start = std::chrono::steady_clock::now();
     runner.Start(make("a", "sleep 1"));
     runner.Start(make("b", "sleep 1"));
-    runner.Start(make("c", "echo c"));  // waits for a slot
-    runner.Start(make("d", "echo d"));  // cancelled while queued
+    runner.Start(make("c", "echo c"));          // waits for a slot
+    runner.Start(make("d", "echo d"));          // cancelled while queued
     runner.Start(make("a", "echo duplicate"));  // ignored: already active
     EXPECT_TRUE(runner.Cancel("d"));
     EXPECT_FALSE(runner.Cancel("unknown"));
@@ -219,7 +219,9 @@ TEST(CommandRunner, RunsConcurrentlyUpToTheBoundAndCancelsQueuedOnes) {
 TEST(CommandRunner, ChildEnvironmentCarriesInstanceCredentialsAndEndpoint) {
   const auto env = StepEnvironment({"PATH=/bin", "AWS_ACCESS_KEY_ID=AKIAOLD", "AWS_PROFILE=x"},
                                    "ASIANEW", "sek", "tok", "eu-west-1", "https://kw:8443");
-  auto has = [&](const std::string& e) { return std::find(env.begin(), env.end(), e) != env.end(); };
+  auto has = [&](const std::string& e) {
+    return std::find(env.begin(), env.end(), e) != env.end();
+  };
   EXPECT_TRUE(has("PATH=/bin"));
   EXPECT_FALSE(has("AWS_ACCESS_KEY_ID=AKIAOLD"));
   EXPECT_FALSE(has("AWS_PROFILE=x"));

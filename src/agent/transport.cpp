@@ -36,8 +36,7 @@ Result<std::shared_ptr<ssl::context>> MakeTlsContext(const TlsOptions& options) 
   try {
     auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
     ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                     ssl::context::no_tlsv1_1);
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     if (options.ca_file.empty()) {
       ctx->set_default_verify_paths();
     } else {
@@ -87,8 +86,7 @@ asio::awaitable<void> Exchange(Stream& stream, http::request<http::string_body>&
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(kMaxHttpBody);
-  co_await http::async_read(stream, buffer, parser,
-                            asio::redirect_error(asio::use_awaitable, ec));
+  co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     out = NetError("reading from", server, ec);
     co_return;
@@ -105,13 +103,14 @@ class ChannelBase : public WebSocketChannel {
  public:
   Result<std::optional<std::string>> Receive(std::chrono::milliseconds timeout) override {
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return !inbox_.empty() || ended_; });
+    cv_.wait_for(lock, timeout, [&] { return !inbox_.empty() || ended_ || close_requested_; });
     if (!inbox_.empty()) {
       std::string text = std::move(inbox_.front());
       inbox_.pop_front();
       return std::optional<std::string>(std::move(text));
     }
     if (ended_) return Unavailable(end_reason_);
+    if (close_requested_) return Unavailable("closed by the agent");
     return std::optional<std::string>();
   }
 
@@ -130,6 +129,12 @@ class ChannelBase : public WebSocketChannel {
     }
     cv_.notify_all();
   }
+  // Receive reports the end at once, without waiting for the close handshake.
+  void RequestClose() {
+    std::lock_guard lock(mu_);
+    close_requested_ = true;
+    cv_.notify_all();
+  }
   bool WaitEnded(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, timeout, [&] { return ended_; });
@@ -142,6 +147,7 @@ class ChannelBase : public WebSocketChannel {
   std::condition_variable cv_;
   std::deque<std::string> inbox_;  // guarded by mu_
   bool ended_ = false;             // guarded by mu_
+  bool close_requested_ = false;   // guarded by mu_
   std::string end_reason_;         // guarded by mu_
 };
 
@@ -206,6 +212,7 @@ class Channel final : public ChannelBase {
   void Close() override {
     if (!thread_.joinable()) return;
     open_.store(false);
+    RequestClose();
     asio::post(io_, [this] {
       if (closing_) return;
       closing_ = true;
@@ -222,9 +229,9 @@ class Channel final : public ChannelBase {
     }
   }
 
-  asio::awaitable<Status> Handshake(tcp::resolver::results_type endpoints,
-                                    const ServerUrl& server, std::string target,
-                                    const HeaderList& headers, const WebSocketOptions& options) {
+  asio::awaitable<Status> Handshake(tcp::resolver::results_type endpoints, const ServerUrl& server,
+                                    std::string target, const HeaderList& headers,
+                                    const WebSocketOptions& options) {
     error_code ec;
     auto& tcp_layer = beast::get_lowest_layer(ws_);
     tcp_layer.expires_after(options.connect_timeout);
@@ -259,8 +266,7 @@ class Channel final : public ChannelBase {
                                  asio::redirect_error(asio::use_awaitable, ec));
     if (ec == websocket::error::upgrade_declined) {
       const int code = static_cast<int>(response.result_int());
-      std::string message = "the server refused the control channel: HTTP " +
-                            std::to_string(code);
+      std::string message = "the server refused the control channel: HTTP " + std::to_string(code);
       if (!response.body().empty()) message += " " + response.body().substr(0, 200);
       if (code == 401 || code == 403) {
         co_return PermissionDenied(std::move(message), std::to_string(code));
@@ -306,7 +312,14 @@ class Channel final : public ChannelBase {
 
   void DoClose() {
     outbox_.clear();
+    // A server that never answers the close frame gets two seconds, then the socket
+    // is closed under it.
+    close_timer_.expires_after(std::chrono::seconds(2));
+    close_timer_.async_wait([this](error_code ec) {
+      if (!ec) beast::get_lowest_layer(ws_).close();
+    });
     ws_.async_close(websocket::close_code::normal, [this](error_code) {
+      close_timer_.cancel();
       End("closed by the agent");
       beast::get_lowest_layer(ws_).close();
     });
@@ -315,10 +328,11 @@ class Channel final : public ChannelBase {
   asio::io_context io_{1};
   std::shared_ptr<ssl::context> ctx_;
   websocket::stream<Lower> ws_;
-  beast::flat_buffer buffer_;        // I/O thread only
-  std::deque<std::string> outbox_;   // I/O thread only
-  bool writing_ = false;             // I/O thread only
-  bool closing_ = false;             // I/O thread only
+  beast::flat_buffer buffer_;            // I/O thread only
+  std::deque<std::string> outbox_;       // I/O thread only
+  bool writing_ = false;                 // I/O thread only
+  bool closing_ = false;                 // I/O thread only
+  asio::steady_timer close_timer_{io_};  // I/O thread only
   std::thread thread_;
 };
 
@@ -377,9 +391,8 @@ Result<ServerUrl> ParseServerUrl(std::string_view url) {
 }
 
 Result<HttpReply> HttpRequest(const ServerUrl& server, std::string_view method,
-                              std::string_view target, const HeaderList& headers,
-                              std::string body, const TlsOptions& tls,
-                              std::chrono::seconds timeout) {
+                              std::string_view target, const HeaderList& headers, std::string body,
+                              const TlsOptions& tls, std::chrono::seconds timeout) {
   std::shared_ptr<ssl::context> ctx;
   if (server.tls) {
     KW_ASSIGN_OR_RETURN(ctx, MakeTlsContext(tls));
@@ -387,7 +400,9 @@ Result<HttpReply> HttpRequest(const ServerUrl& server, std::string_view method,
   asio::io_context io{1};
   KW_ASSIGN_OR_RETURN(auto endpoints, Resolve(io, server));
 
-  http::request<http::string_body> req{http::string_to_verb(beast::string_view(method.data(), method.size())), std::string(target), 11};
+  http::request<http::string_body> req{
+      http::string_to_verb(beast::string_view(method.data(), method.size())), std::string(target),
+      11};
   req.set(http::field::host, server.host_header);
   req.set(http::field::user_agent, kUserAgent);
   for (const HeaderField& h : headers) {

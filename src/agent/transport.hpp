@@ -42,9 +42,8 @@ struct HttpReply {
 // kUnavailable when no answer came (DNS, refused, TLS, timeout); kInvalidArgument for a
 // bad CA file. Thread-safe (each call has its own I/O context).
 Result<HttpReply> HttpRequest(const ServerUrl& server, std::string_view method,
-                              std::string_view target, const HeaderList& headers,
-                              std::string body, const TlsOptions& tls,
-                              std::chrono::seconds timeout);
+                              std::string_view target, const HeaderList& headers, std::string body,
+                              const TlsOptions& tls, std::chrono::seconds timeout);
 
 // One client WebSocket connection with its own I/O thread.
 //

@@ -857,7 +857,8 @@ Result<std::string> CommandService::SendCommand(const SendCommandRequest& r, Tim
       // Several targets must all match (AND); the values of one target are alternatives.
       const bool match = std::all_of(r.targets.begin(), r.targets.end(), [&](const Target& t) {
         auto has = [&](const std::string& v) {
-          if (t.key == "InstanceIds") return v == inst.instance_id;
+          // Key=InstanceIds,Values=* targets every managed instance, as in SSM.
+          if (t.key == "InstanceIds") return v == "*" || v == inst.instance_id;
           if (t.key == "tag-key") return inst.tags.count(v) > 0;
           auto it = inst.tags.find(t.key.substr(4));
           return it != inst.tags.end() && it->second == v;

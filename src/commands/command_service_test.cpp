@@ -253,6 +253,8 @@ TEST_F(CommandServiceTest, TargetsByTagAndAuthorizer) {
   EXPECT_EQ(Get(Send(r)).target_count, 1);
   r.targets = {{"tag-key", {"Env"}}};
   EXPECT_EQ(Get(Send(r)).target_count, 5);
+  r.targets = {{"InstanceIds", {"*"}}};  // every managed instance
+  EXPECT_EQ(Get(Send(r)).target_count, 5);
   r.targets = {{"resource-groups:Name", {"x"}}};
   EXPECT_EQ(Reason(svc_->SendCommand(r, clock_.Now())), "InvalidParameters");
 
