@@ -759,9 +759,13 @@ Status FleetService::DeregisterManagedInstance(std::string_view instance_id) {
     return txn.Delete(kInstances, instance_id);
   }));
   CacheRegistered(instance_id, false);
-  std::lock_guard lock(mu_);
-  live_.erase(std::string(instance_id));
-  std::erase_if(challenges_, [&](const auto& kv) { return kv.second.instance_id == instance_id; });
+  {
+    std::lock_guard lock(mu_);
+    live_.erase(std::string(instance_id));
+    std::erase_if(challenges_,
+                  [&](const auto& kv) { return kv.second.instance_id == instance_id; });
+  }
+  if (deregistered_hook_) deregistered_hook_(instance_id);
   return OkStatus();
 }
 

@@ -35,6 +35,7 @@
 // persistent state. The service must be the only writer of its tables.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -195,8 +196,14 @@ class FleetService final : public InstanceDirectory, public Presence, public sts
 
   // ---- managed instances (SSM API) ----
   Result<InstancePage> DescribeInstanceInformation(const DescribeInstancesRequest& request);
-  // The instance's credentials stop working at once (IsRegistered turns false).
+  // The instance's credentials stop working at once (IsRegistered turns false), and the
+  // deregistration hook (SetDeregistrationHook) runs, so its control channel closes too.
   Status DeregisterManagedInstance(std::string_view instance_id);
+  // Called after each successful deregistration, outside the service's locks. Set it
+  // before serving; not thread-safe against concurrent deregistrations.
+  void SetDeregistrationHook(std::function<void(std::string_view instance_id)> hook) {
+    deregistered_hook_ = std::move(hook);
+  }
   // Credentials issued from now on are the new role's; earlier ones keep theirs until
   // they expire.
   Status UpdateManagedInstanceRole(std::string_view instance_id, std::string_view iam_role);
@@ -271,6 +278,7 @@ class FleetService final : public InstanceDirectory, public Presence, public sts
   iam::PolicyService& policies_;
   const FleetOptions options_;
 
+  std::function<void(std::string_view)> deregistered_hook_;
   std::mutex mu_;
   std::unordered_map<std::string, Challenge> challenges_;  // by challenge; guarded by mu_
   std::unordered_map<std::string, Throttle> throttles_;    // "ip:" / "act:" keys; guarded by mu_

@@ -402,7 +402,10 @@ TEST_F(FleetServiceTest, DeregisterKillsCredentialsAtOnce) {
   auto pending = fleet_.IssueChallenge(host.instance_id, clock_.Now());
   ASSERT_TRUE(pending.has_value());
 
+  std::vector<std::string> hooked;
+  fleet_.SetDeregistrationHook([&](std::string_view id) { hooked.emplace_back(id); });
   ASSERT_TRUE(fleet_.DeregisterManagedInstance(host.instance_id));
+  EXPECT_EQ(hooked, std::vector<std::string>{host.instance_id});
   EXPECT_EQ(sts_.Resolve(creds->access_key_id, creds->session_token, clock_.Now()).error().reason,
             "InvalidClientTokenId");
   EXPECT_FALSE(fleet_.IsRegistered(host.instance_id));
@@ -410,6 +413,7 @@ TEST_F(FleetServiceTest, DeregisterKillsCredentialsAtOnce) {
             "AccessDeniedException");
   EXPECT_EQ(Reason(fleet_.IssueChallenge(host.instance_id, clock_.Now())), "InvalidInstanceId");
   EXPECT_EQ(Reason(fleet_.DeregisterManagedInstance(host.instance_id)), "InvalidInstanceId");
+  EXPECT_EQ(hooked.size(), 1u);  // a refused deregistration does not run the hook
   EXPECT_FALSE(fleet_.FindInstance(host.instance_id)->has_value());
 }
 

@@ -288,6 +288,8 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
       clock, [&dispatcher](const HttpRequest& r) { return dispatcher.Authenticate(r); }, fleet,
       commands, [](const std::string& line) { spdlog::warn("control channel: {}", line); }});
   commands.SetNotifier(&control_channel);
+  fleet.SetDeregistrationHook(
+      [&control_channel](std::string_view id) { control_channel.Disconnect(id); });
   RaiseFileLimit();
 
   HttpServerConfig http;
@@ -308,6 +310,7 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   dispatcher.SetReady(false);
   // The transport has stopped; no more deliveries. Write what Run Command still holds.
   commands.SetNotifier(nullptr);
+  fleet.SetDeregistrationHook(nullptr);
   if (Status s = commands.Flush(); !s) spdlog::warn("run command flush: {}", s.error().message);
   sts.SetInstanceChecker(nullptr);
   spdlog::info("keyward server stopped");

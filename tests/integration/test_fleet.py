@@ -373,4 +373,7 @@ def test_host_lifecycle_wrong_code_credentials_file_rebind_and_deregistration(fl
         sts.get_caller_identity()
     assert "InvalidClientTokenId" in str(refused.value) or "UnrecognizedClient" in str(refused.value)
     assert agent.run_cli("credential-process").returncode != 0
+    # Its control channel was closed too; reconnecting, the agent learns it is gone and stops.
+    wait_for(lambda: agent.proc.poll() is not None, timeout=30, what="the deregistered agent to exit")
+    assert "deregistered" in agent.output()
     agent.kill()

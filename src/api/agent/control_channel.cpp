@@ -113,6 +113,8 @@ class ControlChannel::Session final : public WebSocketSession {
 
   void OnClose() override { owner_.Remove(this); }
 
+  void Close() { connection_->CloseWith(CloseCode::kPolicyViolation); }
+
   // True the first time `key` is sent on this connection.
   bool MarkSent(const std::string& key) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -211,6 +213,10 @@ std::shared_ptr<ControlChannel::Session> ControlChannel::Find(std::string_view i
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(std::string(instance_id));
   return it == sessions_.end() ? nullptr : it->second;
+}
+
+void ControlChannel::Disconnect(std::string_view instance_id) {
+  if (auto session = Find(instance_id)) session->Close();
 }
 
 std::size_t ControlChannel::connected_count() const {

@@ -84,6 +84,10 @@ class ControlChannel final : public WebSocketHandler, public commands::DeliveryN
   // benchmark).
   void WaitForDeliveries();
 
+  // Closes the instance's channel, if open (policy violation): its agent is no longer
+  // entitled to one, e.g. after DeregisterManagedInstance. Returns at once.
+  void Disconnect(std::string_view instance_id);
+
   // Instances whose agent has said hello on a connection that is still open.
   std::size_t connected_count() const;
   bool IsConnected(std::string_view instance_id) const;

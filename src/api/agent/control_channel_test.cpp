@@ -353,6 +353,16 @@ TEST_F(ControlChannelTest, MessagesBeforeHelloAndServerMessagesFromTheAgentAreVi
   }
 }
 
+TEST_F(ControlChannelTest, DisconnectClosesOnlyThatInstancesChannel) {
+  auto conn = std::make_shared<FakeConnection>();
+  auto session = Open(conn);
+  session->OnMessage(Hello());
+  channel_.Disconnect("mi-00000000000000000");  // not connected: nothing happens
+  EXPECT_TRUE(conn->Closes().empty());
+  channel_.Disconnect(kInstance);
+  EXPECT_EQ(conn->Closes(), (std::vector<CloseCode>{CloseCode::kPolicyViolation}));
+}
+
 TEST_F(ControlChannelTest, CloseReportsDisconnectAndStopsDeliveries) {
   auto conn = std::make_shared<FakeConnection>();
   auto session = Open(conn);
