@@ -184,6 +184,42 @@ def test_seed_document_runs_the_seed_script_on_every_host_from_a_maintenance_win
     fleet.ssm.update_maintenance_window(WindowId=window, Enabled=False)
 
 
+def test_source_ip_conditions_see_each_hosts_own_address(fleet, hosts):
+    """With a network namespace per host, the server sees each host's own address, so a
+    policy bound to one host's IP (the seed's aws:SourceIp restriction) lets that host
+    read the secret and refuses the others."""
+    if not fleet.net:
+        pytest.skip("network namespaces are not available here (needs root and iproute2)")
+    allowed, refused = hosts["agents"][0], hosts["agents"][1]
+    sm = fleet.server.client("secretsmanager")
+    arn = sm.create_secret(Name="ip-bound", SecretString="only-from-host1")["ARN"]
+    fleet.iam.put_role_policy(RoleName=ROLE, PolicyName="ip-bound", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": arn,
+            "Condition": {"IpAddress": {"aws:SourceIp": f"{allowed.host.ip}/32"}}}]}))
+    out = fleet.ssm.send_command(
+        InstanceIds=[allowed.instance_id, refused.instance_id], DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["aws secretsmanager get-secret-value --secret-id ip-bound "
+                                 "--query SecretString --output text"]})
+    cid = out["Command"]["CommandId"]
+    wait_command(fleet, cid, 2)
+    ok = fleet.ssm.get_command_invocation(CommandId=cid, InstanceId=allowed.instance_id)
+    assert ok["Status"] == "Success", ok
+    assert ok["StandardOutputContent"].strip() == "only-from-host1"
+    no = fleet.ssm.get_command_invocation(CommandId=cid, InstanceId=refused.instance_id)
+    assert no["Status"] == "Failed"
+    assert "AccessDenied" in no["StandardErrorContent"]
+    fleet.iam.delete_role_policy(RoleName=ROLE, PolicyName="ip-bound")
+
+
+def test_agent_status_reports_instance_and_connection(hosts):
+    agent = hosts["agents"][0]
+    p = agent.run_cli("status")
+    assert p.returncode == 0, p.stderr
+    assert agent.instance_id in p.stdout
+    assert "connected" in p.stdout.lower()
+
+
 def test_run_shell_script_on_all_hosts_by_tag(fleet, hosts):
     for iid in hosts["ids"]:
         fleet.ssm.add_tags_to_resource(ResourceType="ManagedInstance", ResourceId=iid,
