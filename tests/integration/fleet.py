@@ -25,6 +25,15 @@ def _run(*cmd, check=True):
     return subprocess.run(list(cmd), capture_output=True, text=True, check=check)
 
 
+def can_isolate_hosts():
+    """True when this machine lets us give a process its own mount and UTS namespace."""
+    try:
+        return subprocess.run(["unshare", "--mount", "--uts", "--fork", "true"],
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 class Network:
     """A bridge with one network namespace per host; None when the machine forbids it."""
 
