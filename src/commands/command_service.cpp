@@ -1368,11 +1368,15 @@ Status CommandService::CancelCommand(std::string_view command_id,
     std::vector<std::size_t> changed;
     for (std::size_t seq : seqs) {
       OpenInvocation& inv = cmd->inv[seq];
-      if (inv.status == kPending) {
+      if (inv.status == kPending && !inv.delivered) {
         inv.end_ms = ToMillis(now);
         Transition(*cmd, seq, kCancelled);
         changed.push_back(seq);
-      } else if (inv.status == kInProgress) {
+      } else if (inv.status == kPending || inv.status == kInProgress) {
+        // Handed out (PendingWork returned it) but perhaps not acknowledged yet: the
+        // agent may hold it and run it, so only the agent can say it is cancelled. It
+        // answers the cancel with a Cancelled result (also for a command it never got),
+        // or with its stored result if the run already ended, which then wins.
         Transition(*cmd, seq, kCancelling);
         changed.push_back(seq);
         notify.push_back(inv.instance_id);  // its agent gets the cancel from PendingWork
@@ -1457,6 +1461,10 @@ Status CommandService::Acknowledge(std::string_view instance_id, std::string_vie
       // instance's at all.
       KW_ASSIGN_OR_RETURN(auto row, Row(command_id, instance_id));
       if (!row) return NotFound("No such command for this instance.", "InvalidCommandId");
+    } else if (cmd->inv[s->second].status == kCancelling) {
+      // Acknowledged after a cancel of the handed-out command: record when the agent
+      // got it; the cancel stays in PendingWork until the agent's result.
+      if (cmd->inv[s->second].ack_ms == 0) cmd->inv[s->second].ack_ms = ToMillis(now);
     } else if (cmd->inv[s->second].status == kPending) {
       cmd->inv[s->second].ack_ms = ToMillis(now);
       cmd->inv[s->second].delivered = true;

@@ -15,9 +15,11 @@
 //
 // Life of an invocation (one per target instance):
 //   Pending -> InProgress (agent acknowledged) -> Success | Failed | TimedOut | Cancelled
-//   Pending -> Cancelled (CancelCommand, or the MaxErrors stop below)
-//   InProgress -> Cancelling (CancelCommand) -> Cancelled when the agent reports it (or
-//     whatever final status it reports instead, if the run ended first)
+//   Pending, never handed out -> Cancelled (CancelCommand, or the MaxErrors stop below)
+//   InProgress, or Pending but handed out (returned by PendingWork, not yet
+//     acknowledged) -> Cancelling (CancelCommand; PendingWork then carries a cancel for
+//     it) -> Cancelled when the agent reports it (or whatever final status it reports
+//     instead, if the run ended first)
 //   Pending -> DeliveryTimedOut at RequestedDateTime + TimeoutSeconds
 //   InProgress / Cancelling -> DeliveryTimedOut / Cancelled at ExpiresAfter =
 //     RequestedDateTime + TimeoutSeconds + the sum of the steps' timeoutSeconds (as SSM:

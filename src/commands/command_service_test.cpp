@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "commands/limits.hpp"
@@ -442,6 +443,67 @@ TEST_F(CommandServiceTest, CancelPendingAtOnceAndRunningThroughAgent) {
   Finish(Mi(1), id, "Cancelled");
   EXPECT_EQ(Get(id).status, "Cancelled");
   EXPECT_TRUE(svc_->CancelCommand(id, {}, clock_.Now()).has_value());  // finished: no-op
+}
+
+TEST_F(CommandServiceTest, CancelOfHandedOutButUnackedGoesThroughTheAgent) {
+  const std::string id = Send(Request({Mi(1), Mi(2), Mi(3)}));
+  // Mi(1) and Mi(2) were handed the command but have not acknowledged it; Mi(3) never
+  // asked.
+  ASSERT_EQ(Deliverable(Mi(1)), std::vector<std::string>{id});
+  ASSERT_EQ(Deliverable(Mi(2)), std::vector<std::string>{id});
+  notifier_.Take();
+  ASSERT_TRUE(svc_->CancelCommand(id, {}, clock_.Now()).has_value());
+  std::vector<std::string> told = notifier_.Take();
+  std::sort(told.begin(), told.end());
+  EXPECT_EQ(told, (std::vector<std::string>{Mi(1), Mi(2)}));
+  EXPECT_EQ(Get(id).status, "Cancelling");
+  auto never = svc_->GetCommandInvocation(id, Mi(3), std::nullopt);
+  ASSERT_TRUE(never.has_value());
+  EXPECT_EQ(never->status, "Cancelled");
+  for (const std::string& mi : {Mi(1), Mi(2)}) {
+    auto d = svc_->GetCommandInvocation(id, mi, std::nullopt);
+    ASSERT_TRUE(d.has_value());
+    EXPECT_NE(d->status, "Cancelled") << mi;  // only the agent can say so
+    auto w = svc_->PendingWork(mi, clock_.Now());
+    ASSERT_TRUE(w.has_value());
+    EXPECT_TRUE(w->commands.empty()) << mi;  // not redelivered once cancelled
+    ASSERT_EQ(w->cancels.size(), 1u) << mi;
+    EXPECT_EQ(w->cancels[0].command_id, id);
+  }
+  // A late ack does not drop the cancel.
+  ASSERT_TRUE(svc_->Acknowledge(Mi(1), id, clock_.Now()).has_value());
+  auto w1 = svc_->PendingWork(Mi(1), clock_.Now());
+  ASSERT_TRUE(w1.has_value());
+  ASSERT_EQ(w1->cancels.size(), 1u);
+  // Mi(2) had already run it: its stored result wins; Mi(1) answers the cancel.
+  Finish(Mi(2), id, "Success");
+  Finish(Mi(1), id, "Cancelled");
+  auto ran = svc_->GetCommandInvocation(id, Mi(2), std::nullopt);
+  ASSERT_TRUE(ran.has_value());
+  EXPECT_EQ(ran->status, "Success");
+  auto cancelled = svc_->GetCommandInvocation(id, Mi(1), std::nullopt);
+  ASSERT_TRUE(cancelled.has_value());
+  EXPECT_EQ(cancelled->status, "Cancelled");
+  EXPECT_EQ(Get(id).status, "Cancelled");
+  auto after = svc_->PendingWork(Mi(1), clock_.Now());
+  ASSERT_TRUE(after.has_value());
+  EXPECT_TRUE(after->cancels.empty());
+}
+
+TEST_F(CommandServiceTest, CancelOfHandedOutCommandTimesOutToCancelledWithoutAnAnswer) {
+  SendCommandRequest r = Request({Mi(1)});
+  r.timeout_seconds = 60;
+  const std::string id = Send(r);
+  ASSERT_EQ(Deliverable(Mi(1)), std::vector<std::string>{id});
+  ASSERT_TRUE(svc_->CancelCommand(id, {Mi(1)}, clock_.Now()).has_value());
+  EXPECT_EQ(Get(id).status, "Cancelling");
+  // Past the delivery deadline it is not a delivery timeout: the cancel was asked for.
+  clock_.Advance(std::chrono::hours(24));
+  ASSERT_TRUE(svc_->Tick(clock_.Now()).has_value());
+  auto d = svc_->GetCommandInvocation(id, Mi(1), std::nullopt);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->status, "Cancelled");
+  EXPECT_EQ(Get(id).status, "Cancelled");
 }
 
 TEST_F(CommandServiceTest, ListCommandsFiltersAndPages) {

@@ -775,6 +775,66 @@ Result<commands::ResolvedDocument> DocumentService::Resolve(
   return out;
 }
 
+namespace {
+
+Error NoTaggableDocument(std::string_view name) {
+  return NotFound("The resource ID " + std::string(name) + " is not valid.", "InvalidResourceId");
+}
+
+}  // namespace
+
+Result<std::vector<Tag>> DocumentService::ListTags(std::string_view raw_name) {
+  std::string_view name = StripArn(raw_name);
+  if (name == builtin_->name || !IsDocumentName(name)) return NoTaggableDocument(name);
+  KW_ASSIGN_OR_RETURN(auto item, store_.Get(kDocumentsTable, name));
+  if (!item) return NoTaggableDocument(name);
+  KW_ASSIGN_OR_RETURN(Record rec, Record::FromJson(item->value));
+  return rec.tags;
+}
+
+Status DocumentService::AddTags(std::string_view raw_name, const std::vector<Tag>& tags) {
+  std::string_view name = StripArn(raw_name);
+  if (name == builtin_->name || !IsDocumentName(name)) return NoTaggableDocument(name);
+  return store_.Transact([&](store::Txn& txn) -> Status {
+    KW_ASSIGN_OR_RETURN(auto item, txn.Get(kDocumentsTable, name));
+    if (!item) return NoTaggableDocument(name);
+    KW_ASSIGN_OR_RETURN(Record rec, Record::FromJson(item->value));
+    for (const auto& t : tags) {
+      auto it = std::find_if(rec.tags.begin(), rec.tags.end(),
+                             [&](const Tag& e) { return e.key == t.key; });
+      if (it != rec.tags.end()) {
+        it->value = t.value;
+      } else {
+        rec.tags.push_back(t);
+      }
+    }
+    if (rec.tags.size() > kMaxResourceTags) {
+      return FailedPrecondition(
+          "A resource can have at most " + std::to_string(kMaxResourceTags) + " tags.",
+          "TooManyTagsError");
+    }
+    KW_RETURN_IF_ERROR(txn.Put(kDocumentsTable, rec.name, rec.ToJson().dump()));
+    return OkStatus();
+  });
+}
+
+Status DocumentService::RemoveTags(std::string_view raw_name,
+                                   const std::vector<std::string>& keys) {
+  std::string_view name = StripArn(raw_name);
+  if (name == builtin_->name || !IsDocumentName(name)) return NoTaggableDocument(name);
+  return store_.Transact([&](store::Txn& txn) -> Status {
+    KW_ASSIGN_OR_RETURN(auto item, txn.Get(kDocumentsTable, name));
+    if (!item) return NoTaggableDocument(name);
+    KW_ASSIGN_OR_RETURN(Record rec, Record::FromJson(item->value));
+    const std::set<std::string> gone(keys.begin(), keys.end());
+    rec.tags.erase(std::remove_if(rec.tags.begin(), rec.tags.end(),
+                                  [&](const Tag& t) { return gone.count(t.key) > 0; }),
+                   rec.tags.end());
+    KW_RETURN_IF_ERROR(txn.Put(kDocumentsTable, rec.name, rec.ToJson().dump()));
+    return OkStatus();
+  });
+}
+
 std::string DocumentService::DocumentArn(std::string_view raw) const {
   if (raw.substr(0, 4) == "arn:") return std::string(raw);
   const bool amazon = raw == builtin_->name || StartsWithIgnoreCase(raw, "aws-");

@@ -46,8 +46,9 @@ namespace kw::documents {
 
 inline constexpr const char* kAmazonOwner = "Amazon";
 inline constexpr const char* kRunShellScript = "AWS-RunShellScript";
-inline constexpr std::size_t kMaxVersions = 1000;  // SSM's per-document limit
-inline constexpr std::size_t kMaxTags = 1000;      // the model's TagList limit
+inline constexpr std::size_t kMaxVersions = 1000;    // SSM's per-document limit
+inline constexpr std::size_t kMaxTags = 1000;        // the model's TagList limit
+inline constexpr std::size_t kMaxResourceTags = 50;  // SSM's tags per resource (AddTags)
 inline constexpr int kMaxListResults = 50;
 
 struct Tag {
@@ -188,6 +189,15 @@ class DocumentService final : public commands::DocumentResolver {
   // Without a version: the document and every version. With one: that version, which
   // must not be the default (InvalidDocumentOperation).
   Status DeleteDocument(std::string_view name, const VersionSelector& version);
+
+  // Tags of a document (AddTagsToResource & co. with ResourceType "Document"; `name` may
+  // be the document's ARN). "InvalidResourceId" (kNotFound) for an unknown document and
+  // for one owned by Amazon, which cannot be tagged; AddTags replaces the value of a key
+  // already there and keeps at most kMaxResourceTags ("TooManyTagsError"). The caller
+  // checks each key and value.
+  Result<std::vector<Tag>> ListTags(std::string_view name);
+  Status AddTags(std::string_view name, const std::vector<Tag>& tags);
+  Status RemoveTags(std::string_view name, const std::vector<std::string>& keys);
 
   // commands::DocumentResolver.
   Result<commands::ResolvedDocument> Resolve(

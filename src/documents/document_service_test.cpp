@@ -302,5 +302,43 @@ TEST_F(DocumentServiceTest, ResolveFiltersStepsByPlatform) {
   EXPECT_EQ(docs_.Resolve("MacOnly", std::nullopt, {}, "MacOS")->steps.size(), 1u);
 }
 
+TEST_F(DocumentServiceTest, TagsAddReplaceRemoveAndPersist) {
+  CreateDocumentRequest req;
+  req.name = "tagged-doc";
+  req.content = Doc("echo hi");
+  req.tags = {{"team", "blue"}};
+  ASSERT_EQ(CreateReason(req), "OK");
+  auto reason = [](const Status& s) { return s ? std::string("OK") : s.error().reason; };
+  EXPECT_EQ(reason(docs_.AddTags("tagged-doc", {{"team", "red"}, {"tier", "web"}})), "OK");
+  auto tags = docs_.ListTags("tagged-doc");
+  ASSERT_TRUE(tags.has_value());
+  ASSERT_EQ(tags->size(), 2u);
+  EXPECT_EQ((*tags)[0].key, "team");
+  EXPECT_EQ((*tags)[0].value, "red");
+  EXPECT_EQ((*tags)[1].key, "tier");
+  EXPECT_EQ(reason(docs_.RemoveTags("tagged-doc", {"team", "absent"})), "OK");
+  // Through a fresh service over the same store, and by ARN.
+  DocumentService again(store_, clock_, account_);
+  tags = again.ListTags(again.DocumentArn("tagged-doc"));
+  ASSERT_TRUE(tags.has_value());
+  ASSERT_EQ(tags->size(), 1u);
+  EXPECT_EQ((*tags)[0].key, "tier");
+  // Other changes keep the tags.
+  ASSERT_TRUE(Update("tagged-doc", Doc("echo two")).has_value());
+  EXPECT_EQ(docs_.ListTags("tagged-doc")->size(), 1u);
+
+  std::vector<Tag> many;
+  for (int i = 0; i < 50; ++i) many.push_back({"k" + std::to_string(i), "v"});
+  EXPECT_EQ(reason(docs_.AddTags("tagged-doc", many)), "TooManyTagsError");  // 51 with tier
+  EXPECT_EQ(docs_.ListTags("tagged-doc")->size(), 1u);                       // nothing applied
+  many.pop_back();
+  EXPECT_EQ(reason(docs_.AddTags("tagged-doc", many)), "OK");
+
+  EXPECT_EQ(reason(docs_.AddTags("AWS-RunShellScript", {{"a", "b"}})), "InvalidResourceId");
+  EXPECT_EQ(docs_.ListTags("AWS-RunShellScript").error().reason, "InvalidResourceId");
+  EXPECT_EQ(reason(docs_.RemoveTags("no-such-doc", {"a"})), "InvalidResourceId");
+  EXPECT_EQ(docs_.ListTags("no-such-doc").error().reason, "InvalidResourceId");
+}
+
 }  // namespace
 }  // namespace kw::documents

@@ -18,8 +18,12 @@
 #include "api/iam/users_api.hpp"
 #include "api/secretsmanager/secretsmanager_api.hpp"
 #include "api/ssm/commands/commands_api.hpp"
+#include "api/ssm/documents/document_tags.hpp"
 #include "api/ssm/documents/documents_api.hpp"
 #include "api/ssm/fleet/fleet_api.hpp"
+#include "api/ssm/fleet/fleet_tags.hpp"
+#include "api/ssm/tags/tags_api.hpp"
+#include "api/ssm/windows/window_tags.hpp"
 #include "api/ssm/windows/windows_api.hpp"
 #include "api/sts/sts_api.hpp"
 #include "commands/command_service.hpp"
@@ -274,9 +278,17 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   dispatcher.AddQueryService(api::StsQueryService(sts, policies, account));
   dispatcher.AddJsonService(api::SecretsManagerJsonService(secrets, account));
   api::JsonService ssm{"ssm", "AmazonSSM", "ssm", api::FleetOperations(fleet, account)};
+  api::FleetTagAccess instance_tags(fleet, fleet::TagResourceType::kManagedInstance, account);
+  api::FleetTagAccess activation_tags(fleet, fleet::TagResourceType::kActivation, account);
+  api::DocumentTagAccess document_tags(documents);
+  api::WindowTagAccess window_tags(windows);
   for (auto ops :
        {api::DocumentOperations(documents, account), api::CommandOperations(commands, account),
-        api::WindowOperations(windows, account)}) {
+        api::WindowOperations(windows, account),
+        api::TagOperations({{"ManagedInstance", &instance_tags},
+                            {"Activation", &activation_tags},
+                            {"Document", &document_tags},
+                            {"MaintenanceWindow", &window_tags}})}) {
     for (auto& op : ops) ssm.operations.push_back(std::move(op));
   }
   dispatcher.AddJsonService(std::move(ssm));

@@ -704,6 +704,81 @@ Status MaintenanceWindowService::DeleteMaintenanceWindow(std::string_view window
   });
 }
 
+namespace {
+
+Error NoTaggableWindow(std::string_view id) {
+  return NotFound("The resource ID " + std::string(id) + " is not valid.", "InvalidResourceId");
+}
+
+std::vector<Tag> TagsOf(const json& rec) {
+  std::vector<Tag> out;
+  for (const auto& t : rec.value("tags", json::array())) {
+    if (t.is_array() && t.size() == 2 && t[0].is_string() && t[1].is_string()) {
+      out.push_back({t[0].get<std::string>(), t[1].get<std::string>()});
+    }
+  }
+  return out;
+}
+
+json TagsJson(const std::vector<Tag>& tags) {
+  json a = json::array();
+  for (const auto& t : tags) a.push_back({t.key, t.value});
+  return a;
+}
+
+}  // namespace
+
+Result<std::vector<Tag>> MaintenanceWindowService::ListTags(std::string_view window_id) {
+  KW_ASSIGN_OR_RETURN(auto item, store_.Get(kWindows, window_id));
+  if (!item) return NoTaggableWindow(window_id);
+  KW_ASSIGN_OR_RETURN(json rec, ParseJson(item->value));
+  return TagsOf(rec);
+}
+
+Status MaintenanceWindowService::AddTags(std::string_view window_id, const std::vector<Tag>& tags) {
+  return store_.Transact([&](store::Txn& txn) -> Status {
+    KW_ASSIGN_OR_RETURN(auto item, txn.Get(kWindows, window_id));
+    if (!item) return NoTaggableWindow(window_id);
+    KW_ASSIGN_OR_RETURN(json rec, ParseJson(item->value));
+    std::vector<Tag> now = TagsOf(rec);
+    for (const auto& t : tags) {
+      auto it = std::find_if(now.begin(), now.end(), [&](const Tag& e) { return e.key == t.key; });
+      if (it != now.end()) {
+        it->value = t.value;
+      } else {
+        now.push_back(t);
+      }
+    }
+    if (now.size() > kMaxResourceTags) {
+      return FailedPrecondition(
+          "A resource can have at most " + std::to_string(kMaxResourceTags) + " tags.",
+          "TooManyTagsError");
+    }
+    // Only the tags change; the rest of the record (next_due, active) stays as read, and
+    // CompareAndPut keeps a concurrent Tick's claim from being overwritten.
+    rec["tags"] = TagsJson(now);
+    KW_RETURN_IF_ERROR(txn.CompareAndPut(kWindows, window_id, rec.dump(), item->revision));
+    return OkStatus();
+  });
+}
+
+Status MaintenanceWindowService::RemoveTags(std::string_view window_id,
+                                            const std::vector<std::string>& keys) {
+  return store_.Transact([&](store::Txn& txn) -> Status {
+    KW_ASSIGN_OR_RETURN(auto item, txn.Get(kWindows, window_id));
+    if (!item) return NoTaggableWindow(window_id);
+    KW_ASSIGN_OR_RETURN(json rec, ParseJson(item->value));
+    std::vector<Tag> now = TagsOf(rec);
+    const std::set<std::string> gone(keys.begin(), keys.end());
+    now.erase(
+        std::remove_if(now.begin(), now.end(), [&](const Tag& t) { return gone.count(t.key) > 0; }),
+        now.end());
+    rec["tags"] = TagsJson(now);
+    KW_RETURN_IF_ERROR(txn.CompareAndPut(kWindows, window_id, rec.dump(), item->revision));
+    return OkStatus();
+  });
+}
+
 Result<Page<Window>> MaintenanceWindowService::DescribeMaintenanceWindows(
     const PageRequest& request) {
   KW_ASSIGN_OR_RETURN(

@@ -71,6 +71,8 @@ struct Tag {
   std::string value;
 };
 
+inline constexpr std::size_t kMaxResourceTags = 50;  // SSM's tags per resource (AddTags)
+
 using commands::Target;  // key: "InstanceIds", "tag:Name", "tag-key", "WindowTargetIds"
 
 struct Filter {
@@ -265,6 +267,15 @@ class MaintenanceWindowService {
                                                                const PageRequest& request);
   // Upcoming slots, soonest first (at most 50 per window when no MaxResults).
   Result<Page<ScheduledExecution>> DescribeSchedule(const ScheduleRequest& request);
+
+  // Tags of a window (AddTagsToResource & co. with ResourceType "MaintenanceWindow";
+  // GetMaintenanceWindow does not return them, as in the model). "InvalidResourceId"
+  // (kNotFound) for an unknown window; AddTags replaces the value of a key already there
+  // and keeps at most kMaxResourceTags ("TooManyTagsError"). The caller checks each key
+  // and value. A tag change does not touch the schedule.
+  Result<std::vector<Tag>> ListTags(std::string_view window_id);
+  Status AddTags(std::string_view window_id, const std::vector<Tag>& tags);
+  Status RemoveTags(std::string_view window_id, const std::vector<std::string>& keys);
 
   // Starts due executions and advances running ones. Call about once a second.
   // Returns the first error met (after trying every window); later ticks retry.

@@ -447,5 +447,44 @@ TEST_F(WindowsTest, CrashWhileSendingNeverSendsTwice) {
   EXPECT_NE(tasks->items[0].status_details.find("Interrupted"), std::string::npos);
 }
 
+TEST_F(WindowsTest, TagsAddReplaceRemoveAndKeepTheSchedule) {
+  CreateWindowRequest r;
+  r.window.name = "tagged";
+  r.window.schedule = "rate(1 hour)";
+  r.window.duration = 2;
+  r.window.tags = {{"team", "blue"}};
+  auto created = service_->CreateMaintenanceWindow(r);
+  ASSERT_TRUE(created.has_value());
+  const std::string id = *created;
+  auto reason = [](const Status& s) { return s ? std::string("OK") : s.error().reason; };
+  auto before = service_->GetMaintenanceWindow(id);
+  ASSERT_TRUE(before.has_value());
+
+  auto tags = service_->ListTags(id);
+  ASSERT_TRUE(tags.has_value());
+  ASSERT_EQ(tags->size(), 1u);  // CreateMaintenanceWindow's tags are readable
+  EXPECT_EQ((*tags)[0].value, "blue");
+  EXPECT_EQ(reason(service_->AddTags(id, {{"team", "red"}, {"tier", "web"}})), "OK");
+  EXPECT_EQ(reason(service_->RemoveTags(id, {"tier"})), "OK");
+  tags = NewService()->ListTags(id);
+  ASSERT_TRUE(tags.has_value());
+  ASSERT_EQ(tags->size(), 1u);
+  EXPECT_EQ((*tags)[0].key, "team");
+  EXPECT_EQ((*tags)[0].value, "red");
+
+  std::vector<Tag> many;
+  for (int i = 0; i < 50; ++i) many.push_back({"k" + std::to_string(i), "v"});
+  EXPECT_EQ(reason(service_->AddTags(id, many)), "TooManyTagsError");
+  EXPECT_EQ(service_->ListTags(id)->size(), 1u);
+
+  auto after = service_->GetMaintenanceWindow(id);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->next_execution_time, before->next_execution_time);
+  EXPECT_EQ(after->schedule, "rate(1 hour)");
+
+  EXPECT_EQ(reason(service_->AddTags("mw-00000000000000000", {{"a", "b"}})), "InvalidResourceId");
+  EXPECT_EQ(service_->ListTags("mw-00000000000000000").error().reason, "InvalidResourceId");
+}
+
 }  // namespace
 }  // namespace kw::windows

@@ -72,14 +72,6 @@ json EncodeTags(const fleet::Tags& tags) {
 
 double Epoch(TimePoint t) { return ToEpochSeconds(t); }
 
-Result<fleet::TagResourceType> ResourceType(const json& in) {
-  KW_ASSIGN_OR_RETURN(std::string type, ReqString(in, "ResourceType"));
-  if (type == "ManagedInstance") return fleet::TagResourceType::kManagedInstance;
-  if (type == "Activation") return fleet::TagResourceType::kActivation;
-  return InvalidArgument("keyward does not support tagging resources of type " + type + ".",
-                         "InvalidResourceType");
-}
-
 json EncodeActivation(const fleet::Activation& a) {
   json j{{"ActivationId", a.activation_id},
          {"IamRole", a.iam_role},
@@ -175,12 +167,6 @@ std::vector<JsonOperation> FleetOperations(FleetService& fleet, const iam::Accou
   auto instance_arn = [acct](const json& in, const iam::Principal&) {
     return fleet::ManagedInstanceArn(acct, StringMember(in, "InstanceId"));
   };
-  // Tagging: a managed instance's ARN; "*" for activations (and anything unknown,
-  // which the handler refuses).
-  auto tagged_arn = [acct](const json& in, const iam::Principal&) -> std::string {
-    if (StringMember(in, "ResourceType") != "ManagedInstance") return "*";
-    return fleet::ManagedInstanceArn(acct, StringMember(in, "ResourceId"));
-  };
 
   std::vector<JsonOperation> ops;
 
@@ -260,36 +246,6 @@ std::vector<JsonOperation> FleetOperations(FleetService& fleet, const iam::Accou
                      return json::object();
                    }));
 
-  ops.push_back(
-      Op("AddTagsToResource", false, tagged_arn, [svc](const JsonCall& call) -> Result<json> {
-        const json& in = call.input;
-        KW_ASSIGN_OR_RETURN(fleet::TagResourceType type, ResourceType(in));
-        KW_ASSIGN_OR_RETURN(std::string id, ReqString(in, "ResourceId"));
-        if (in.find("Tags") == in.end()) return Missing("Tags");
-        KW_ASSIGN_OR_RETURN(fleet::Tags tags, DecodeTags(in, "Tags"));
-        KW_RETURN_IF_ERROR(svc->AddTags(type, id, tags));
-        return json::object();
-      }));
-
-  ops.push_back(
-      Op("RemoveTagsFromResource", false, tagged_arn, [svc](const JsonCall& call) -> Result<json> {
-        const json& in = call.input;
-        KW_ASSIGN_OR_RETURN(fleet::TagResourceType type, ResourceType(in));
-        KW_ASSIGN_OR_RETURN(std::string id, ReqString(in, "ResourceId"));
-        if (in.find("TagKeys") == in.end()) return Missing("TagKeys");
-        KW_ASSIGN_OR_RETURN(auto keys, StringList(in, "TagKeys"));
-        KW_RETURN_IF_ERROR(svc->RemoveTags(type, id, keys));
-        return json::object();
-      }));
-
-  ops.push_back(
-      Op("ListTagsForResource", true, tagged_arn, [svc](const JsonCall& call) -> Result<json> {
-        const json& in = call.input;
-        KW_ASSIGN_OR_RETURN(fleet::TagResourceType type, ResourceType(in));
-        KW_ASSIGN_OR_RETURN(std::string id, ReqString(in, "ResourceId"));
-        KW_ASSIGN_OR_RETURN(fleet::Tags tags, svc->ListTags(type, id));
-        return json{{"TagList", EncodeTags(tags)}};
-      }));
   return ops;
 }
 

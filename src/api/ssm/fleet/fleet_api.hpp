@@ -1,14 +1,13 @@
 #pragma once
 
 // The SSM JSON 1.1 operations of the fleet (`X-Amz-Target: AmazonSSM.*`) over
-// fleet::FleetService: activations, managed instances and their tags. Shapes and member
-// names follow botocore's SSM model; timestamps are epoch seconds (numbers).
+// fleet::FleetService: activations and managed instances. Shapes and member names
+// follow botocore's SSM model; timestamps are epoch seconds (numbers).
 //
 // The composition root joins these operations with the other SSM adapters' into one
-// JsonService {signing "ssm", target prefix "AmazonSSM", action prefix "ssm"}. The
-// tagging operations here know ResourceType "ManagedInstance" and keyward's "Activation";
-// any other type is InvalidResourceType (documents and maintenance windows tag
-// themselves elsewhere once they exist).
+// JsonService {signing "ssm", target prefix "AmazonSSM", action prefix "ssm"}. Tags on
+// managed instances and activations go through api/ssm/tags, with one FleetTagAccess
+// (fleet_tags.hpp) per type.
 //
 // keyward extensions: CreateActivation accepts "SourceCidrs" (a list of CIDR blocks the
 // registering host's address must lie in), and Activation reports it.

@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "api/ssm/fleet/fleet_tags.hpp"
+#include "api/ssm/tags/tags_api.hpp"
 #include "common/time_format.hpp"
 #include "fleet/fleet_test_support.hpp"
 
@@ -19,12 +21,14 @@ class FleetApiTest : public ::testing::Test, protected fleet::testing::FleetFixt
     MakeRole("fleet-role");
     ops_ = FleetOperations(fleet_, account_);
     keyward_ops_ = KeywardFleetOperations(fleet_, account_);
+    tag_ops_ =
+        TagOperations({{"ManagedInstance", &instance_tags_}, {"Activation", &activation_tags_}});
     caller_.account_id = account_.id;
     caller_.arn = "arn:aws:iam::123456789012:user/admin";
   }
 
   const JsonOperation& Find(std::string_view name) {
-    for (const auto* list : {&ops_, &keyward_ops_}) {
+    for (const auto* list : {&ops_, &keyward_ops_, &tag_ops_}) {
       for (const auto& op : *list) {
         if (op.name == name) return op;
       }
@@ -60,8 +64,11 @@ class FleetApiTest : public ::testing::Test, protected fleet::testing::FleetFixt
     return r ? r->instance_id : "";
   }
 
+  FleetTagAccess instance_tags_{fleet_, fleet::TagResourceType::kManagedInstance, account_};
+  FleetTagAccess activation_tags_{fleet_, fleet::TagResourceType::kActivation, account_};
   std::vector<JsonOperation> ops_;
   std::vector<JsonOperation> keyward_ops_;
+  std::vector<JsonOperation> tag_ops_;
   iam::Principal caller_;
   CallAuthorizer authorize_ = [](std::string_view, std::string_view, const policy::Policy*) {
     return OkStatus();
@@ -74,8 +81,7 @@ TEST_F(FleetApiTest, OperationTables) {
   EXPECT_EQ(names,
             (std::set<std::string>{"CreateActivation", "DescribeActivations", "DeleteActivation",
                                    "DescribeInstanceInformation", "DeregisterManagedInstance",
-                                   "UpdateManagedInstanceRole", "AddTagsToResource",
-                                   "RemoveTagsFromResource", "ListTagsForResource"}));
+                                   "UpdateManagedInstanceRole"}));
   std::set<std::string> keyward;
   for (const auto& op : keyward_ops_) keyward.insert(op.name);
   EXPECT_EQ(keyward, (std::set<std::string>{"ApproveInstanceRebind", "DescribeInstanceIdentity"}));
@@ -251,6 +257,18 @@ TEST_F(FleetApiTest, Tagging) {
   json bad_tag = target;
   bad_tag["Tags"] = {{{"Key", "k"}}};
   EXPECT_EQ(Reason("AddTagsToResource", bad_tag), "ValidationError");
+
+  // Activations through their own access; SSM's limit of 50 tags per resource.
+  json on_activation = {{"ResourceType", "Activation"}, {"ResourceId", activation["ActivationId"]}};
+  json many = on_activation;
+  many["Tags"] = json::array();
+  for (int i = 0; i < 51; ++i) {
+    many["Tags"].push_back({{"Key", "k" + std::to_string(i)}, {"Value", "v"}});
+  }
+  EXPECT_EQ(Reason("AddTagsToResource", many), "TooManyTagsError");
+  many["Tags"].erase(50);
+  EXPECT_EQ(Ok("AddTagsToResource", many), json::object());
+  EXPECT_EQ(Ok("ListTagsForResource", on_activation)["TagList"].size(), 50u);
 }
 
 }  // namespace
