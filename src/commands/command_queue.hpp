@@ -31,8 +31,12 @@ class CommandQueue {
   virtual ~CommandQueue() = default;
 
   struct Work {
-    std::vector<agentproto::CommandMessage> commands;  // Pending or delivered, not acked
-    std::vector<agentproto::CancelMessage> cancels;    // cancel requested, not yet final
+    // Deliverable Pending ones, and InProgress ones (acknowledged, not final): an agent
+    // answers a command it already has with its ack or stored result, never running it
+    // twice, so resending recovers a result the server lost. The control channel sends
+    // each at most once per connection.
+    std::vector<agentproto::CommandMessage> commands;
+    std::vector<agentproto::CancelMessage> cancels;  // cancel requested, not yet final
   };
   // What the instance should receive now, oldest first. Invocations whose delivery
   // deadline has passed become DeliveryTimedOut here (and are not returned).

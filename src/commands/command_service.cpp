@@ -1429,7 +1429,10 @@ Result<CommandQueue::Work> CommandService::PendingWork(std::string_view instance
       auto s = cmd->seq_of.find(std::string(instance_id));
       if (s == cmd->seq_of.end()) continue;
       OpenInvocation& inv = cmd->inv[s->second];
-      if (inv.status == kPending && inv.released) {
+      // InProgress ones too: an agent that already has the command answers a repeat with
+      // its ack or its stored result, so a result lost with a server crash (results are
+      // written in batches, docs/adr/0007) comes back on the agent's next connection.
+      if ((inv.status == kPending && inv.released) || inv.status == kInProgress) {
         inv.delivered = true;
         agentproto::CommandMessage m;
         m.command_id = command_id;

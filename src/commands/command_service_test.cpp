@@ -276,7 +276,8 @@ TEST_F(CommandServiceTest, LifecycleAndOutputLimits) {
   ASSERT_TRUE(svc_->Acknowledge(Mi(1), id, clock_.Now()).has_value());  // idempotent
   EXPECT_EQ(Reason(svc_->Acknowledge(Mi(2), id, clock_.Now())), "InvalidCommandId");
   EXPECT_EQ(Get(id).status, "InProgress");
-  EXPECT_TRUE(Deliverable(Mi(1)).empty());  // acked: no longer redelivered
+  // Acknowledged, not final: still offered (the channel sends it once per connection).
+  EXPECT_EQ(Deliverable(Mi(1)), std::vector<std::string>{id});
 
   auto d = svc_->GetCommandInvocation(id, Mi(1), std::nullopt);
   ASSERT_TRUE(d.has_value());
@@ -443,6 +444,22 @@ TEST_F(CommandServiceTest, CancelPendingAtOnceAndRunningThroughAgent) {
   Finish(Mi(1), id, "Cancelled");
   EXPECT_EQ(Get(id).status, "Cancelled");
   EXPECT_TRUE(svc_->CancelCommand(id, {}, clock_.Now()).has_value());  // finished: no-op
+}
+
+TEST_F(CommandServiceTest, AcknowledgedCommandsAreOfferedAgainUntilFinal) {
+  const std::string id = Send(Request({Mi(1)}));
+  ASSERT_EQ(Deliverable(Mi(1)), std::vector<std::string>{id});
+  ASSERT_TRUE(svc_->Acknowledge(Mi(1), id, clock_.Now()).has_value());
+  // The agent has it; a new connection offers it again, so an agent that finished it
+  // re-sends its stored result (one the server may have lost).
+  EXPECT_EQ(Deliverable(Mi(1)), std::vector<std::string>{id});
+  ASSERT_TRUE(svc_->Flush().has_value());
+  // A restarted server (a new service over the same store) still offers it.
+  svc_ = std::make_unique<CommandService>(store_, clock_, random_, account_, docs_, dir_);
+  EXPECT_EQ(Deliverable(Mi(1)), std::vector<std::string>{id});
+  Finish(Mi(1), id, "Success");
+  EXPECT_TRUE(Deliverable(Mi(1)).empty());
+  EXPECT_EQ(Get(id).status, "Success");
 }
 
 TEST_F(CommandServiceTest, CancelOfHandedOutButUnackedGoesThroughTheAgent) {
