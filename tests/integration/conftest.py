@@ -26,9 +26,9 @@ def free_port():
 class Server:
     """A keyward server process on a fresh data directory."""
 
-    def __init__(self, data_dir, extra_args=(), listen_host="127.0.0.1"):
+    def __init__(self, data_dir, extra_args=(), listen_host="127.0.0.1", port=None):
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(os.path.dirname(data_dir), f"server-{self.port}.log")
         self.log = open(self.log_path, "wb")

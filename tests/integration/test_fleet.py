@@ -418,3 +418,25 @@ def test_host_lifecycle_wrong_code_credentials_file_rebind_and_deregistration(fl
     wait_for(lambda: agent.proc.poll() is not None, timeout=30, what="the deregistered agent to exit")
     assert "deregistered" in agent.output()
     agent.kill()
+
+
+def test_command_sent_before_a_server_crash_is_delivered_after_restart(fleet, hosts):
+    """Commands are on disk before SendCommand returns: SIGKILL the server with a command
+    pending for an offline host, restart it on the same data, and the host still gets it."""
+    import signal
+    agent = hosts["agents"][0]
+    agent.kill()
+    cid = fleet.ssm.send_command(InstanceIds=[agent.instance_id], DocumentName="AWS-RunShellScript",
+                                 Parameters={"commands": ["echo survived"]})["Command"]["CommandId"]
+    fleet.server.proc.send_signal(signal.SIGKILL)
+    fleet.server.proc.wait()
+    fleet.server.log.close()
+    fleet.server = Server(fleet.server.data_dir, listen_host="0.0.0.0", port=fleet.server.port)
+    fleet.ssm = fleet.server.client("ssm")
+    agent.start()
+    inv = wait_command(fleet, cid, 1)[0]
+    assert inv["Status"] == "Success"
+    out = fleet.ssm.get_command_invocation(CommandId=cid, InstanceId=agent.instance_id)
+    assert out["StandardOutputContent"].strip() == "survived"
+    # The other hosts found their way back on their own (reconnect with back-off).
+    wait_for(lambda: online(fleet, hosts["ids"]), timeout=90, interval=1, what="all hosts back online")
