@@ -420,6 +420,22 @@ def test_host_lifecycle_wrong_code_credentials_file_rebind_and_deregistration(fl
     agent.kill()
 
 
+def test_activation_bound_to_a_source_cidr(fleet, hosts):
+    """`keyward activation create --cidr` refuses registrations from other addresses."""
+    if not fleet.net:
+        pytest.skip("network namespaces are not available here (needs root and iproute2)")
+    host = fleet.host("host5")
+    elsewhere = json.loads(kw(fleet, "activation", "create", "--role", ROLE, "--cidr",
+                              "192.0.2.0/24", "--output", "json"))
+    agent = fleet.agent(host)
+    p = agent.register(elsewhere["ActivationId"], elsewhere["ActivationCode"], check=False)
+    assert p.returncode != 0 and "InvalidActivation" in p.stdout + p.stderr
+    here = json.loads(kw(fleet, "activation", "create", "--role", ROLE, "--cidr",
+                         f"{host.ip}/32", "--output", "json"))
+    agent.register(here["ActivationId"], here["ActivationCode"])
+    assert agent.instance_id.startswith("mi-")
+
+
 def test_command_sent_before_a_server_crash_is_delivered_after_restart(fleet, hosts):
     """Commands are on disk before SendCommand returns: SIGKILL the server with a command
     pending for an offline host, restart it on the same data, and the host still gets it."""
