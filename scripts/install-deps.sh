@@ -9,7 +9,8 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format clang-tidy
-  python3 python3-pytest python3-boto3 awscli wrk jq
+  python3 python3-pytest python3-boto3 python3-cryptography awscli wrk jq
+  iproute2 util-linux mount
 )
 
 missing=()
