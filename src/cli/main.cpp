@@ -18,6 +18,8 @@ struct ServerFlags {
   std::string data_dir;
   std::string listen;
   std::string config_file;
+  std::string tls_cert;
+  std::string tls_key;
   CLI::Option* data_dir_opt = nullptr;
   CLI::Option* listen_opt = nullptr;
   CLI::Option* config_opt = nullptr;
@@ -39,6 +41,12 @@ int RunServerCommand(const ServerFlags& flags) {
       std::cerr << "keyward: error: " << s.error().message << '\n';
       return 2;
     }
+  }
+  if (!flags.tls_cert.empty()) config.tls_cert_file = flags.tls_cert;
+  if (!flags.tls_key.empty()) config.tls_key_file = flags.tls_key;
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    std::cerr << "keyward: error: --tls-cert and --tls-key go together\n";
+    return 2;
   }
   // The server logs to stderr; the client commands do not log at all.
   spdlog::set_default_logger(spdlog::stderr_color_mt("keyward"));
@@ -62,6 +70,11 @@ int main(int argc, char** argv) {
                                         "YAML config file (data_dir, listen, threads, "
                                         "max_body_bytes); flags override it")
                              ->check(CLI::ExistingFile);
+                     sub.add_option("--tls-cert", flags.tls_cert,
+                                    "PEM certificate chain: serve HTTPS (with --tls-key)")
+                         ->check(CLI::ExistingFile);
+                     sub.add_option("--tls-key", flags.tls_key, "PEM private key for --tls-cert")
+                         ->check(CLI::ExistingFile);
                    },
                    [&flags] { return RunServerCommand(flags); }});
 

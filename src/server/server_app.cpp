@@ -310,11 +310,14 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   http.threads = config.threads;
   http.max_body_bytes = config.max_body_bytes;
   http.max_header_bytes = config.max_header_bytes;
+  http.tls_cert_chain_file = config.tls_cert_file;
+  http.tls_private_key_file = config.tls_key_file;
   KW_ASSIGN_OR_RETURN(auto server, HttpServer::Start(http, dispatcher, &control_channel));
   Maintenance maintenance(users, sts, secrets, clock, config.usage_flush_interval);
   Scheduler scheduler(commands, windows, fleet, clock);
   dispatcher.SetReady(true);
-  out << "keyward: account " << account.id << ", listening on http://" << config.listen_host << ":"
+  out << "keyward: account " << account.id << ", listening on "
+      << (config.tls_cert_file.empty() ? "http://" : "https://") << config.listen_host << ":"
       << server->port() << "\n"
       << std::flush;
   spdlog::info("keyward server ready on {}:{}", config.listen_host, server->port());

@@ -43,12 +43,19 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerConfig& config) 
         }
       } else if (key == "max_body_bytes") {
         config.max_body_bytes = kv.second.as<std::size_t>();
+      } else if (key == "tls_cert") {
+        config.tls_cert_file = kv.second.as<std::string>();
+      } else if (key == "tls_key") {
+        config.tls_key_file = kv.second.as<std::string>();
       } else {
         return InvalidArgument("config file " + path.string() + ": unknown setting '" + key + "'");
       }
     }
   } catch (const YAML::Exception& e) {
     return InvalidArgument("config file " + path.string() + ": " + e.what());
+  }
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return InvalidArgument("config file " + path.string() + ": tls_cert and tls_key go together");
   }
   return OkStatus();
 }

@@ -3,6 +3,7 @@ import configparser
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -26,10 +27,15 @@ def free_port():
 class Server:
     """A keyward server process on a fresh data directory."""
 
-    def __init__(self, data_dir, extra_args=(), listen_host="127.0.0.1", port=None):
+    def __init__(self, data_dir, extra_args=(), listen_host="127.0.0.1", port=None, tls=None):
+        """tls: (certificate chain PEM path, private key PEM path), to serve HTTPS only;
+        the certificate must be valid for 127.0.0.1 and is trusted as its own CA."""
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.ca_file = tls[0] if tls else None
+        self.endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        if tls:
+            extra_args = (*extra_args, "--tls-cert", tls[0], "--tls-key", tls[1])
         self.log_path = os.path.join(os.path.dirname(data_dir), f"server-{self.port}.log")
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
@@ -47,7 +53,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"keyward exited with {self.proc.returncode}: {self.output()}")
             try:
-                with urllib.request.urlopen(self.endpoint + "/health", timeout=1) as r:
+                context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
+                with urllib.request.urlopen(self.endpoint + "/health", timeout=1, context=context) as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -66,6 +73,7 @@ class Server:
             aws_access_key_id=key or self.admin_key,
             aws_secret_access_key=secret or self.admin_secret,
             aws_session_token=token,
+            verify=self.ca_file if self.ca_file else None,
             config=botocore.config.Config(retries={"max_attempts": 1}))
 
     def stop(self):

@@ -118,10 +118,10 @@ class Agent:
         self.env.update({"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
         self.env.update(env or {})
 
-    def register(self, activation_id, code, check=True):
+    def register(self, activation_id, code, *extra, check=True):
         p = subprocess.run(self.host.wrap([
             AGENT_BIN, "register", "--endpoint", self.endpoint, "--code", code,
-            "--id", activation_id, "--region", self.region, "--state-dir", self.state_dir]),
+            "--id", activation_id, "--region", self.region, "--state-dir", self.state_dir, *extra]),
             capture_output=True, text=True, timeout=60, env=self.env)
         if check and p.returncode != 0:
             raise AssertionError(f"register failed: {p.stdout}{p.stderr}")
