@@ -42,6 +42,7 @@ std::vector<CommandDef> AllClientCommands() {
   std::vector<CommandDef> all = StsCommands();
   for (auto& c : IamCommands()) all.push_back(std::move(c));
   for (auto& c : FleetCommands()) all.push_back(std::move(c));
+  for (auto& c : RotationCommands()) all.push_back(std::move(c));
   return all;
 }
 

@@ -92,9 +92,10 @@ struct CommandGroup {
 };
 
 // The tables. Each command module contributes one function.
-std::vector<CommandDef> StsCommands();    // status, whoami
-std::vector<CommandDef> IamCommands();    // user ..., access-key ..., credential-report
-std::vector<CommandDef> FleetCommands();  // activation ..., instance ...
+std::vector<CommandDef> StsCommands();       // status, whoami
+std::vector<CommandDef> IamCommands();       // user ..., access-key ..., credential-report
+std::vector<CommandDef> FleetCommands();     // activation ..., instance ...
+std::vector<CommandDef> RotationCommands();  // rotation ...
 std::vector<CommandGroup> CommandGroups();
 
 // All client commands, in the order --help lists them.

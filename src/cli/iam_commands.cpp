@@ -203,6 +203,7 @@ std::vector<CommandGroup> CommandGroups() {
       {"access-key", "Manage the access keys of an IAM user (the caller's own without --user)"},
       {"activation", "Manage activations that register hosts running keyward-agent"},
       {"instance", "Manage the registered hosts (managed instances)"},
+      {"rotation", "Rotate IAM users' access keys on a schedule and follow rotations"},
   };
 }
 

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include "api/http/metrics.hpp"
 #include "api/iam/policies_api.hpp"
 #include "api/iam/users_api.hpp"
+#include "api/keyward/rotation_api.hpp"
 #include "api/secretsmanager/secretsmanager_api.hpp"
 #include "api/ssm/commands/commands_api.hpp"
 #include "api/ssm/documents/document_tags.hpp"
@@ -35,6 +37,11 @@
 #include "iam/ids.hpp"
 #include "iam/policy_service.hpp"
 #include "iam/user_service.hpp"
+#include "rotation/builtin/document_delivery.hpp"
+#include "rotation/builtin/iam_issuer.hpp"
+#include "rotation/builtin/secrets_target.hpp"
+#include "rotation/failpoints.hpp"
+#include "rotation/rotation_engine.hpp"
 #include "secrets/secret_service.hpp"
 #include "server/data_dir.hpp"
 #include "server/http_server.hpp"
@@ -168,14 +175,18 @@ class Maintenance {
 
 // Once a second on its own thread: Run Command's delivery timeouts and batched writes,
 // then the maintenance-window scheduler (which sends commands synchronously, so it must
-// not run on the transport's threads).
+// not run on the transport's threads), then the access-key rotation engine (whose steps
+// call IAM, Secrets Manager and Run Command synchronously too).
 class Scheduler {
  public:
   Scheduler(commands::CommandService& commands, windows::MaintenanceWindowService& windows,
-            fleet::FleetService& fleet, const Clock& clock)
-      : commands_(commands), windows_(windows), fleet_(fleet), clock_(clock), thread_([this] {
-          Loop();
-        }) {}
+            fleet::FleetService& fleet, rotation::RotationEngine& rotation, const Clock& clock)
+      : commands_(commands),
+        windows_(windows),
+        fleet_(fleet),
+        rotation_(rotation),
+        clock_(clock),
+        thread_([this] { Loop(); }) {}
   ~Scheduler() {
     {
       std::lock_guard lock(mu_);
@@ -197,6 +208,11 @@ class Scheduler {
       if (Status s = windows_.Tick(clock_.Now()); !s) {
         spdlog::warn("maintenance window scheduler: {}", s.error().message);
       }
+      // A rotation's own errors are recorded in it (waiting reason); a Tick error is a
+      // store failure or a "crash" failpoint, retried on the next tick.
+      if (auto r = rotation_.Tick(clock_.Now()); !r) {
+        spdlog::warn("rotation engine: {}", r.error().message);
+      }
       // Heartbeats live in memory; write LastPingDateTime out once a minute.
       if (++ticks_ % 60 == 0) FlushPresence();
       lock.lock();
@@ -212,6 +228,7 @@ class Scheduler {
   commands::CommandService& commands_;
   windows::MaintenanceWindowService& windows_;
   fleet::FleetService& fleet_;
+  rotation::RotationEngine& rotation_;
   const Clock& clock_;
   long ticks_ = 0;
   std::mutex mu_;
@@ -265,6 +282,26 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   windows::MaintenanceWindowService windows(*store, clock, random, account, commands, fleet);
   KW_RETURN_IF_ERROR(BootstrapAdmin(config, *store, users, policies, out));
 
+  // Access-key rotation over keyward's own IAM, Secrets Manager and Run Command.
+  // KW_FAILPOINTS ("name=off|error|crash|abort[@skip],...", rotation/failpoints.hpp)
+  // arms fault-injection points for the crash/restart tests; unset, they are inert. A
+  // malformed value refuses to start rather than running without the intended faults.
+  rotation::Failpoints failpoints;
+  if (const char* spec = std::getenv("KW_FAILPOINTS"); spec != nullptr && *spec != '\0') {
+    KW_RETURN_IF_ERROR(failpoints.Configure(spec));
+    spdlog::warn("failpoints armed from KW_FAILPOINTS: {}", spec);
+  }
+  rotation::builtin::KeyAttemptLog key_attempts;
+  rotation::builtin::IamIssuer iam_issuer(users, clock, &key_attempts);
+  rotation::builtin::SecretsTarget secrets_target(secrets);
+  rotation::builtin::DocumentDelivery document_delivery(commands);
+  rotation::RotationEngine rotation_engine(*store, clock, random, rotation::EngineOptions{},
+                                           failpoints);
+  rotation_engine.RegisterIssuer("builtin", iam_issuer);
+  rotation_engine.RegisterSecretTarget("builtin", secrets_target);
+  rotation_engine.RegisterDelivery("document", document_delivery);
+  rotation_engine.SetInstanceDirectory(&fleet);
+
   api::Metrics metrics;
   api::PrefixCredentialResolver credentials(users, sts);
   api::Dispatcher dispatcher(
@@ -292,8 +329,12 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
     for (auto& op : ops) ssm.operations.push_back(std::move(op));
   }
   dispatcher.AddJsonService(std::move(ssm));
-  dispatcher.AddJsonService(api::JsonService{"keyward", "Keyward", "keyward",
-                                             api::KeywardFleetOperations(fleet, account)});
+  api::JsonService keyward_service{"keyward", "Keyward", "keyward",
+                                   api::KeywardFleetOperations(fleet, account)};
+  for (auto& op : api::RotationOperations(rotation_engine, account)) {
+    keyward_service.operations.push_back(std::move(op));
+  }
+  dispatcher.AddJsonService(std::move(keyward_service));
   api::AgentEndpoints agent_endpoints(fleet, clock, random);
   dispatcher.SetAgentHandler(&agent_endpoints);
   api::ControlChannel control_channel(api::ControlChannelDeps{
@@ -314,7 +355,7 @@ Status Serve(const ServerConfig& config, std::ostream& out) {
   http.tls_private_key_file = config.tls_key_file;
   KW_ASSIGN_OR_RETURN(auto server, HttpServer::Start(http, dispatcher, &control_channel));
   Maintenance maintenance(users, sts, secrets, clock, config.usage_flush_interval);
-  Scheduler scheduler(commands, windows, fleet, clock);
+  Scheduler scheduler(commands, windows, fleet, rotation_engine, clock);
   dispatcher.SetReady(true);
   out << "keyward: account " << account.id << ", listening on "
       << (config.tls_cert_file.empty() ? "http://" : "https://") << config.listen_host << ":"

@@ -1,0 +1,450 @@
+// Rotation commands: access-key rotation policies and their rotations, over keyward's
+// own JSON service (Keyward.CreateRotationPolicy, ...; api/keyward/rotation_api.hpp).
+#include <charconv>
+#include <cmath>
+
+#include "cli/command.hpp"
+#include "common/time_format.hpp"
+
+namespace kw::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using nlohmann::json;
+
+constexpr int kMaxPages = 10000;
+
+// "90s", "30m", "1h", "7d", or combinations such as "1h30m"; "0s" is allowed (a grace
+// period of none). nullopt if malformed. (Same grammar as fleet_commands.cpp.)
+std::optional<std::chrono::seconds> ParseDuration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  long long total = 0;
+  while (!text.empty()) {
+    long long n = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || ptr == text.data() || n < 0 || n > 100000000) return std::nullopt;
+    text.remove_prefix(static_cast<std::size_t>(ptr - text.data()));
+    if (text.empty()) return std::nullopt;  // a unit is required
+    long long unit = 0;
+    switch (text.front()) {
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      default:
+        return std::nullopt;
+    }
+    text.remove_prefix(1);
+    total += n * unit;
+    if (total > 10LL * 365 * 86400) return std::nullopt;
+  }
+  return std::chrono::seconds(total);
+}
+
+// Repeated options arrive joined by newlines; commas separate too.
+std::vector<std::string> SplitList(std::string_view rest) {
+  std::vector<std::string> out;
+  while (!rest.empty()) {
+    const std::size_t cut = rest.find_first_of(",\n");
+    std::string_view item = rest.substr(0, cut);
+    if (!item.empty()) out.emplace_back(item);
+    rest.remove_prefix(cut == std::string_view::npos ? rest.size() : cut + 1);
+  }
+  return out;
+}
+
+// "mi-1,mi-2" and "tag:Role=web" -> [{Key: InstanceIds, Values}, {Key: tag:Role, Values}],
+// values of one key grouped in the order given.
+Result<json> ParseTargets(std::string_view text) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+  auto add = [&groups](std::string key, std::string value) {
+    for (auto& [k, values] : groups) {
+      if (k == key) {
+        values.push_back(std::move(value));
+        return;
+      }
+    }
+    groups.push_back({std::move(key), {std::move(value)}});
+  };
+  for (std::string& item : SplitList(text)) {
+    if (item.rfind("tag:", 0) == 0) {
+      const std::size_t eq = item.find('=');
+      if (eq == std::string::npos || eq == 4 || eq + 1 == item.size()) {
+        return InvalidArgument("--targets: '" + item + "' must be tag:KEY=VALUE");
+      }
+      add(item.substr(0, eq), item.substr(eq + 1));
+    } else {
+      add("InstanceIds", std::move(item));
+    }
+  }
+  if (groups.empty()) return InvalidArgument("--targets: name at least one instance or tag");
+  json out = json::array();
+  for (auto& [k, values] : groups) out.push_back({{"Key", k}, {"Values", values}});
+  return out;
+}
+
+Result<std::optional<long long>> DurationArg(CommandContext& ctx, std::string_view name) {
+  auto text = ctx.Arg(name);
+  if (!text) return std::optional<long long>();
+  auto d = ParseDuration(*text);
+  if (!d) {
+    return InvalidArgument(std::string(name) +
+                           " must be a duration such as 90s, 15m, 4h, 1d12h (at most 10 years)");
+  }
+  return std::optional<long long>(d->count());
+}
+
+// An epoch-seconds JSON timestamp as ISO 8601; anything else is null.
+Json IsoDate(const json& v) {
+  if (!v.is_number()) return nullptr;
+  const auto secs = static_cast<long long>(std::floor(v.get<double>()));
+  return FormatIso8601(TimePoint(std::chrono::seconds(secs)));
+}
+
+Json IsoMember(const json& obj, const char* name) {
+  auto it = obj.find(name);
+  return it == obj.end() ? Json(nullptr) : IsoDate(*it);
+}
+
+Json StrMember(const json& obj, const char* name) {
+  auto it = obj.find(name);
+  return it != obj.end() && it->is_string() ? Json(it->get<std::string>()) : Json(nullptr);
+}
+
+// Every page of a NextToken-paginated Keyward operation; the members of `list_key`.
+Result<std::vector<json>> ListAllKeyward(const QueryClient& client, std::string_view operation,
+                                         json input, std::string_view list_key) {
+  std::vector<json> out;
+  for (int page = 0; page < kMaxPages; ++page) {
+    KW_ASSIGN_OR_RETURN(json result, client.CallJson(kKeyward, operation, input));
+    auto list = result.find(std::string(list_key));
+    if (list != result.end() && list->is_array()) {
+      for (auto& m : *list) out.push_back(std::move(m));
+    }
+    auto next = result.find("NextToken");
+    if (next == result.end() || !next->is_string() || next->get<std::string>().empty()) return out;
+    if (input.contains("NextToken") && input["NextToken"] == *next) {
+      return Internal(std::string(operation) + ": the server repeated a NextToken");
+    }
+    input["NextToken"] = *next;
+  }
+  return Internal(std::string(operation) + ": too many pages");
+}
+
+std::string ScheduleText(const json& p) {
+  if (auto it = p.find("ScheduleExpression"); it != p.end() && it->is_string()) {
+    return it->get<std::string>();
+  }
+  if (auto it = p.find("AutomaticallyAfterDays"); it != p.end() && it->is_number_integer()) {
+    return "max age " + std::to_string(it->get<long long>()) + " days";
+  }
+  return "";
+}
+
+std::string TargetsText(const json& p) {
+  std::string out;
+  auto it = p.find("Targets");
+  if (it == p.end() || !it->is_array()) return out;
+  for (const auto& t : *it) {
+    const std::string key = t.value("Key", "");
+    for (const auto& v : t.value("Values", json::array())) {
+      if (!v.is_string()) continue;
+      if (!out.empty()) out += ",";
+      out += key == "InstanceIds" ? v.get<std::string>() : key + "=" + v.get<std::string>();
+    }
+  }
+  return out;
+}
+
+const std::vector<std::string> kPolicyColumns = {
+    "PolicyId", "UserName",         "SecretId",        "Schedule",
+    "Targets",  "NextRotationDate", "LastRotatedDate", "ActiveRotationId"};
+
+std::vector<Json> PolicyRow(const json& p) {
+  return {StrMember(p, "PolicyId"),
+          StrMember(p, "UserName"),
+          StrMember(p, "SecretId"),
+          ScheduleText(p),
+          TargetsText(p),
+          IsoMember(p, "NextRotationDate"),
+          IsoMember(p, "LastRotatedDate"),
+          StrMember(p, "ActiveRotationId")};
+}
+
+CommandOutput DoneOutput(std::string message) {
+  CommandOutput out;
+  out.notices.push_back(std::move(message));
+  return out;
+}
+
+// ---- policies ----
+
+Result<CommandOutput> RunRotationCreate(CommandContext& ctx) {
+  json input = json::object();
+  input["UserName"] = ctx.Arg("--user").value_or("");
+  input["SecretId"] = ctx.Arg("--secret").value_or("");
+  const std::string delivery = ctx.Arg("--delivery").value_or("document");
+  if (delivery != "document") {
+    return InvalidArgument("--delivery: only 'document' (Run Command) is supported");
+  }
+  json params = json::object();
+  auto document = ctx.Arg("--document");
+  if (!document || document->empty()) return InvalidArgument("--document is required");
+  params["document"] = *document;
+  if (auto ps = ctx.Arg("--parameter")) {
+    std::string_view rest = *ps;
+    // One NAME=VALUE per option; a value may contain commas, so split on newlines only.
+    while (!rest.empty()) {
+      const std::size_t cut = rest.find('\n');
+      std::string_view item = rest.substr(0, cut);
+      rest.remove_prefix(cut == std::string_view::npos ? rest.size() : cut + 1);
+      const std::size_t eq = item.find('=');
+      if (eq == std::string_view::npos || eq == 0) {
+        return InvalidArgument("--parameter: '" + std::string(item) + "' must be NAME=VALUE");
+      }
+      params["param:" + std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
+    }
+  }
+  input["Delivery"] = {{"Type", delivery}, {"Parameters", std::move(params)}};
+  KW_ASSIGN_OR_RETURN(input["Targets"], ParseTargets(ctx.Arg("--targets").value_or("")));
+
+  auto schedule = ctx.Arg("--schedule");
+  auto days = ctx.Arg("--after-days");
+  if (schedule.has_value() == days.has_value()) {
+    return InvalidArgument("give exactly one of --schedule and --after-days");
+  }
+  if (schedule) input["ScheduleExpression"] = *schedule;
+  if (days) {
+    int n = 0;
+    const auto [ptr, ec] = std::from_chars(days->data(), days->data() + days->size(), n);
+    if (ec != std::errc() || ptr != days->data() + days->size() || n < 1 || n > 1000) {
+      return InvalidArgument("--after-days must be a number from 1 to 1000");
+    }
+    input["AutomaticallyAfterDays"] = n;
+  }
+  KW_ASSIGN_OR_RETURN(auto quiet, DurationArg(ctx, "--quiet-period"));
+  if (quiet) input["QuietPeriodSeconds"] = *quiet;
+  KW_ASSIGN_OR_RETURN(auto ack, DurationArg(ctx, "--ack-timeout"));
+  if (ack) input["AckTimeoutSeconds"] = *ack;
+  KW_ASSIGN_OR_RETURN(auto grace, DurationArg(ctx, "--grace-period"));
+  if (grace) input["GracePeriodSeconds"] = *grace;
+
+  KW_ASSIGN_OR_RETURN(const QueryClient* client, ctx.Client());
+  KW_ASSIGN_OR_RETURN(json result, client->CallJson(kKeyward, "CreateRotationPolicy", input));
+  const json policy = result.value("RotationPolicy", json::object());
+  CommandOutput out;
+  out.records.columns = kPolicyColumns;
+  out.records.rows.push_back(PolicyRow(policy));
+  out.json = Json{{"RotationPolicy", Json::parse(policy.dump())}};
+  return out;
+}
+
+Result<CommandOutput> RunRotationList(CommandContext& ctx) {
+  KW_ASSIGN_OR_RETURN(const QueryClient* client, ctx.Client());
+  KW_ASSIGN_OR_RETURN(auto items, ListAllKeyward(*client, "ListRotationPolicies", json::object(),
+                                                 "RotationPolicies"));
+  CommandOutput out;
+  out.records.columns = kPolicyColumns;
+  Json list = Json::array();
+  for (const auto& p : items) {
+    out.records.rows.push_back(PolicyRow(p));
+    list.push_back(Json::parse(p.dump()));
+  }
+  out.json = Json{{"RotationPolicies", std::move(list)}};
+  return out;
+}
+
+Result<CommandOutput> RunRotationShow(CommandContext& ctx) {
+  KW_ASSIGN_OR_RETURN(const QueryClient* client, ctx.Client());
+  const std::string id = ctx.Arg("ID").value_or("");
+  KW_ASSIGN_OR_RETURN(json result,
+                      client->CallJson(kKeyward, "GetRotationPolicy", {{"PolicyId", id}}));
+  const json p = result.value("RotationPolicy", json::object());
+  CommandOutput out;
+  out.records.columns = {"Field", "Value"};
+  auto row = [&out](std::string name, Json value) {
+    if (!value.is_null()) out.records.rows.push_back({std::move(name), std::move(value)});
+  };
+  row("PolicyId", StrMember(p, "PolicyId"));
+  row("Arn", StrMember(p, "Arn"));
+  row("UserName", StrMember(p, "UserName"));
+  row("SecretId", StrMember(p, "SecretId"));
+  row("Issuer", StrMember(p, "Issuer"));
+  const json delivery = p.value("Delivery", json::object());
+  row("Delivery", StrMember(delivery, "Type"));
+  const json parameters = delivery.value("Parameters", json::object());
+  for (const auto& [k, v] : parameters.items()) {
+    if (v.is_string()) row("  " + k, v.get<std::string>());
+  }
+  row("Targets", TargetsText(p));
+  row("Schedule", ScheduleText(p));
+  for (const char* secs : {"QuietPeriodSeconds", "AckTimeoutSeconds", "GracePeriodSeconds"}) {
+    if (auto it = p.find(secs); it != p.end() && it->is_number_integer()) {
+      row(secs, it->get<long long>());
+    }
+  }
+  if (auto it = p.find("ReactivateOnUse"); it != p.end() && it->is_boolean()) {
+    row("ReactivateOnUse", it->get<bool>());
+  }
+  row("CreatedDate", IsoMember(p, "CreatedDate"));
+  row("NextRotationDate", IsoMember(p, "NextRotationDate"));
+  row("LastRotatedDate", IsoMember(p, "LastRotatedDate"));
+  row("ActiveRotationId", StrMember(p, "ActiveRotationId"));
+  row("LastRotationId", StrMember(p, "LastRotationId"));
+  if (auto it = p.find("RotationCount"); it != p.end() && it->is_number()) {
+    row("RotationCount", it->get<long long>());
+  }
+  out.json = Json{{"RotationPolicy", Json::parse(p.dump())}};
+  return out;
+}
+
+Result<CommandOutput> RunRotationDelete(CommandContext& ctx) {
+  KW_ASSIGN_OR_RETURN(const QueryClient* client, ctx.Client());
+  const std::string id = ctx.Arg("ID").value_or("");
+  KW_RETURN_IF_ERROR(client->CallJson(kKeyward, "DeleteRotationPolicy", {{"PolicyId", id}}));
+  return DoneOutput("Deleted rotation policy " + id +
+                    ". The secret and the user's current key are left as they are.");
+}
+
+Result<CommandOutput> RunRotationRotate(CommandContext& ctx) {
+  KW_ASSIGN_OR_RETURN(const QueryClient* client, ctx.Client());
+  const std::string id = ctx.Arg("ID").value_or("");
+  KW_ASSIGN_OR_RETURN(json result, client->CallJson(kKeyward, "RotateNow", {{"PolicyId", id}}));
+  const json r = result.value("Rotation", json::object());
+  const std::string rid = r.value("RotationId", "");
+  CommandOutput out = DoneOutput("Started rotation " + rid +
+                                 "; follow it with `keyward rotation status " + rid + "`.");
+  out.json = Json{{"Rotation", Json::parse(r.dump())}};
+  return out;
+}
+
+// ---- status ----
+
+// "2/3" hosts acknowledged.
+std::string AckedText(const json& r) {
+  auto hosts = r.find("Hosts");
+  if (hosts == r.end() || !hosts->is_array() || hosts->empty()) return "";
+  std::size_t acked = 0;
+  for (const auto& h : *hosts) acked += h.value("Status", "") == "acked" ? 1 : 0;
+  return std::to_string(acked) + "/" + std::to_string(hosts->size());
+}
+
+// When the rotation entered its current step (the last history entry).
+Json StepSince(const json& r) {
+  auto history = r.find("History");
+  if (history == r.end() || !history->is_array() || history->empty()) return nullptr;
+  return IsoMember(history->back(), "EnteredDate");
+}
+
+CommandOutput StatusOutput(const std::vector<json>& rotations) {
+  CommandOutput out;
+  out.records.columns = {"RotationId", "UserName", "SecretId",     "Step",
+                         "Since",      "Acked",    "WaitingReason"};
+  Json list = Json::array();
+  for (const auto& r : rotations) {
+    const std::string rid = r.value("RotationId", "");
+    Json reason = StrMember(r, "WaitingReason");
+    if (reason.is_null()) reason = StrMember(r, "FailureReason");
+    out.records.rows.push_back({rid, StrMember(r, "UserName"), StrMember(r, "SecretId"),
+                                StrMember(r, "Step"), StepSince(r), AckedText(r), reason});
+    // The details under the table: every step with its time, then every host.
+    std::string steps;
+    for (const auto& s : r.value("History", json::array())) {
+      const Json when = IsoMember(s, "EnteredDate");
+      if (!steps.empty()) steps += ", ";
+      steps += s.value("Step", "?") + " " + (when.is_string() ? when.get<std::string>() : "");
+    }
+    if (!steps.empty()) out.notices.push_back(rid + " steps: " + steps);
+    for (const auto& h : r.value("Hosts", json::array())) {
+      std::string line =
+          rid + " host " + h.value("InstanceId", "?") + ": " + h.value("Status", "pending");
+      const Json acked = IsoMember(h, "AckedDate");
+      if (acked.is_string()) line += " at " + acked.get<std::string>();
+      if (const std::string why = h.value("Reason", ""); !why.empty()) line += " (" + why + ")";
+      out.notices.push_back(std::move(line));
+    }
+    for (const auto& f : r.value("Findings", json::array())) {
+      const Json when = IsoMember(f, "Date");
+      out.notices.push_back(rid + " old key " + f.value("AccessKeyId", "?") + " used from " +
+                            f.value("Source", "?") + " at " +
+                            (when.is_string() ? when.get<std::string>() : "?") +
+                            (f.value("Reactivated", false) ? " (reactivated)" : ""));
+    }
+    list.push_back(Json::parse(r.dump()));
+  }
+  out.json = Json{{"Rotations", std::move(list)}};
+  return out;
+}
+
+Result<CommandOutput> RunRotationStatus(CommandContext& ctx) {
+  KW_ASSIGN_OR_RETURN(const QueryClient* client, ctx.Client());
+  std::vector<json> rotations;
+  if (auto id = ctx.Arg("ID")) {
+    if (id->find('.') != std::string::npos) {  // a rotation ID: POLICY.SEQUENCE
+      KW_ASSIGN_OR_RETURN(json r, client->CallJson(kKeyward, "GetRotation", {{"RotationId", *id}}));
+      rotations.push_back(r.value("Rotation", json::object()));
+    } else {
+      KW_ASSIGN_OR_RETURN(
+          rotations, ListAllKeyward(*client, "ListRotations", {{"PolicyId", *id}}, "Rotations"));
+    }
+    return StatusOutput(rotations);
+  }
+  // Every policy's rotation in progress, else its last one.
+  KW_ASSIGN_OR_RETURN(auto policies, ListAllKeyward(*client, "ListRotationPolicies", json::object(),
+                                                    "RotationPolicies"));
+  for (const auto& p : policies) {
+    std::string rid = p.value("ActiveRotationId", "");
+    if (rid.empty()) rid = p.value("LastRotationId", "");
+    if (rid.empty()) continue;
+    KW_ASSIGN_OR_RETURN(json r, client->CallJson(kKeyward, "GetRotation", {{"RotationId", rid}}));
+    rotations.push_back(r.value("Rotation", json::object()));
+  }
+  return StatusOutput(rotations);
+}
+
+}  // namespace
+
+std::vector<CommandDef> RotationCommands() {
+  const ArgSpec policy_id = {"ID", "The rotation policy ID (rp-...)", true};
+  return {
+      {{"rotation", "create"},
+       "Rotate an IAM user's access key on a schedule, delivering it to hosts",
+       {{"--user", "The IAM user whose access key is rotated", true},
+        {"--secret", "The secret holding the key (aws_access_key_id, aws_secret_access_key)", true},
+        {"--delivery", "How hosts receive the new key: document (Run Command; the default)"},
+        {"--document", "The document each target host runs to install the new version", true},
+        {"--parameter",
+         "A document parameter NAME=VALUE; {{SecretId}} and {{VersionId}} are replaced (may "
+         "repeat)",
+         false, true},
+        {"--targets", "Instance IDs (mi-...) and tag:KEY=VALUE, comma-separated (may repeat)", true,
+         true},
+        {"--schedule", "rate(...) or cron(...) (UTC)"},
+        {"--after-days", "Instead of --schedule: no active key older than N days (1-1000)"},
+        {"--quiet-period", "How long the old key must go unused before it is deactivated"},
+        {"--ack-timeout", "How long hosts have to acknowledge the new version"},
+        {"--grace-period", "How long the deactivated key is kept before it is deleted"}},
+       RunRotationCreate},
+      {{"rotation", "list"}, "List rotation policies", {}, RunRotationList},
+      {{"rotation", "show"}, "Show a rotation policy", {policy_id}, RunRotationShow},
+      {{"rotation", "delete"},
+       "Delete a rotation policy (not while a rotation is in progress)",
+       {policy_id},
+       RunRotationDelete},
+      {{"rotation", "rotate"}, "Start a rotation of a policy now", {policy_id}, RunRotationRotate},
+      {{"rotation", "status"},
+       "Show rotations: step, times, waiting reason and per-host acknowledgements",
+       {{"ID", "A policy ID (all its rotations) or a rotation ID; default: every policy's latest"}},
+       RunRotationStatus},
+  };
+}
+
+}  // namespace kw::cli

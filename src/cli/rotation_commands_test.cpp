@@ -1,0 +1,246 @@
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/app.hpp"
+#include "cli/command.hpp"
+#include "common/time_format.hpp"
+#include "sigv4/sigv4.hpp"
+
+namespace kw::cli {
+namespace {
+
+using nlohmann::json;
+
+class ScriptedTransport final : public HttpTransport {
+ public:
+  Result<ClientResponse> Send(const ClientRequest& request) override {
+    requests.push_back(request);
+    if (responses.empty()) return Unavailable(request.url + ": Connection refused");
+    auto r = std::move(responses.front());
+    responses.pop_front();
+    return r;
+  }
+  void Reply(int status, const json& body) {
+    responses.push_back(ClientResponse{status, {}, body.dump()});
+  }
+  std::deque<Result<ClientResponse>> responses;
+  std::vector<ClientRequest> requests;
+};
+
+class RotationCommandsTest : public ::testing::Test {
+ protected:
+  RotationCommandsTest() : clock_(*ParseIso8601("2026-01-02T03:04:05Z")) {
+    vars_["AWS_ACCESS_KEY_ID"] = "AKIATESTKEY";
+    vars_["AWS_SECRET_ACCESS_KEY"] = "testsecretkeyvalue";
+    vars_["HOME"] = "/nonexistent-home";
+  }
+
+  int Run(std::vector<const char*> args) {
+    args.insert(args.begin(), "keyward");
+    out_.str("");
+    err_.str("");
+    AppEnvironment env;
+    env.env = MapEnvironment(vars_);
+    env.transport = &transport_;
+    env.clock = &clock_;
+    env.out = &out_;
+    env.err = &err_;
+    env.sleep = [](std::chrono::milliseconds) {};
+    return RunApp(static_cast<int>(args.size()), args.data(), env);
+  }
+
+  std::string Header(std::size_t i, std::string_view name) {
+    const HeaderField* h = FindHeader(transport_.requests.at(i).headers, name);
+    return h == nullptr ? "" : h->value;
+  }
+  json Body(std::size_t i) { return json::parse(transport_.requests.at(i).body); }
+  std::string Scope(std::size_t i) {
+    const ClientRequest& req = transport_.requests.at(i);
+    auto auth = sigv4::ParseAuth({req.method, "/", req.headers, req.body});
+    return auth ? auth->scope : "";
+  }
+
+  ScriptedTransport transport_;
+  FakeClock clock_;
+  std::map<std::string, std::string, std::less<>> vars_;
+  std::ostringstream out_, err_;
+};
+
+constexpr const char* kPolicy = "rp-0123456789abcdef";
+constexpr const char* kRotation = "rp-0123456789abcdef.00000001";
+constexpr double kT0 = 1767323045;  // 2026-01-02T03:04:05Z
+
+json Policy() {
+  return {{"PolicyId", kPolicy},
+          {"UserName", "app"},
+          {"SecretId", "app/creds"},
+          {"ScheduleExpression", "rate(30 days)"},
+          {"Targets",
+           {{{"Key", "InstanceIds"}, {"Values", {"mi-1", "mi-2"}}},
+            {{"Key", "tag:Role"}, {"Values", {"web"}}}}},
+          {"Delivery", {{"Type", "document"}, {"Parameters", {{"document", "Sync"}}}}},
+          {"QuietPeriodSeconds", 900},
+          {"CreatedDate", kT0},
+          {"NextRotationDate", kT0 + 86400}};
+}
+
+json Rotation() {
+  return {{"RotationId", kRotation},
+          {"PolicyId", kPolicy},
+          {"UserName", "app"},
+          {"SecretId", "app/creds"},
+          {"Step", "distribute"},
+          {"WaitingReason", "waiting for 1 host: mi-2"},
+          {"History",
+           {{{"Step", "queued"}, {"EnteredDate", kT0}},
+            {{"Step", "distribute"}, {"EnteredDate", kT0 + 60}}}},
+          {"Hosts",
+           {{{"InstanceId", "mi-1"}, {"Status", "acked"}, {"AckedDate", kT0 + 120}},
+            {{"InstanceId", "mi-2"}, {"Status", "pending"}}}}};
+}
+
+TEST_F(RotationCommandsTest, CreateSendsThePolicy) {
+  transport_.Reply(200, {{"RotationPolicy", Policy()}});
+  ASSERT_EQ(Run({"rotation",       "create",
+                 "--user",         "app",
+                 "--secret",       "app/creds",
+                 "--document",     "Sync",
+                 "--parameter",    "commands=sync {{SecretId}},now",
+                 "--targets",      "mi-1,tag:Role=web",
+                 "--targets",      "mi-2",
+                 "--schedule",     "rate(30 days)",
+                 "--quiet-period", "15m",
+                 "--ack-timeout",  "1h",
+                 "--grace-period", "1d12h"}),
+            0)
+      << err_.str();
+  ASSERT_EQ(transport_.requests.size(), 1u);
+  EXPECT_EQ(Header(0, "X-Amz-Target"), "Keyward.CreateRotationPolicy");
+  EXPECT_EQ(Scope(0), "20260102/us-east-1/keyward/aws4_request");
+  const json body = Body(0);
+  EXPECT_EQ(body["UserName"], "app");
+  EXPECT_EQ(body["SecretId"], "app/creds");
+  EXPECT_EQ(
+      body["Delivery"],
+      json({{"Type", "document"},
+            {"Parameters", {{"document", "Sync"}, {"param:commands", "sync {{SecretId}},now"}}}}));
+  EXPECT_EQ(body["Targets"], json::array({{{"Key", "InstanceIds"}, {"Values", {"mi-1", "mi-2"}}},
+                                          {{"Key", "tag:Role"}, {"Values", {"web"}}}}));
+  EXPECT_EQ(body["ScheduleExpression"], "rate(30 days)");
+  EXPECT_FALSE(body.contains("AutomaticallyAfterDays"));
+  EXPECT_EQ(body["QuietPeriodSeconds"], 900);
+  EXPECT_EQ(body["AckTimeoutSeconds"], 3600);
+  EXPECT_EQ(body["GracePeriodSeconds"], 36 * 3600);
+  EXPECT_NE(out_.str().find(kPolicy), std::string::npos);
+  EXPECT_NE(out_.str().find("2026-01-03T03:04:05Z"), std::string::npos) << out_.str();
+}
+
+TEST_F(RotationCommandsTest, CreateRejectsBadOptionsWithoutCallingTheServer) {
+  const std::vector<const char*> base = {"rotation", "create", "--user",     "app",
+                                         "--secret", "s",      "--document", "D"};
+  auto with = [&base](std::vector<const char*> extra) {
+    std::vector<const char*> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  // Neither or both of --schedule and --after-days.
+  EXPECT_EQ(Run(with({"--targets", "mi-1"})), 1);
+  EXPECT_EQ(Run(with({"--targets", "mi-1", "--schedule", "rate(1 day)", "--after-days", "90"})), 1);
+  EXPECT_EQ(Run(with({"--targets", "mi-1", "--after-days", "0"})), 1);
+  EXPECT_EQ(Run(with({"--targets", "mi-1", "--after-days", "x"})), 1);
+  EXPECT_EQ(Run(with({"--targets", "tag:Role", "--after-days", "90"})), 1);
+  EXPECT_EQ(Run(with({"--targets", "tag:=web", "--after-days", "90"})), 1);
+  EXPECT_EQ(Run(with({"--targets", "mi-1", "--after-days", "90", "--quiet-period", "10"})), 1);
+  EXPECT_EQ(Run(with({"--targets", "mi-1", "--after-days", "90", "--delivery", "agent"})), 1);
+  EXPECT_EQ(Run(with({"--targets", "mi-1", "--after-days", "90", "--parameter", "novalue"})), 1);
+  EXPECT_TRUE(transport_.requests.empty());
+
+  transport_.Reply(200, {{"RotationPolicy", Policy()}});
+  ASSERT_EQ(Run(with({"--targets", "mi-1", "--after-days", "90"})), 0) << err_.str();
+  EXPECT_EQ(Body(0)["AutomaticallyAfterDays"], 90);
+  EXPECT_FALSE(Body(0).contains("ScheduleExpression"));
+}
+
+TEST_F(RotationCommandsTest, ServerErrorsAreShownWithTheirCode) {
+  transport_.Reply(400, {{"__type", "ResourceExistsException"}, {"message", "already"}});
+  EXPECT_EQ(Run({"rotation", "create", "--user", "u", "--secret", "s", "--document", "D",
+                 "--targets", "mi-1", "--after-days", "90"}),
+            1);
+  EXPECT_EQ(err_.str(), "keyward: error: ResourceExistsException: already\n");
+}
+
+TEST_F(RotationCommandsTest, ListFollowsNextToken) {
+  transport_.Reply(200, {{"RotationPolicies", {Policy()}}, {"NextToken", "t1"}});
+  transport_.Reply(200, {{"RotationPolicies", json::array()}});
+  ASSERT_EQ(Run({"rotation", "list"}), 0) << err_.str();
+  ASSERT_EQ(transport_.requests.size(), 2u);
+  EXPECT_EQ(Header(0, "X-Amz-Target"), "Keyward.ListRotationPolicies");
+  EXPECT_EQ(Body(1)["NextToken"], "t1");
+  const std::string out = out_.str();
+  EXPECT_NE(out.find(kPolicy), std::string::npos);
+  EXPECT_NE(out.find("mi-1,mi-2,tag:Role=web"), std::string::npos) << out;
+  EXPECT_NE(out.find("rate(30 days)"), std::string::npos);
+}
+
+TEST_F(RotationCommandsTest, ShowDeleteRotate) {
+  transport_.Reply(200, {{"RotationPolicy", Policy()}});
+  ASSERT_EQ(Run({"rotation", "show", kPolicy}), 0) << err_.str();
+  EXPECT_EQ(Header(0, "X-Amz-Target"), "Keyward.GetRotationPolicy");
+  EXPECT_EQ(Body(0), json({{"PolicyId", kPolicy}}));
+  EXPECT_NE(out_.str().find("QuietPeriodSeconds"), std::string::npos);
+  EXPECT_NE(out_.str().find("900"), std::string::npos);
+
+  transport_.Reply(200, json::object());
+  ASSERT_EQ(Run({"rotation", "delete", kPolicy}), 0) << err_.str();
+  EXPECT_EQ(Header(1, "X-Amz-Target"), "Keyward.DeleteRotationPolicy");
+  EXPECT_EQ(Body(1), json({{"PolicyId", kPolicy}}));
+
+  transport_.Reply(200, {{"Rotation", Rotation()}});
+  ASSERT_EQ(Run({"rotation", "rotate", kPolicy}), 0) << err_.str();
+  EXPECT_EQ(Header(2, "X-Amz-Target"), "Keyward.RotateNow");
+  EXPECT_NE(out_.str().find(kRotation), std::string::npos);
+}
+
+TEST_F(RotationCommandsTest, StatusShowsStepsTimesReasonAndHosts) {
+  transport_.Reply(200, {{"Rotation", Rotation()}});
+  ASSERT_EQ(Run({"rotation", "status", kRotation}), 0) << err_.str();
+  EXPECT_EQ(Header(0, "X-Amz-Target"), "Keyward.GetRotation");
+  EXPECT_EQ(Body(0), json({{"RotationId", kRotation}}));
+  const std::string out = out_.str();
+  EXPECT_NE(out.find("distribute"), std::string::npos);
+  EXPECT_NE(out.find("1/2"), std::string::npos) << out;
+  EXPECT_NE(out.find("waiting for 1 host: mi-2"), std::string::npos);
+  EXPECT_NE(out.find("2026-01-02T03:05:05Z"), std::string::npos);  // entered distribute
+  EXPECT_NE(out.find("host mi-1: acked at 2026-01-02T03:06:05Z"), std::string::npos) << out;
+  EXPECT_NE(out.find("host mi-2: pending"), std::string::npos);
+}
+
+TEST_F(RotationCommandsTest, StatusOfAPolicyListsItsRotations) {
+  transport_.Reply(200, {{"Rotations", {Rotation()}}});
+  ASSERT_EQ(Run({"rotation", "status", kPolicy, "--output", "json"}), 0) << err_.str();
+  EXPECT_EQ(Header(0, "X-Amz-Target"), "Keyward.ListRotations");
+  EXPECT_EQ(Body(0), json({{"PolicyId", kPolicy}}));
+  const json out = json::parse(out_.str());
+  ASSERT_EQ(out["Rotations"].size(), 1u);
+  EXPECT_EQ(out["Rotations"][0]["RotationId"], kRotation);
+}
+
+TEST_F(RotationCommandsTest, StatusWithoutIdShowsEachPolicysLatestRotation) {
+  json active = Policy();
+  active["ActiveRotationId"] = kRotation;
+  json idle = Policy();
+  idle["PolicyId"] = "rp-1111111111111111";  // never rotated: skipped
+  transport_.Reply(200, {{"RotationPolicies", {active, idle}}});
+  transport_.Reply(200, {{"Rotation", Rotation()}});
+  ASSERT_EQ(Run({"rotation", "status"}), 0) << err_.str();
+  ASSERT_EQ(transport_.requests.size(), 2u);
+  EXPECT_EQ(Header(1, "X-Amz-Target"), "Keyward.GetRotation");
+  EXPECT_EQ(Body(1), json({{"RotationId", kRotation}}));
+  EXPECT_NE(out_.str().find(kRotation), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kw::cli
