@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cli/command.hpp"
+#include "cli/json_commands.hpp"
 #include "common/time_format.hpp"
 
 namespace kw::cli {
@@ -13,48 +14,6 @@ using Json = nlohmann::ordered_json;
 using nlohmann::json;
 
 constexpr std::chrono::seconds kDefaultExpiry = std::chrono::hours(1);
-constexpr int kMaxPages = 10000;
-
-// "90s", "30m", "1h", "7d", or combinations such as "1h30m". nullopt if malformed.
-std::optional<std::chrono::seconds> ParseDuration(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  long long total = 0;
-  while (!text.empty()) {
-    long long n = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc() || ptr == text.data() || n < 0 || n > 100000000) return std::nullopt;
-    text.remove_prefix(static_cast<std::size_t>(ptr - text.data()));
-    if (text.empty()) return std::nullopt;  // a unit is required
-    long long unit = 0;
-    switch (text.front()) {
-      case 's':
-        unit = 1;
-        break;
-      case 'm':
-        unit = 60;
-        break;
-      case 'h':
-        unit = 3600;
-        break;
-      case 'd':
-        unit = 86400;
-        break;
-      default:
-        return std::nullopt;
-    }
-    text.remove_prefix(1);
-    total += n * unit;
-    if (total > 10LL * 365 * 86400) return std::nullopt;
-  }
-  return std::chrono::seconds(total);
-}
-
-// An epoch-seconds JSON timestamp as ISO 8601, as the table shows it; null stays null.
-Json IsoDate(const json& v) {
-  if (!v.is_number()) return nullptr;
-  const auto secs = static_cast<long long>(std::floor(v.get<double>()));
-  return FormatIso8601(TimePoint(std::chrono::seconds(secs)));
-}
 
 Json Scalar(const json& v) {
   if (v.is_string()) return v.get<std::string>();
@@ -62,27 +21,6 @@ Json Scalar(const json& v) {
   if (v.is_number_integer()) return v.get<long long>();
   if (v.is_number()) return v.get<double>();
   return nullptr;
-}
-
-// Every page of a NextToken-paginated JSON operation; returns the members of `list_key`.
-Result<std::vector<json>> ListAllJson(const QueryClient& client, const JsonTarget& service,
-                                      std::string_view operation, json input,
-                                      std::string_view list_key) {
-  std::vector<json> out;
-  for (int page = 0; page < kMaxPages; ++page) {
-    KW_ASSIGN_OR_RETURN(json result, client.CallJson(service, operation, input));
-    auto list = result.find(std::string(list_key));
-    if (list != result.end() && list->is_array()) {
-      for (auto& m : *list) out.push_back(std::move(m));
-    }
-    auto next = result.find("NextToken");
-    if (next == result.end() || !next->is_string() || next->get<std::string>().empty()) return out;
-    if (input.contains("NextToken") && input["NextToken"] == *next) {
-      return Internal(std::string(operation) + ": the server repeated a NextToken");
-    }
-    input["NextToken"] = *next;
-  }
-  return Internal(std::string(operation) + ": too many pages");
 }
 
 struct Column {
@@ -145,16 +83,7 @@ Result<CommandOutput> RunActivationCreate(CommandContext& ctx) {
   if (auto name = ctx.Arg("--name")) input["DefaultInstanceName"] = *name;
   if (auto description = ctx.Arg("--description")) input["Description"] = *description;
   if (auto cidrs = ctx.Arg("--cidr")) {
-    json list = json::array();
-    std::string_view rest = *cidrs;
-    // Repeated options arrive joined by newlines; commas separate too.
-    while (!rest.empty()) {
-      const std::size_t cut = rest.find_first_of(",\n");
-      std::string_view item = rest.substr(0, cut);
-      if (!item.empty()) list.push_back(std::string(item));
-      rest.remove_prefix(cut == std::string_view::npos ? rest.size() : cut + 1);
-    }
-    input["SourceCidrs"] = std::move(list);
+    input["SourceCidrs"] = SplitList(*cidrs);
   }
   KW_ASSIGN_OR_RETURN(json result, client->CallJson(kSsm, "CreateActivation", input));
   const std::string id = result.value("ActivationId", "");

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cli/command.hpp"
+#include "cli/json_commands.hpp"
 #include "common/time_format.hpp"
 
 namespace kw::cli {
@@ -11,55 +12,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 using nlohmann::json;
-
-constexpr int kMaxPages = 10000;
-
-// "90s", "30m", "1h", "7d", or combinations such as "1h30m"; "0s" is allowed (a grace
-// period of none). nullopt if malformed. (Same grammar as fleet_commands.cpp.)
-std::optional<std::chrono::seconds> ParseDuration(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  long long total = 0;
-  while (!text.empty()) {
-    long long n = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc() || ptr == text.data() || n < 0 || n > 100000000) return std::nullopt;
-    text.remove_prefix(static_cast<std::size_t>(ptr - text.data()));
-    if (text.empty()) return std::nullopt;  // a unit is required
-    long long unit = 0;
-    switch (text.front()) {
-      case 's':
-        unit = 1;
-        break;
-      case 'm':
-        unit = 60;
-        break;
-      case 'h':
-        unit = 3600;
-        break;
-      case 'd':
-        unit = 86400;
-        break;
-      default:
-        return std::nullopt;
-    }
-    text.remove_prefix(1);
-    total += n * unit;
-    if (total > 10LL * 365 * 86400) return std::nullopt;
-  }
-  return std::chrono::seconds(total);
-}
-
-// Repeated options arrive joined by newlines; commas separate too.
-std::vector<std::string> SplitList(std::string_view rest) {
-  std::vector<std::string> out;
-  while (!rest.empty()) {
-    const std::size_t cut = rest.find_first_of(",\n");
-    std::string_view item = rest.substr(0, cut);
-    if (!item.empty()) out.emplace_back(item);
-    rest.remove_prefix(cut == std::string_view::npos ? rest.size() : cut + 1);
-  }
-  return out;
-}
 
 // "mi-1,mi-2" and "tag:Role=web" -> [{Key: InstanceIds, Values}, {Key: tag:Role, Values}],
 // values of one key grouped in the order given.
@@ -102,13 +54,6 @@ Result<std::optional<long long>> DurationArg(CommandContext& ctx, std::string_vi
   return std::optional<long long>(d->count());
 }
 
-// An epoch-seconds JSON timestamp as ISO 8601; anything else is null.
-Json IsoDate(const json& v) {
-  if (!v.is_number()) return nullptr;
-  const auto secs = static_cast<long long>(std::floor(v.get<double>()));
-  return FormatIso8601(TimePoint(std::chrono::seconds(secs)));
-}
-
 Json IsoMember(const json& obj, const char* name) {
   auto it = obj.find(name);
   return it == obj.end() ? Json(nullptr) : IsoDate(*it);
@@ -117,26 +62,6 @@ Json IsoMember(const json& obj, const char* name) {
 Json StrMember(const json& obj, const char* name) {
   auto it = obj.find(name);
   return it != obj.end() && it->is_string() ? Json(it->get<std::string>()) : Json(nullptr);
-}
-
-// Every page of a NextToken-paginated Keyward operation; the members of `list_key`.
-Result<std::vector<json>> ListAllKeyward(const QueryClient& client, std::string_view operation,
-                                         json input, std::string_view list_key) {
-  std::vector<json> out;
-  for (int page = 0; page < kMaxPages; ++page) {
-    KW_ASSIGN_OR_RETURN(json result, client.CallJson(kKeyward, operation, input));
-    auto list = result.find(std::string(list_key));
-    if (list != result.end() && list->is_array()) {
-      for (auto& m : *list) out.push_back(std::move(m));
-    }
-    auto next = result.find("NextToken");
-    if (next == result.end() || !next->is_string() || next->get<std::string>().empty()) return out;
-    if (input.contains("NextToken") && input["NextToken"] == *next) {
-      return Internal(std::string(operation) + ": the server repeated a NextToken");
-    }
-    input["NextToken"] = *next;
-  }
-  return Internal(std::string(operation) + ": too many pages");
 }
 
 std::string ScheduleText(const json& p) {
@@ -249,8 +174,8 @@ Result<CommandOutput> RunRotationCreate(CommandContext& ctx) {
 
 Result<CommandOutput> RunRotationList(CommandContext& ctx) {
   KW_ASSIGN_OR_RETURN(const QueryClient* client, ctx.Client());
-  KW_ASSIGN_OR_RETURN(auto items, ListAllKeyward(*client, "ListRotationPolicies", json::object(),
-                                                 "RotationPolicies"));
+  KW_ASSIGN_OR_RETURN(auto items, ListAllJson(*client, kKeyward, "ListRotationPolicies",
+                                              json::object(), "RotationPolicies"));
   CommandOutput out;
   out.records.columns = kPolicyColumns;
   Json list = Json::array();
@@ -392,14 +317,14 @@ Result<CommandOutput> RunRotationStatus(CommandContext& ctx) {
       KW_ASSIGN_OR_RETURN(json r, client->CallJson(kKeyward, "GetRotation", {{"RotationId", *id}}));
       rotations.push_back(r.value("Rotation", json::object()));
     } else {
-      KW_ASSIGN_OR_RETURN(
-          rotations, ListAllKeyward(*client, "ListRotations", {{"PolicyId", *id}}, "Rotations"));
+      KW_ASSIGN_OR_RETURN(rotations, ListAllJson(*client, kKeyward, "ListRotations",
+                                                 {{"PolicyId", *id}}, "Rotations"));
     }
     return StatusOutput(rotations);
   }
   // Every policy's rotation in progress, else its last one.
-  KW_ASSIGN_OR_RETURN(auto policies, ListAllKeyward(*client, "ListRotationPolicies", json::object(),
-                                                    "RotationPolicies"));
+  KW_ASSIGN_OR_RETURN(auto policies, ListAllJson(*client, kKeyward, "ListRotationPolicies",
+                                                 json::object(), "RotationPolicies"));
   for (const auto& p : policies) {
     std::string rid = p.value("ActiveRotationId", "");
     if (rid.empty()) rid = p.value("LastRotationId", "");
