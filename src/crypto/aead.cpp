@@ -196,8 +196,11 @@ void Envelope::TryReloadLocked() const {
   auto fresh = reload_();
   if (!fresh.has_value() || !fresh->Validate()) return;
   auto next = std::make_shared<const Keyring>(std::move(*fresh));
-  std::lock_guard lock(mu_);
-  keyring_ = std::move(next);
+  {
+    std::lock_guard lock(mu_);
+    keyring_ = std::move(next);
+  }
+  ForgetDataKeys();
 }
 
 bool Envelope::MayReload() const {
@@ -235,11 +238,43 @@ Result<SecretBytes> Envelope::UnwrapDataKey(std::string_view key_id,
   return AeadOpen(master->key, wrapped, WrapAad(master->id));
 }
 
+void Envelope::ForgetDataKeys() const {
+  std::lock_guard lock(data_keys_mu_);
+  ++data_keys_generation_;
+  data_keys_.clear();
+}
+
 Result<SecretBytes> Envelope::Open(std::string_view stored, std::string_view aad) const {
+  // The cache key: the text before the last ':' ("kw2:" key_id ":" wrapped).
+  const auto last = stored.rfind(':');
+  const std::string_view head = last == std::string_view::npos ? stored : stored.substr(0, last);
+  std::shared_ptr<const SecretBytes> data_key;
+  std::uint64_t generation;
+  {
+    std::lock_guard lock(data_keys_mu_);
+    generation = data_keys_generation_;
+    if (auto it = data_keys_.find(std::string(head)); it != data_keys_.end()) {
+      data_key = it->second;
+    }
+  }
+  if (data_key != nullptr) {
+    // Same text as a parsed envelope had: only the sealed part needs decoding.
+    auto sealed = Base64Decode(stored.substr(last + 1));
+    if (!sealed) return InvalidArgument("not an envelope");
+    return AeadOpen(*data_key, *sealed, aad);
+  }
   KW_ASSIGN_OR_RETURN(Parsed p, Parse(stored));
-  KW_ASSIGN_OR_RETURN(SecretBytes data_key, UnwrapDataKey(p.key_id, p.wrapped));
-  if (data_key.size() != kAeadKeySize) return DecryptionFailure();
-  return AeadOpen(data_key, p.sealed, aad);
+  KW_ASSIGN_OR_RETURN(SecretBytes unwrapped, UnwrapDataKey(p.key_id, p.wrapped));
+  if (unwrapped.size() != kAeadKeySize) return DecryptionFailure();
+  data_key = std::make_shared<const SecretBytes>(std::move(unwrapped));
+  {
+    std::lock_guard lock(data_keys_mu_);
+    if (generation == data_keys_generation_) {
+      if (data_keys_.size() >= 65536) data_keys_.clear();  // bound memory; refills on demand
+      data_keys_.emplace(std::string(head), data_key);
+    }
+  }
+  return AeadOpen(*data_key, p.sealed, aad);
 }
 
 Result<std::string> Envelope::Rewrap(std::string_view stored) const {
@@ -257,8 +292,11 @@ Result<std::string> Envelope::Rewrap(std::string_view stored) const {
 Status Envelope::Reload(Keyring keyring) const {
   KW_RETURN_IF_ERROR(keyring.Validate());
   auto next = std::make_shared<const Keyring>(std::move(keyring));
-  std::lock_guard lock(mu_);
-  keyring_ = std::move(next);
+  {
+    std::lock_guard lock(mu_);
+    keyring_ = std::move(next);
+  }
+  ForgetDataKeys();
   return OkStatus();
 }
 

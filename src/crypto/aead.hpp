@@ -4,11 +4,13 @@
 // data key per value wrapped by a master key from a keyring that can rotate.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -106,6 +108,16 @@ class Envelope {
   mutable bool reloaded_once_ = false;              // guarded by mu_
   mutable TimePoint last_reload_{};                 // guarded by mu_
   mutable std::mutex reload_mu_;                    // one reload at a time; before mu_
+  // Unwrapped data keys by the envelope's text up to the sealed value ("kw2:" key_id
+  // ":" base64(wrapped)), so that opening a value again skips the unwrap (secrets are
+  // read far more often than written). Never holds values. Emptied whenever the
+  // keyring is replaced, so a key dropped from the ring stops opening anything; the
+  // generation keeps an unwrap that raced a replacement out of the cache. Bounded.
+  void ForgetDataKeys() const;
+  mutable std::mutex data_keys_mu_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const SecretBytes>>
+      data_keys_;                                   // guarded by data_keys_mu_
+  mutable std::uint64_t data_keys_generation_ = 0;  // guarded by data_keys_mu_
 };
 
 }  // namespace kw::crypto

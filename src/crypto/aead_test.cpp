@@ -25,6 +25,8 @@ Keyring Ring(std::string primary, Keys&&... keys) {
 
 Keyring::Key K(std::string id, const SecretBytes& key) { return {std::move(id), key.Clone()}; }
 
+std::string Reason(const Result<SecretBytes>& r) { return r.has_value() ? "ok" : r.error().reason; }
+
 TEST(Envelope, BindsCiphertextToItsAssociatedData) {
   Csprng random;
   Envelope env("mk-1", SecretBytes(random.Bytes(32)), random);
@@ -99,6 +101,24 @@ TEST(Envelope, RotatedPrimaryOpensOldAndNewAndRewrapMovesToIt) {
   EXPECT_EQ(unknown.error().code, ErrorCode::kPermissionDenied);
   EXPECT_EQ(unknown.error().reason, "DecryptionFailure");
   EXPECT_FALSE(only_b.Rewrap(old_text).has_value());
+}
+
+TEST(Envelope, CachedDataKeysStillCheckAadAndDieWithTheirMasterKey) {
+  Csprng random;
+  Keyring::Key a = NewKey("mk-a", random);
+  Keyring::Key b = NewKey("mk-b", random);
+  Envelope env(Ring("mk-a", std::move(a)), random);
+  const std::string text = env.Seal("value", "row/1");
+  ASSERT_EQ(env.Open(text, "row/1")->Reveal(), "value");  // unwraps and caches the data key
+  // A cached data key must not weaken the checks on the sealed part.
+  EXPECT_EQ(env.Open(text, "row/1")->Reveal(), "value");
+  EXPECT_EQ(Reason(env.Open(text, "row/2")), "DecryptionFailure");
+  std::string tampered = text;
+  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(env.Open(tampered, "row/1").has_value());
+  // Once mk-a leaves the keyring, its values stop opening, cached or not.
+  ASSERT_TRUE(env.Reload(Ring("mk-b", std::move(b))).has_value());
+  EXPECT_EQ(Reason(env.Open(text, "row/1")), "DecryptionFailure");
 }
 
 TEST(Envelope, RenamedKeyIdFailsToOpen) {

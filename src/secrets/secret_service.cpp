@@ -479,7 +479,19 @@ Status SecretService::Purge(const Record& record, std::optional<TimePoint> only_
     return OkStatus();
   });
   Invalidate(name);
+  if (s) {
+    std::lock_guard lock(write_mu_);
+    deletion_schedule_.erase(id);
+  }
   return s;
+}
+
+void SecretService::Schedule(const Record& rec) {
+  if (rec.deleted && rec.deletion_due) {
+    deletion_schedule_[rec.id] = *rec.deletion_due;
+  } else {
+    deletion_schedule_.erase(rec.id);
+  }
 }
 
 Result<SecretService::RecordPtr> SecretService::Mutate(
@@ -497,6 +509,7 @@ Result<SecretService::RecordPtr> SecretService::Mutate(
   });
   Invalidate(current->name);
   if (!s) return s.error();
+  Schedule(*updated);
   if (updated->policy != current->policy) {
     updated->parsed_policy.reset();
     if (updated->policy) {
@@ -659,10 +672,64 @@ Result<VersionRef> SecretService::CreateSecret(const CreateSecretRequest& reques
   return ref;
 }
 
+SecretService::Resolved SecretService::Resolve(std::string_view secret_id) {
+  Resolved r;
+  auto rec = Find(secret_id, true);
+  if (rec) {
+    r.record_ = *rec;
+    r.arn_ = (*rec)->arn;
+    r.policy_ = (*rec)->parsed_policy;
+  } else {
+    r.error_ = std::move(rec).error();
+    r.arn_ = StartsWith(secret_id, "arn:") ? std::string(secret_id)
+                                           : SecretArnPrefix(account_) + std::string(secret_id);
+  }
+  return r;
+}
+
 Result<SecretValue> SecretService::GetSecretValue(std::string_view secret_id,
                                                   std::optional<std::string_view> version_id,
                                                   std::optional<std::string_view> version_stage) {
   KW_ASSIGN_OR_RETURN(RecordPtr rec, Find(secret_id, false));
+  return ReadValue(rec, version_id, version_stage);
+}
+
+Result<SecretValue> SecretService::GetSecretValue(const Resolved& secret,
+                                                  std::optional<std::string_view> version_id,
+                                                  std::optional<std::string_view> version_stage) {
+  if (!secret.record_) return secret.error_;
+  // Resolve allows a deleted secret (authorization must still name it); reading
+  // refuses it as Find(id, false) does.
+  if (secret.record_->deleted) return InvalidRequest(std::string(kMarkedForDeletion));
+  return ReadValue(secret.record_, version_id, version_stage);
+}
+
+Result<std::shared_ptr<const std::string>> SecretService::SealedValue(const std::string& row_key,
+                                                                      bool from_cache) {
+  if (from_cache) {
+    std::lock_guard lock(cache_mu_);
+    auto it = ciphertexts_.find(row_key);
+    if (it != ciphertexts_.end()) return it->second;
+  }
+  KW_ASSIGN_OR_RETURN(auto row, store_.Get(kVersionsTable, row_key));
+  if (!row) return std::shared_ptr<const std::string>();
+  auto sealed = std::make_shared<const std::string>(std::move(row->value));
+  std::lock_guard lock(cache_mu_);
+  // Bound memory (about 32 MiB of ciphertext); refills on demand.
+  constexpr std::size_t kMaxCiphertextBytes = std::size_t{32} << 20;
+  if (ciphertext_bytes_ + sealed->size() > kMaxCiphertextBytes) {
+    ciphertexts_.clear();
+    ciphertext_bytes_ = 0;
+  }
+  auto [it, inserted] = ciphertexts_.insert_or_assign(row_key, sealed);
+  (void)it;
+  if (inserted) ciphertext_bytes_ += sealed->size() + row_key.size();
+  return sealed;
+}
+
+Result<SecretValue> SecretService::ReadValue(const RecordPtr& rec,
+                                             std::optional<std::string_view> version_id,
+                                             std::optional<std::string_view> version_stage) {
   std::string vid;
   if (version_id) {
     if (rec->FindVersion(*version_id) == nullptr) {
@@ -689,12 +756,20 @@ Result<SecretValue> SecretService::GetSecretValue(std::string_view secret_id,
     }
     vid = it->second;
   }
-  KW_ASSIGN_OR_RETURN(auto row, store_.Get(kVersionsTable, rec->id + "/" + vid));
-  if (!row) {
+  const std::string row_key = rec->id + "/" + vid;
+  const std::string aad = Aad(*rec, vid);
+  KW_ASSIGN_OR_RETURN(auto sealed, SealedValue(row_key, /*from_cache=*/true));
+  auto opened = sealed ? envelope_.Open(*sealed, aad) : Result<SecretBytes>(SecretBytes());
+  if (!opened || opened->empty()) {
+    // The cached copy may predate a master-key rotation whose old key is gone: read
+    // the row again before calling the value undecryptable.
+    KW_ASSIGN_OR_RETURN(sealed, SealedValue(row_key, /*from_cache=*/false));
+    if (sealed) opened = envelope_.Open(*sealed, aad);
+  }
+  if (!sealed) {
     return NotFound("Secrets Manager can't find the specified secret value for VersionId: " + vid,
                     "ResourceNotFoundException");
   }
-  auto opened = envelope_.Open(row->value, Aad(*rec, vid));
   if (!opened || opened->empty()) {
     return PermissionDenied(
         "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
@@ -1230,18 +1305,47 @@ std::shared_ptr<const policy::Policy> SecretService::ResourcePolicy(std::string_
 }
 
 Result<std::size_t> SecretService::PurgeDue(TimePoint now) {
-  KW_ASSIGN_OR_RETURN(auto items, store_.List(kSecretsTable, {}));
-  std::size_t purged = 0;
+  bool scan;
+  {
+    std::lock_guard lock(write_mu_);
+    scan = !schedule_scanned_ || now < *schedule_scanned_ ||
+           now - *schedule_scanned_ >= std::chrono::hours(1);
+  }
+  if (scan) {
+    // Outside write_mu_ (the scan is long). A change meanwhile is in the schedule
+    // already (Mutate) and the merge below keeps it; a stale entry is harmless.
+    KW_ASSIGN_OR_RETURN(auto items, store_.List(kSecretsTable, {}));
+    std::vector<std::pair<std::string, TimePoint>> found;
+    for (const auto& item : items) {
+      // Only records of scheduled secrets carry "due"; skip parsing the rest.
+      if (item.value.find("\"due\":") == std::string::npos) continue;
+      KW_ASSIGN_OR_RETURN(auto rec, Record::Decode(item, false));
+      if (rec->deleted && rec->deletion_due) found.emplace_back(rec->id, *rec->deletion_due);
+    }
+    std::lock_guard lock(write_mu_);
+    for (auto& [id, due] : found) deletion_schedule_.emplace(std::move(id), due);
+    schedule_scanned_ = now;
+  }
   std::lock_guard lock(write_mu_);
-  for (const auto& item : items) {
-    KW_ASSIGN_OR_RETURN(auto rec, Record::Decode(item, false));
-    if (rec->deleted && rec->deletion_due && *rec->deletion_due <= now) {
-      Status s = Purge(*rec, now);
-      if (s) {
-        ++purged;
-      } else if (s.error().code != ErrorCode::kAborted) {
-        return s.error();
-      }
+  std::vector<std::string> due_ids;
+  for (const auto& [id, due] : deletion_schedule_) {
+    if (due <= now) due_ids.push_back(id);
+  }
+  std::size_t purged = 0;
+  for (const std::string& id : due_ids) {
+    auto rec = LoadById(id);
+    if (!rec) {
+      if (rec.error().code != ErrorCode::kNotFound) return rec.error();
+      deletion_schedule_.erase(id);  // gone already
+      continue;
+    }
+    Schedule(**rec);  // the stored state decides
+    if (!(*rec)->deleted || !(*rec)->deletion_due || *(*rec)->deletion_due > now) continue;
+    Status s = Purge(**rec, now);
+    if (s) {
+      ++purged;
+    } else if (s.error().code != ErrorCode::kAborted) {
+      return s.error();
     }
   }
   return purged;

@@ -28,10 +28,12 @@
 //                ciphertext copied to another row fails to open.
 // Every multi-record change runs in one Transact.
 //
-// Performance: GetSecretValue is one KV Get (the version row) and one Envelope open
-// when the secret's metadata is cached, two more Gets (name index, record) when not.
-// The cache holds parsed records by name and is invalidated by every write through
-// this service, which must be the only writer of these tables. LastAccessedDate is
+// Performance: GetSecretValue is one Envelope open when the secret's metadata and the
+// version's sealed value are cached; one KV Get (the version row) when only the
+// metadata is, two more Gets (name index, record) when neither is. The cache holds
+// parsed records by name and is invalidated by every write through this service,
+// which must be the only writer of these tables (master-key rotation excepted: it only
+// re-wraps sealed values, see ciphertexts_). LastAccessedDate is
 // written at most once per secret and UTC day. Secrets whose recovery window has
 // ended are purged when next looked up, and by PurgeDue (call it periodically).
 
@@ -235,6 +237,8 @@ struct SecretPolicy {
 // real isolation; the mutex keeps the metadata cache coherent); reads run in
 // parallel and take the cache mutex only briefly.
 class SecretService {
+  struct Record;
+
  public:
   // All references must outlive the service.
   SecretService(store::KvStore& store, const crypto::Envelope& envelope, const Clock& clock,
@@ -282,6 +286,29 @@ class SecretService {
   // The secret's parsed resource policy (cached), or null. Never fails.
   std::shared_ptr<const policy::Policy> ResourcePolicy(std::string_view secret_id);
 
+  // One lookup of a secret serving a whole request: the authorization resource and
+  // resource policy (as ResourceArn and ResourcePolicy give them) and the record the
+  // handler reads, so that GetSecretValue looks the secret up once instead of three
+  // times. A snapshot: a write after Resolve is not seen by what uses it.
+  class Resolved {
+   public:
+    const std::string& arn() const { return arn_; }
+    const std::shared_ptr<const policy::Policy>& policy() const { return policy_; }
+
+   private:
+    friend class SecretService;
+    std::string arn_;
+    std::shared_ptr<const policy::Policy> policy_;
+    std::shared_ptr<const Record> record_;  // null: `error_` says why
+    Error error_;
+  };
+  // Never fails; a missing secret gives the ARN ResourceArn gives and no policy.
+  Resolved Resolve(std::string_view secret_id);
+  // GetSecretValue of a secret resolved earlier in the same request (same errors).
+  Result<SecretValue> GetSecretValue(const Resolved& secret,
+                                     std::optional<std::string_view> version_id,
+                                     std::optional<std::string_view> version_stage);
+
   // Purges secrets whose recovery window ended before `now`. Secrets are also purged
   // lazily when they are looked up. Returns how many were purged.
   Result<std::size_t> PurgeDue(TimePoint now);
@@ -289,7 +316,6 @@ class SecretService {
   const iam::Account& account() const { return account_; }
 
  private:
-  struct Record;
   using RecordPtr = std::shared_ptr<const Record>;
 
   // Looks the secret up by name, ARN or partial ARN; purges it if its window ended.
@@ -297,6 +323,13 @@ class SecretService {
   Result<RecordPtr> Find(std::string_view secret_id, bool allow_deleted, bool allow_retry = true);
   Result<RecordPtr> LoadByName(std::string_view name);
   Result<RecordPtr> LoadById(std::string_view id);
+  // GetSecretValue's work on a found, not deleted secret.
+  Result<SecretValue> ReadValue(const RecordPtr& rec, std::optional<std::string_view> version_id,
+                                std::optional<std::string_view> version_stage);
+  // The stored (sealed) value of a version: from ciphertexts_, else the store. Null if
+  // the row does not exist.
+  Result<std::shared_ptr<const std::string>> SealedValue(const std::string& row_key,
+                                                         bool from_cache);
   // Read-modify-write of one secret's record inside a transaction, then cache update.
   Result<RecordPtr> Mutate(std::string_view secret_id, bool allow_deleted,
                            const std::function<Status(Record&, store::Txn&)>& change);
@@ -323,10 +356,27 @@ class SecretService {
   // may purge it (an expired recovery window) on the way.
   std::recursive_mutex write_mu_;
 
+  // Secrets scheduled for deletion, id -> end of the recovery window, so that PurgeDue
+  // does not read and parse every record every few seconds (at 100,000 secrets that
+  // scan cost a fifth of a core and slowed reads). Kept up to date by Mutate and
+  // Purge; filled from one full scan on PurgeDue's first call and merged with a new
+  // scan once an hour. Entries may be stale: Purge checks the stored record.
+  std::map<std::string, TimePoint> deletion_schedule_;  // guarded by write_mu_
+  std::optional<TimePoint> schedule_scanned_;           // guarded by write_mu_
+  void Schedule(const Record& rec);                     // write_mu_ held
+
   std::mutex cache_mu_;
   std::uint64_t generation_ = 0;  // guarded by cache_mu_
   // Parsed records (with their parsed resource policy) by name.
   std::unordered_map<std::string, RecordPtr> by_name_;  // guarded by cache_mu_
+  // Sealed values (ciphertext only, never plaintext) by sm_versions key, so a read of a
+  // cached secret does not touch the store. Version rows are never rewritten by this
+  // service (a new version gets a new key; a deleted one is no longer named by any
+  // record), so entries need no invalidation; a master-key rotation rewrites them from
+  // another process, so a cached value that fails to open is read again from the store.
+  std::unordered_map<std::string, std::shared_ptr<const std::string>>
+      ciphertexts_;                   // guarded by cache_mu_
+  std::size_t ciphertext_bytes_ = 0;  // guarded by cache_mu_
 };
 
 // "arn:aws:secretsmanager:REGION:ACCT:secret:" for the account.

@@ -351,6 +351,57 @@ TEST_F(SecretServiceTest, PurgeDueRemovesExpiredSecretsOnly) {
   EXPECT_EQ(Current("c"), "3");
 }
 
+TEST_F(SecretServiceTest, PurgeDueFollowsDeletesAndRestoresAfterItsFirstScan) {
+  Create("early", "1");
+  Create("late", "2");
+  Create("restored", "3");
+  ASSERT_TRUE(svc_.DeleteSecret({"early", 7, false}).has_value());
+  ASSERT_TRUE(svc_.PurgeDue(clock_.Now()).has_value());  // the full scan: nothing due yet
+  // Scheduled and restored after the scan: PurgeDue must learn both without rescanning.
+  ASSERT_TRUE(svc_.DeleteSecret({"late", 7, false}).has_value());
+  ASSERT_TRUE(svc_.DeleteSecret({"restored", 7, false}).has_value());
+  ASSERT_TRUE(svc_.RestoreSecret("restored").has_value());
+  clock_.Advance(8 * kDay);
+  auto n = svc_.PurgeDue(clock_.Now());
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(*n, 2u);
+  auto names = store_.List("sm_names", {});
+  ASSERT_TRUE(names.has_value());
+  ASSERT_EQ(names->size(), 1u);
+  EXPECT_EQ((*names)[0].key, "restored");
+  n = svc_.PurgeDue(clock_.Now());
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(*n, 0u);
+}
+
+TEST_F(SecretServiceTest, ResolvedSecretReadsAsTheIdWould) {
+  Create("resolved", "value-r");
+  const auto r = svc_.Resolve("resolved");
+  EXPECT_EQ(r.arn(), svc_.ResourceArn("resolved"));
+  EXPECT_EQ(r.policy(), nullptr);
+  auto v = svc_.GetSecretValue(r, std::nullopt, std::nullopt);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->bytes.Reveal(), "value-r");
+  EXPECT_EQ(v->name, "resolved");
+  // Read twice (the second from the sealed-value cache): same answer.
+  auto again = svc_.GetSecretValue(svc_.Resolve(r.arn()), std::nullopt, std::nullopt);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->bytes.Reveal(), "value-r");
+  EXPECT_EQ(Reason(svc_.GetSecretValue(r, std::nullopt, std::string_view("AWSPENDING"))),
+            "ResourceNotFoundException");
+
+  const auto missing = svc_.Resolve("no-such-secret");
+  EXPECT_EQ(missing.arn(), SecretArnPrefix(svc_.account()) + "no-such-secret");
+  EXPECT_EQ(Reason(svc_.GetSecretValue(missing, std::nullopt, std::nullopt)),
+            "ResourceNotFoundException");
+
+  ASSERT_TRUE(svc_.DeleteSecret({"resolved", 7, false}).has_value());
+  const auto deleted = svc_.Resolve("resolved");
+  EXPECT_EQ(deleted.arn(), r.arn());  // authorization still names the secret
+  EXPECT_EQ(Reason(svc_.GetSecretValue(deleted, std::nullopt, std::nullopt)),
+            "InvalidRequestException");
+}
+
 TEST_F(SecretServiceTest, DeleteParameterRules) {
   Create("d", "v");
   auto both = svc_.DeleteSecret({"d", 7, true});

@@ -43,6 +43,19 @@ struct JsonCall {
   std::string_view source_ip;
   TimePoint now;
   CallAuthorizer authorize;  // always set by the dispatcher
+  // JsonTarget::context of the operation's `target` for this request (valid during the
+  // call); null when the operation has no `target` or the call does not come from the
+  // dispatcher (handlers must then look things up themselves).
+  const void* context = nullptr;
+};
+
+// What an operation acts on, resolved once per request (see JsonOperation::target).
+struct JsonTarget {
+  std::string resource = "*";                             // the ARN to authorize
+  std::shared_ptr<const policy::Policy> resource_policy;  // may be null
+  // Whatever the lookup found, handed to the handler as JsonCall::context (the
+  // operation's own type; the dispatcher only keeps it alive). May be null.
+  std::shared_ptr<const void> context;
 };
 
 struct JsonOperation {
@@ -54,6 +67,12 @@ struct JsonOperation {
   // The resource's own policy (a Secrets Manager resource policy), if any; it is
   // evaluated together with the caller's identity policies. May be empty.
   std::function<std::shared_ptr<const policy::Policy>(const nlohmann::json& input)> resource_policy;
+  // Optional; when set it replaces `resource` and `resource_policy`: one lookup gives
+  // the resource, its policy and a context for the handler, so the handler need not
+  // look the resource up again. Called for every request of the operation (also when
+  // `authorize` is false), before authorization. Must not fail: a missing resource
+  // gives the ARN to deny or to report as not found, and a context saying so.
+  std::function<JsonTarget(const nlohmann::json& input, const iam::Principal&)> target;
   // Returns the output object. An error is mapped to an AWS JSON error.
   std::function<Result<nlohmann::json>(const JsonCall&)> handler;
 };

@@ -215,6 +215,18 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
     return svc->ResourcePolicy(it->get<std::string>());
   };
   auto star = [](const json&, const iam::Principal&) { return std::string("*"); };
+  // GetSecretValue's lookup: the secret once for authorization and the handler.
+  auto resolve_secret = [svc](const json& in, const iam::Principal&) {
+    auto it = in.find("SecretId");
+    auto resolved = std::make_shared<const SecretService::Resolved>(
+        svc->Resolve(it != in.end() && it->is_string() ? it->get_ref<const std::string&>()
+                                                       : std::string_view()));
+    JsonTarget t;
+    t.resource = resolved->arn();
+    t.resource_policy = resolved->policy();
+    t.context = std::move(resolved);
+    return t;
+  };
 
   JsonService service;
   service.signing_name = "secretsmanager";
@@ -254,12 +266,15 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
            KW_ASSIGN_OR_RETURN(std::string id, SecretId(call.input));
            KW_ASSIGN_OR_RETURN(auto vid, OptString(call.input, "VersionId"));
            KW_ASSIGN_OR_RETURN(auto stage, OptString(call.input, "VersionStage"));
-           KW_ASSIGN_OR_RETURN(
-               secrets::SecretValue v,
-               svc->GetSecretValue(id, vid ? std::optional<std::string_view>(*vid) : std::nullopt,
-                                   stage ? std::optional<std::string_view>(*stage) : std::nullopt));
+           const auto version = vid ? std::optional<std::string_view>(*vid) : std::nullopt;
+           const auto label = stage ? std::optional<std::string_view>(*stage) : std::nullopt;
+           const auto* resolved = static_cast<const SecretService::Resolved*>(call.context);
+           KW_ASSIGN_OR_RETURN(secrets::SecretValue v,
+                               resolved != nullptr ? svc->GetSecretValue(*resolved, version, label)
+                                                   : svc->GetSecretValue(id, version, label));
            return EncodeValue(v);
          }));
+  ops.back().target = resolve_secret;
 
   ops.push_back(Op("PutSecretValue", false, secret_arn, secret_policy,
                    [svc](const JsonCall& call) -> Result<json> {
