@@ -189,6 +189,36 @@ def test_seed_document_runs_the_seed_script_on_every_host_from_a_maintenance_win
     fleet.ssm.update_maintenance_window(WindowId=window, Enabled=False)
 
 
+def test_rotation_delivers_the_new_key_with_the_seeds_document_and_retires_the_old(fleet, hosts):
+    """What the seed's Lambda does, by keyward's rotation engine: a new key for test001,
+    stored as the secret's new version, delivered by the seed's document to every host,
+    then the old key deactivated and deleted once unused."""
+    user, secret = "test001", "iam-user-test001"
+    old = fleet.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    assert len(old) == 1
+    policy = json.loads(kw(fleet, "rotation", "create", "--user", user, "--secret", secret,
+                           "--document", "OverwriteSecretValue", "--targets", ",".join(hosts["ids"]),
+                           "--after-days", "90", "--quiet-period", "2s", "--ack-timeout", "120s",
+                           "--grace-period", "2s",
+                           "--output", "json"))["RotationPolicy"]
+    rotation = json.loads(kw(fleet, "rotation", "rotate", policy["PolicyId"], "--output", "json"))["Rotation"]
+
+    def step():
+        r = json.loads(kw(fleet, "rotation", "status", rotation["RotationId"], "--output", "json"))
+        return r["Rotations"][0]["Step"]
+    wait_for(lambda: step() in ("done", "failed"), timeout=180, interval=1, what="the rotation to end")
+    assert step() == "done", kw(fleet, "rotation", "status", rotation["RotationId"])
+    keys = fleet.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    assert len(keys) == 1 and keys[0]["Status"] == "Active"
+    new_key = keys[0]["AccessKeyId"]
+    assert new_key != old[0]["AccessKeyId"]
+    value = json.loads(fleet.server.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"])
+    assert value["aws_access_key_id"] == new_key
+    for agent in hosts["agents"]:
+        with open(os.path.join(agent.host.dir, "credentials")) as f:
+            assert f.read().startswith(f"aws_access_key_id={new_key}\n")
+
+
 def test_source_ip_conditions_see_each_hosts_own_address(fleet, hosts):
     """With a network namespace per host, the server sees each host's own address, so a
     policy bound to one host's IP (the seed's aws:SourceIp restriction) lets that host
