@@ -9,6 +9,23 @@ Error JsonTypeError(std::string_view member) {
                          "SerializationException");
 }
 
+Error NullMemberError(std::string_view member, std::string reason) {
+  return InvalidArgument("1 validation error detected: Value null at '" + std::string(member) +
+                             "' failed to satisfy constraint: Member must not be null",
+                         std::move(reason));
+}
+
+Result<std::string> ReqString(const json& in, const char* name, std::string_view model_name) {
+  KW_ASSIGN_OR_RETURN(auto s, OptString(in, name));
+  if (!s) return NullMemberError(model_name.empty() ? std::string_view(name) : model_name);
+  return *s;
+}
+
+std::string StringMember(const json& in, const char* name) {
+  auto it = in.find(name);
+  return it != in.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 Result<std::optional<std::string>> OptString(const json& in, const char* name) {
   auto it = in.find(name);
   if (it == in.end() || it->is_null()) return std::optional<std::string>();

@@ -11,6 +11,18 @@ Error Serialization(std::string message) {
 
 }  // namespace
 
+JsonOperation MakeJsonOperation(
+    std::string name, bool read_only,
+    std::function<std::string(const nlohmann::json& input, const iam::Principal&)> resource,
+    std::function<Result<nlohmann::json>(const JsonCall&)> handler) {
+  JsonOperation op;
+  op.name = std::move(name);
+  op.read_only = read_only;
+  op.resource = std::move(resource);
+  op.handler = std::move(handler);
+  return op;
+}
+
 Result<nlohmann::json> DecodeJsonBody(std::string_view body) {
   if (body.size() > kMaxJsonBodyBytes) return Serialization("The request body is too large.");
   std::size_t first = body.find_first_not_of(" \t\r\n");

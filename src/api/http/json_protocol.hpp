@@ -77,6 +77,12 @@ struct JsonOperation {
   std::function<Result<nlohmann::json>(const JsonCall&)> handler;
 };
 
+// An operation authorized against `resource` with no resource policy (the common case).
+JsonOperation MakeJsonOperation(
+    std::string name, bool read_only,
+    std::function<std::string(const nlohmann::json& input, const iam::Principal&)> resource,
+    std::function<Result<nlohmann::json>(const JsonCall&)> handler);
+
 struct JsonService {
   std::string signing_name;   // SigV4 service: "secretsmanager"
   std::string target_prefix;  // X-Amz-Target prefix: "secretsmanager", "AmazonSSM"

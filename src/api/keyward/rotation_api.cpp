@@ -19,20 +19,13 @@ Error Validation(std::string message) {
   return InvalidArgument(std::move(message), "ValidationException");
 }
 
-Error Missing(std::string_view member) {
-  return Validation("1 validation error detected: Value null at '" + std::string(member) +
-                    "' failed to satisfy constraint: Member must not be null");
-}
+Error Missing(std::string_view member) { return NullMemberError(member, "ValidationException"); }
 
-Result<std::string> ReqString(const json& in, const char* name) {
+// Required and not empty.
+Result<std::string> ReqNonEmpty(const json& in, const char* name) {
   KW_ASSIGN_OR_RETURN(auto s, OptString(in, name));
   if (!s || s->empty()) return Missing(name);
   return *s;
-}
-
-std::string StringMember(const json& in, const char* name) {
-  auto it = in.find(name);
-  return it != in.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 // A whole number of seconds; out-of-range values are a ValidationException here so that
@@ -146,7 +139,7 @@ Result<rotation::DeliverySpec> DecodeDelivery(const json& in) {
   if (it == in.end() || it->is_null()) return Missing("Delivery");
   if (!it->is_object()) return JsonTypeError("Delivery");
   rotation::DeliverySpec spec;
-  KW_ASSIGN_OR_RETURN(spec.kind, ReqString(*it, "Type"));
+  KW_ASSIGN_OR_RETURN(spec.kind, ReqNonEmpty(*it, "Type"));
   auto params = it->find("Parameters");
   if (params != it->end() && !params->is_null()) {
     if (!params->is_object()) return JsonTypeError("Parameters");
@@ -166,7 +159,7 @@ Result<std::vector<rotation::TargetSelector>> DecodeTargets(const json& in) {
   for (const json& t : *it) {
     if (!t.is_object()) return JsonTypeError("Targets");
     rotation::TargetSelector sel;
-    KW_ASSIGN_OR_RETURN(sel.key, ReqString(t, "Key"));
+    KW_ASSIGN_OR_RETURN(sel.key, ReqNonEmpty(t, "Key"));
     KW_ASSIGN_OR_RETURN(sel.values, StringList(t, "Values"));
     if (sel.values.empty()) return Missing("Values");
     out.push_back(std::move(sel));
@@ -176,8 +169,8 @@ Result<std::vector<rotation::TargetSelector>> DecodeTargets(const json& in) {
 
 Result<rotation::RotationPolicy> DecodePolicy(const json& in) {
   rotation::RotationPolicy p;
-  KW_ASSIGN_OR_RETURN(p.user_name, ReqString(in, "UserName"));
-  KW_ASSIGN_OR_RETURN(p.secret_id, ReqString(in, "SecretId"));
+  KW_ASSIGN_OR_RETURN(p.user_name, ReqNonEmpty(in, "UserName"));
+  KW_ASSIGN_OR_RETURN(p.secret_id, ReqNonEmpty(in, "SecretId"));
   KW_ASSIGN_OR_RETURN(auto issuer, OptString(in, "Issuer"));
   if (issuer) p.issuer = *issuer;
   KW_ASSIGN_OR_RETURN(auto target, OptString(in, "SecretTarget"));
@@ -218,17 +211,6 @@ std::string PolicyOfRotation(std::string_view rotation_id) {
   return std::string(dot == std::string_view::npos ? rotation_id : rotation_id.substr(0, dot));
 }
 
-JsonOperation Op(std::string name, bool read_only,
-                 std::function<std::string(const json&, const iam::Principal&)> resource,
-                 std::function<Result<json>(const JsonCall&)> handler) {
-  JsonOperation op;
-  op.name = std::move(name);
-  op.read_only = read_only;
-  op.resource = std::move(resource);
-  op.handler = std::move(handler);
-  return op;
-}
-
 }  // namespace
 
 std::string RotationPolicyArn(const iam::Account& account, std::string_view policy_id) {
@@ -248,20 +230,20 @@ std::vector<JsonOperation> RotationOperations(RotationEngine& engine, const iam:
   };
 
   std::vector<JsonOperation> ops;
-  ops.push_back(
-      Op("CreateRotationPolicy", false, star, [eng, acct](const JsonCall& call) -> Result<json> {
+  ops.push_back(MakeJsonOperation(
+      "CreateRotationPolicy", false, star, [eng, acct](const JsonCall& call) -> Result<json> {
         KW_ASSIGN_OR_RETURN(rotation::RotationPolicy p, DecodePolicy(call.input));
         KW_ASSIGN_OR_RETURN(rotation::RotationPolicy created, eng->CreatePolicy(std::move(p)));
         return json{{"RotationPolicy", EncodePolicy(created, acct)}};
       }));
-  ops.push_back(
-      Op("GetRotationPolicy", true, policy_arn, [eng, acct](const JsonCall& call) -> Result<json> {
-        KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "PolicyId"));
+  ops.push_back(MakeJsonOperation(
+      "GetRotationPolicy", true, policy_arn, [eng, acct](const JsonCall& call) -> Result<json> {
+        KW_ASSIGN_OR_RETURN(std::string id, ReqNonEmpty(call.input, "PolicyId"));
         KW_ASSIGN_OR_RETURN(rotation::RotationPolicy p, eng->GetPolicy(id));
         return json{{"RotationPolicy", EncodePolicy(p, acct)}};
       }));
-  ops.push_back(
-      Op("ListRotationPolicies", true, star, [eng, acct](const JsonCall& call) -> Result<json> {
+  ops.push_back(MakeJsonOperation(
+      "ListRotationPolicies", true, star, [eng, acct](const JsonCall& call) -> Result<json> {
         KW_ASSIGN_OR_RETURN(int max, MaxResults(call.input, 100));
         KW_ASSIGN_OR_RETURN(auto token, OptString(call.input, "NextToken"));
         KW_ASSIGN_OR_RETURN(rotation::PolicyPage page, eng->ListPolicies(token, max));
@@ -271,40 +253,43 @@ std::vector<JsonOperation> RotationOperations(RotationEngine& engine, const iam:
         if (!page.next_token.empty()) out["NextToken"] = page.next_token;
         return out;
       }));
-  ops.push_back(
-      Op("DeleteRotationPolicy", false, policy_arn, [eng](const JsonCall& call) -> Result<json> {
-        KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "PolicyId"));
+  ops.push_back(MakeJsonOperation(
+      "DeleteRotationPolicy", false, policy_arn, [eng](const JsonCall& call) -> Result<json> {
+        KW_ASSIGN_OR_RETURN(std::string id, ReqNonEmpty(call.input, "PolicyId"));
         KW_RETURN_IF_ERROR(eng->DeletePolicy(id));
         return json::object();
       }));
-  ops.push_back(Op("RotateNow", false, policy_arn, [eng](const JsonCall& call) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "PolicyId"));
-    KW_ASSIGN_OR_RETURN(rotation::Rotation r, eng->RotateNow(id));
-    return json{{"Rotation", EncodeRotation(r)}};
-  }));
-  ops.push_back(Op("ListRotations", true, policy_arn, [eng](const JsonCall& call) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "PolicyId"));
-    KW_ASSIGN_OR_RETURN(int max, MaxResults(call.input, 100));
-    KW_ASSIGN_OR_RETURN(auto token, OptString(call.input, "NextToken"));
-    KW_ASSIGN_OR_RETURN(std::size_t start, DecodeIndexToken(token));
-    // An unknown policy is an error, not an empty list.
-    KW_RETURN_IF_ERROR(eng->GetPolicy(id));
-    KW_ASSIGN_OR_RETURN(std::vector<rotation::Rotation> all, eng->ListRotations(id));
-    if (start > all.size()) {
-      return InvalidArgument("The NextToken is not valid.", "InvalidNextTokenException");
-    }
-    const std::size_t end = std::min(all.size(), start + static_cast<std::size_t>(max));
-    json list = json::array();
-    for (std::size_t i = start; i < end; ++i) list.push_back(EncodeRotation(all[i]));
-    json out{{"Rotations", std::move(list)}};
-    if (end < all.size()) out["NextToken"] = std::to_string(end);
-    return out;
-  }));
-  ops.push_back(Op("GetRotation", true, rotation_arn, [eng](const JsonCall& call) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "RotationId"));
-    KW_ASSIGN_OR_RETURN(rotation::Rotation r, eng->GetRotation(id));
-    return json{{"Rotation", EncodeRotation(r)}};
-  }));
+  ops.push_back(MakeJsonOperation(
+      "RotateNow", false, policy_arn, [eng](const JsonCall& call) -> Result<json> {
+        KW_ASSIGN_OR_RETURN(std::string id, ReqNonEmpty(call.input, "PolicyId"));
+        KW_ASSIGN_OR_RETURN(rotation::Rotation r, eng->RotateNow(id));
+        return json{{"Rotation", EncodeRotation(r)}};
+      }));
+  ops.push_back(MakeJsonOperation(
+      "ListRotations", true, policy_arn, [eng](const JsonCall& call) -> Result<json> {
+        KW_ASSIGN_OR_RETURN(std::string id, ReqNonEmpty(call.input, "PolicyId"));
+        KW_ASSIGN_OR_RETURN(int max, MaxResults(call.input, 100));
+        KW_ASSIGN_OR_RETURN(auto token, OptString(call.input, "NextToken"));
+        KW_ASSIGN_OR_RETURN(std::size_t start, DecodeIndexToken(token));
+        // An unknown policy is an error, not an empty list.
+        KW_RETURN_IF_ERROR(eng->GetPolicy(id));
+        KW_ASSIGN_OR_RETURN(std::vector<rotation::Rotation> all, eng->ListRotations(id));
+        if (start > all.size()) {
+          return InvalidArgument("The NextToken is not valid.", "InvalidNextTokenException");
+        }
+        const std::size_t end = std::min(all.size(), start + static_cast<std::size_t>(max));
+        json list = json::array();
+        for (std::size_t i = start; i < end; ++i) list.push_back(EncodeRotation(all[i]));
+        json out{{"Rotations", std::move(list)}};
+        if (end < all.size()) out["NextToken"] = std::to_string(end);
+        return out;
+      }));
+  ops.push_back(MakeJsonOperation(
+      "GetRotation", true, rotation_arn, [eng](const JsonCall& call) -> Result<json> {
+        KW_ASSIGN_OR_RETURN(std::string id, ReqNonEmpty(call.input, "RotationId"));
+        KW_ASSIGN_OR_RETURN(rotation::Rotation r, eng->GetRotation(id));
+        return json{{"Rotation", EncodeRotation(r)}};
+      }));
   return ops;
 }
 

@@ -14,16 +14,6 @@ constexpr std::string_view kNoReplication = "keyward does not replicate secrets 
 
 // ---- decoding -------------------------------------------------------------------
 
-Result<std::string> ReqString(const json& in, const char* name) {
-  KW_ASSIGN_OR_RETURN(auto s, OptString(in, name));
-  if (!s) {
-    return InvalidArgument("1 validation error detected: Value null at '" + std::string(name) +
-                               "' failed to satisfy constraint: Member must not be null",
-                           "ValidationError");
-  }
-  return *s;
-}
-
 // A SecretId: 1..2048 characters.
 Result<std::string> SecretId(const json& in) {
   KW_ASSIGN_OR_RETURN(std::string id, ReqString(in, "SecretId"));

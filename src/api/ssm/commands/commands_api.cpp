@@ -11,17 +11,6 @@ using nlohmann::json;
 
 // ---- decoding -------------------------------------------------------------------
 
-Result<std::string> ReqString(const json& in, const char* name, const char* model_name) {
-  KW_ASSIGN_OR_RETURN(auto s, OptString(in, name));
-  if (!s) {
-    return InvalidArgument("1 validation error detected: Value null at '" +
-                               std::string(model_name) +
-                               "' failed to satisfy constraint: Member must not be null",
-                           "ValidationError");
-  }
-  return *s;
-}
-
 Result<std::optional<int>> MaxResults(const json& in) {
   KW_ASSIGN_OR_RETURN(auto n, OptInt(in, "MaxResults"));
   if (!n) return std::optional<int>();
@@ -189,17 +178,6 @@ json EncodeDetail(const commands::InvocationDetail& d) {
   return j;
 }
 
-JsonOperation Op(std::string name, bool read_only,
-                 std::function<std::string(const json&, const iam::Principal&)> resource,
-                 std::function<Result<json>(const JsonCall&)> handler) {
-  JsonOperation op;
-  op.name = std::move(name);
-  op.read_only = read_only;
-  op.resource = std::move(resource);
-  op.handler = std::move(handler);
-  return op;
-}
-
 }  // namespace
 
 std::vector<JsonOperation> CommandOperations(CommandService& commands,
@@ -221,56 +199,57 @@ std::vector<JsonOperation> CommandOperations(CommandService& commands,
 
   std::vector<JsonOperation> ops;
 
-  ops.push_back(
-      Op("SendCommand", false, document_arn,
-         [svc, instance_prefix](const JsonCall& call) -> Result<json> {
-           const json& in = call.input;
-           commands::SendCommandRequest req;
-           KW_ASSIGN_OR_RETURN(req.instance_ids, StringList(in, "InstanceIds"));
-           KW_ASSIGN_OR_RETURN(req.targets, DecodeTargets(in));
-           KW_ASSIGN_OR_RETURN(req.document_name, ReqString(in, "DocumentName", "documentName"));
-           KW_ASSIGN_OR_RETURN(req.document_version, OptString(in, "DocumentVersion"));
-           KW_ASSIGN_OR_RETURN(req.parameters, DecodeParameters(in));
-           KW_ASSIGN_OR_RETURN(req.timeout_seconds, OptInt(in, "TimeoutSeconds"));
-           KW_ASSIGN_OR_RETURN(auto comment, OptString(in, "Comment"));
-           req.comment = comment.value_or("");
-           KW_ASSIGN_OR_RETURN(auto concurrency, OptString(in, "MaxConcurrency"));
-           if (concurrency) req.max_concurrency = *concurrency;
-           KW_ASSIGN_OR_RETURN(auto errors, OptString(in, "MaxErrors"));
-           if (errors) req.max_errors = *errors;
-           req.requested_by = call.principal.arn;
-           // Every target instance must be allowed, as AWS checks ssm:SendCommand on each
-           // instance's ARN; the dispatcher always sets authorize, and without it nothing
-           // is sent.
-           auto authorize = [&call, &instance_prefix](std::string_view instance_id) -> Status {
-             if (!call.authorize) {
-               return PermissionDenied("Access to the instance is not authorized.", "AccessDenied");
-             }
-             return call.authorize("ssm:SendCommand", instance_prefix + std::string(instance_id),
-                                   nullptr);
-           };
-           KW_ASSIGN_OR_RETURN(std::string id, svc->SendCommand(req, call.now, authorize));
-           KW_ASSIGN_OR_RETURN(commands::CommandInfo info, svc->GetCommand(id));
-           return json{{"Command", EncodeCommand(info)}};
-         }));
-
-  ops.push_back(Op("ListCommands", true, star, [svc](const JsonCall& call) -> Result<json> {
-    const json& in = call.input;
-    commands::ListCommandsRequest req;
-    KW_ASSIGN_OR_RETURN(req.command_id, OptString(in, "CommandId"));
-    KW_ASSIGN_OR_RETURN(req.instance_id, OptString(in, "InstanceId"));
-    KW_ASSIGN_OR_RETURN(req.max_results, MaxResults(in));
-    KW_ASSIGN_OR_RETURN(req.next_token, OptString(in, "NextToken"));
-    KW_ASSIGN_OR_RETURN(req.filters, DecodeFilters(in));
-    KW_ASSIGN_OR_RETURN(commands::CommandPage page, svc->ListCommands(req));
-    json out = {{"Commands", json::array()}};
-    for (const auto& c : page.commands) out["Commands"].push_back(EncodeCommand(c));
-    if (!page.next_token.empty()) out["NextToken"] = page.next_token;
-    return out;
-  }));
+  ops.push_back(MakeJsonOperation(
+      "SendCommand", false, document_arn,
+      [svc, instance_prefix](const JsonCall& call) -> Result<json> {
+        const json& in = call.input;
+        commands::SendCommandRequest req;
+        KW_ASSIGN_OR_RETURN(req.instance_ids, StringList(in, "InstanceIds"));
+        KW_ASSIGN_OR_RETURN(req.targets, DecodeTargets(in));
+        KW_ASSIGN_OR_RETURN(req.document_name, ReqString(in, "DocumentName", "documentName"));
+        KW_ASSIGN_OR_RETURN(req.document_version, OptString(in, "DocumentVersion"));
+        KW_ASSIGN_OR_RETURN(req.parameters, DecodeParameters(in));
+        KW_ASSIGN_OR_RETURN(req.timeout_seconds, OptInt(in, "TimeoutSeconds"));
+        KW_ASSIGN_OR_RETURN(auto comment, OptString(in, "Comment"));
+        req.comment = comment.value_or("");
+        KW_ASSIGN_OR_RETURN(auto concurrency, OptString(in, "MaxConcurrency"));
+        if (concurrency) req.max_concurrency = *concurrency;
+        KW_ASSIGN_OR_RETURN(auto errors, OptString(in, "MaxErrors"));
+        if (errors) req.max_errors = *errors;
+        req.requested_by = call.principal.arn;
+        // Every target instance must be allowed, as AWS checks ssm:SendCommand on each
+        // instance's ARN; the dispatcher always sets authorize, and without it nothing
+        // is sent.
+        auto authorize = [&call, &instance_prefix](std::string_view instance_id) -> Status {
+          if (!call.authorize) {
+            return PermissionDenied("Access to the instance is not authorized.", "AccessDenied");
+          }
+          return call.authorize("ssm:SendCommand", instance_prefix + std::string(instance_id),
+                                nullptr);
+        };
+        KW_ASSIGN_OR_RETURN(std::string id, svc->SendCommand(req, call.now, authorize));
+        KW_ASSIGN_OR_RETURN(commands::CommandInfo info, svc->GetCommand(id));
+        return json{{"Command", EncodeCommand(info)}};
+      }));
 
   ops.push_back(
-      Op("ListCommandInvocations", true, star, [svc](const JsonCall& call) -> Result<json> {
+      MakeJsonOperation("ListCommands", true, star, [svc](const JsonCall& call) -> Result<json> {
+        const json& in = call.input;
+        commands::ListCommandsRequest req;
+        KW_ASSIGN_OR_RETURN(req.command_id, OptString(in, "CommandId"));
+        KW_ASSIGN_OR_RETURN(req.instance_id, OptString(in, "InstanceId"));
+        KW_ASSIGN_OR_RETURN(req.max_results, MaxResults(in));
+        KW_ASSIGN_OR_RETURN(req.next_token, OptString(in, "NextToken"));
+        KW_ASSIGN_OR_RETURN(req.filters, DecodeFilters(in));
+        KW_ASSIGN_OR_RETURN(commands::CommandPage page, svc->ListCommands(req));
+        json out = {{"Commands", json::array()}};
+        for (const auto& c : page.commands) out["Commands"].push_back(EncodeCommand(c));
+        if (!page.next_token.empty()) out["NextToken"] = page.next_token;
+        return out;
+      }));
+
+  ops.push_back(MakeJsonOperation(
+      "ListCommandInvocations", true, star, [svc](const JsonCall& call) -> Result<json> {
         const json& in = call.input;
         commands::ListInvocationsRequest req;
         KW_ASSIGN_OR_RETURN(req.command_id, OptString(in, "CommandId"));
@@ -289,23 +268,25 @@ std::vector<JsonOperation> CommandOperations(CommandService& commands,
         return out;
       }));
 
-  ops.push_back(Op("GetCommandInvocation", true, star, [svc](const JsonCall& call) -> Result<json> {
-    const json& in = call.input;
-    KW_ASSIGN_OR_RETURN(std::string command_id, ReqString(in, "CommandId", "commandId"));
-    KW_ASSIGN_OR_RETURN(std::string instance_id, ReqString(in, "InstanceId", "instanceId"));
-    KW_ASSIGN_OR_RETURN(auto plugin, OptString(in, "PluginName"));
-    KW_ASSIGN_OR_RETURN(commands::InvocationDetail d,
-                        svc->GetCommandInvocation(command_id, instance_id, plugin));
-    return EncodeDetail(d);
-  }));
+  ops.push_back(MakeJsonOperation(
+      "GetCommandInvocation", true, star, [svc](const JsonCall& call) -> Result<json> {
+        const json& in = call.input;
+        KW_ASSIGN_OR_RETURN(std::string command_id, ReqString(in, "CommandId", "commandId"));
+        KW_ASSIGN_OR_RETURN(std::string instance_id, ReqString(in, "InstanceId", "instanceId"));
+        KW_ASSIGN_OR_RETURN(auto plugin, OptString(in, "PluginName"));
+        KW_ASSIGN_OR_RETURN(commands::InvocationDetail d,
+                            svc->GetCommandInvocation(command_id, instance_id, plugin));
+        return EncodeDetail(d);
+      }));
 
-  ops.push_back(Op("CancelCommand", false, star, [svc](const JsonCall& call) -> Result<json> {
-    const json& in = call.input;
-    KW_ASSIGN_OR_RETURN(std::string command_id, ReqString(in, "CommandId", "commandId"));
-    KW_ASSIGN_OR_RETURN(auto instance_ids, StringList(in, "InstanceIds"));
-    KW_RETURN_IF_ERROR(svc->CancelCommand(command_id, instance_ids, call.now));
-    return json::object();
-  }));
+  ops.push_back(
+      MakeJsonOperation("CancelCommand", false, star, [svc](const JsonCall& call) -> Result<json> {
+        const json& in = call.input;
+        KW_ASSIGN_OR_RETURN(std::string command_id, ReqString(in, "CommandId", "commandId"));
+        KW_ASSIGN_OR_RETURN(auto instance_ids, StringList(in, "InstanceIds"));
+        KW_RETURN_IF_ERROR(svc->CancelCommand(command_id, instance_ids, call.now));
+        return json::object();
+      }));
 
   return ops;
 }

@@ -9,18 +9,6 @@ namespace {
 using nlohmann::json;
 namespace docs = documents;
 
-Error NotNull(const char* member) {
-  return InvalidArgument("1 validation error detected: Value null at '" + std::string(member) +
-                             "' failed to satisfy constraint: Member must not be null",
-                         "ValidationError");
-}
-
-Result<std::string> ReqString(const json& in, const char* name, const char* member) {
-  KW_ASSIGN_OR_RETURN(auto s, OptString(in, name));
-  if (!s) return NotNull(member);
-  return *s;
-}
-
 Result<std::string> Content(const json& in) {
   KW_ASSIGN_OR_RETURN(std::string content, ReqString(in, "Content", "content"));
   if (content.empty()) {
@@ -66,8 +54,8 @@ Result<std::vector<docs::Tag>> DecodeTags(const json& in) {
     if (!t.is_object()) return JsonTypeError("Tags");
     KW_ASSIGN_OR_RETURN(auto key, OptString(t, "Key"));
     KW_ASSIGN_OR_RETURN(auto value, OptString(t, "Value"));
-    if (!key) return NotNull("tags.member.key");
-    if (!value) return NotNull("tags.member.value");
+    if (!key) return NullMemberError("tags.member.key");
+    if (!value) return NullMemberError("tags.member.value");
     tags.push_back({*key, *value});
   }
   return tags;
@@ -88,8 +76,8 @@ Result<std::vector<docs::DocumentFilter>> DecodeFilters(const json& in) {
       if (!f.is_object()) return JsonTypeError("DocumentFilterList");
       KW_ASSIGN_OR_RETURN(auto key, OptString(f, "key"));
       KW_ASSIGN_OR_RETURN(auto value, OptString(f, "value"));
-      if (!key) return NotNull("documentFilterList.member.key");
-      if (!value) return NotNull("documentFilterList.member.value");
+      if (!key) return NullMemberError("documentFilterList.member.key");
+      if (!value) return NullMemberError("documentFilterList.member.value");
       filters.push_back({*key, {*value}});
     }
   }
@@ -168,17 +156,6 @@ json EncodeIdentifier(const docs::DocumentDescription& d) {
   return j;
 }
 
-JsonOperation Op(std::string name, bool read_only,
-                 std::function<std::string(const json&, const iam::Principal&)> resource,
-                 std::function<Result<json>(const JsonCall&)> handler) {
-  JsonOperation op;
-  op.name = std::move(name);
-  op.read_only = read_only;
-  op.resource = std::move(resource);
-  op.handler = std::move(handler);
-  return op;
-}
-
 }  // namespace
 
 std::vector<JsonOperation> DocumentOperations(docs::DocumentService& documents,
@@ -191,8 +168,8 @@ std::vector<JsonOperation> DocumentOperations(docs::DocumentService& documents,
   auto star = [](const json&, const iam::Principal&) { return std::string("*"); };
   std::vector<JsonOperation> ops;
 
-  ops.push_back(
-      Op("CreateDocument", false, document_arn, [svc](const JsonCall& call) -> Result<json> {
+  ops.push_back(MakeJsonOperation(
+      "CreateDocument", false, document_arn, [svc](const JsonCall& call) -> Result<json> {
         const json& in = call.input;
         KW_RETURN_IF_ERROR(NoAttachments(in));
         docs::CreateDocumentRequest req;
@@ -208,27 +185,28 @@ std::vector<JsonOperation> DocumentOperations(docs::DocumentService& documents,
         return json{{"DocumentDescription", EncodeDescription(d)}};
       }));
 
-  ops.push_back(Op("GetDocument", true, document_arn, [svc](const JsonCall& call) -> Result<json> {
-    const json& in = call.input;
-    KW_ASSIGN_OR_RETURN(std::string name, ReqString(in, "Name", "name"));
-    KW_ASSIGN_OR_RETURN(docs::VersionSelector sel, DecodeSelector(in));
-    KW_ASSIGN_OR_RETURN(auto format, OptString(in, "DocumentFormat"));
-    KW_ASSIGN_OR_RETURN(docs::DocumentContent c, svc->GetDocument(name, sel, format));
-    json j;
-    j["Name"] = c.name;
-    j["CreatedDate"] = Epoch(c.created);
-    if (c.display_name) j["DisplayName"] = *c.display_name;
-    if (c.version_name) j["VersionName"] = *c.version_name;
-    j["DocumentVersion"] = c.document_version;
-    j["Status"] = c.status;
-    j["Content"] = c.content;
-    j["DocumentType"] = c.document_type;
-    j["DocumentFormat"] = std::string(docs::FormatName(c.format));
-    return j;
-  }));
+  ops.push_back(MakeJsonOperation(
+      "GetDocument", true, document_arn, [svc](const JsonCall& call) -> Result<json> {
+        const json& in = call.input;
+        KW_ASSIGN_OR_RETURN(std::string name, ReqString(in, "Name", "name"));
+        KW_ASSIGN_OR_RETURN(docs::VersionSelector sel, DecodeSelector(in));
+        KW_ASSIGN_OR_RETURN(auto format, OptString(in, "DocumentFormat"));
+        KW_ASSIGN_OR_RETURN(docs::DocumentContent c, svc->GetDocument(name, sel, format));
+        json j;
+        j["Name"] = c.name;
+        j["CreatedDate"] = Epoch(c.created);
+        if (c.display_name) j["DisplayName"] = *c.display_name;
+        if (c.version_name) j["VersionName"] = *c.version_name;
+        j["DocumentVersion"] = c.document_version;
+        j["Status"] = c.status;
+        j["Content"] = c.content;
+        j["DocumentType"] = c.document_type;
+        j["DocumentFormat"] = std::string(docs::FormatName(c.format));
+        return j;
+      }));
 
-  ops.push_back(
-      Op("DescribeDocument", true, document_arn, [svc](const JsonCall& call) -> Result<json> {
+  ops.push_back(MakeJsonOperation(
+      "DescribeDocument", true, document_arn, [svc](const JsonCall& call) -> Result<json> {
         const json& in = call.input;
         KW_ASSIGN_OR_RETURN(std::string name, ReqString(in, "Name", "name"));
         KW_ASSIGN_OR_RETURN(docs::VersionSelector sel, DecodeSelector(in));
@@ -236,22 +214,23 @@ std::vector<JsonOperation> DocumentOperations(docs::DocumentService& documents,
         return json{{"Document", EncodeDescription(d)}};
       }));
 
-  ops.push_back(Op("ListDocuments", true, star, [svc](const JsonCall& call) -> Result<json> {
-    const json& in = call.input;
-    docs::ListDocumentsRequest req;
-    KW_ASSIGN_OR_RETURN(req.filters, DecodeFilters(in));
-    KW_ASSIGN_OR_RETURN(req.max_results, MaxResults(in));
-    KW_ASSIGN_OR_RETURN(req.next_token, OptString(in, "NextToken"));
-    KW_ASSIGN_OR_RETURN(docs::DocumentPage page, svc->ListDocuments(req));
-    json list = json::array();
-    for (const auto& d : page.documents) list.push_back(EncodeIdentifier(d));
-    json out = {{"DocumentIdentifiers", std::move(list)}};
-    if (!page.next_token.empty()) out["NextToken"] = page.next_token;
-    return out;
-  }));
-
   ops.push_back(
-      Op("UpdateDocument", false, document_arn, [svc](const JsonCall& call) -> Result<json> {
+      MakeJsonOperation("ListDocuments", true, star, [svc](const JsonCall& call) -> Result<json> {
+        const json& in = call.input;
+        docs::ListDocumentsRequest req;
+        KW_ASSIGN_OR_RETURN(req.filters, DecodeFilters(in));
+        KW_ASSIGN_OR_RETURN(req.max_results, MaxResults(in));
+        KW_ASSIGN_OR_RETURN(req.next_token, OptString(in, "NextToken"));
+        KW_ASSIGN_OR_RETURN(docs::DocumentPage page, svc->ListDocuments(req));
+        json list = json::array();
+        for (const auto& d : page.documents) list.push_back(EncodeIdentifier(d));
+        json out = {{"DocumentIdentifiers", std::move(list)}};
+        if (!page.next_token.empty()) out["NextToken"] = page.next_token;
+        return out;
+      }));
+
+  ops.push_back(MakeJsonOperation(
+      "UpdateDocument", false, document_arn, [svc](const JsonCall& call) -> Result<json> {
         const json& in = call.input;
         KW_RETURN_IF_ERROR(NoAttachments(in));
         docs::UpdateDocumentRequest req;
@@ -266,22 +245,23 @@ std::vector<JsonOperation> DocumentOperations(docs::DocumentService& documents,
         return json{{"DocumentDescription", EncodeDescription(d)}};
       }));
 
-  ops.push_back(Op("UpdateDocumentDefaultVersion", false, document_arn,
-                   [svc](const JsonCall& call) -> Result<json> {
-                     const json& in = call.input;
-                     KW_ASSIGN_OR_RETURN(std::string name, ReqString(in, "Name", "name"));
-                     KW_ASSIGN_OR_RETURN(std::string version,
-                                         ReqString(in, "DocumentVersion", "documentVersion"));
-                     KW_ASSIGN_OR_RETURN(docs::DefaultVersionDescription d,
-                                         svc->UpdateDocumentDefaultVersion(name, version));
-                     json desc = {{"Name", d.name}, {"DefaultVersion", d.default_version}};
-                     if (d.default_version_name)
-                       desc["DefaultVersionName"] = *d.default_version_name;
-                     return json{{"Description", std::move(desc)}};
-                   }));
-
   ops.push_back(
-      Op("ListDocumentVersions", true, document_arn, [svc](const JsonCall& call) -> Result<json> {
+      MakeJsonOperation("UpdateDocumentDefaultVersion", false, document_arn,
+                        [svc](const JsonCall& call) -> Result<json> {
+                          const json& in = call.input;
+                          KW_ASSIGN_OR_RETURN(std::string name, ReqString(in, "Name", "name"));
+                          KW_ASSIGN_OR_RETURN(std::string version,
+                                              ReqString(in, "DocumentVersion", "documentVersion"));
+                          KW_ASSIGN_OR_RETURN(docs::DefaultVersionDescription d,
+                                              svc->UpdateDocumentDefaultVersion(name, version));
+                          json desc = {{"Name", d.name}, {"DefaultVersion", d.default_version}};
+                          if (d.default_version_name)
+                            desc["DefaultVersionName"] = *d.default_version_name;
+                          return json{{"Description", std::move(desc)}};
+                        }));
+
+  ops.push_back(MakeJsonOperation(
+      "ListDocumentVersions", true, document_arn, [svc](const JsonCall& call) -> Result<json> {
         const json& in = call.input;
         KW_ASSIGN_OR_RETURN(std::string name, ReqString(in, "Name", "name"));
         KW_ASSIGN_OR_RETURN(auto max, MaxResults(in));
@@ -305,8 +285,8 @@ std::vector<JsonOperation> DocumentOperations(docs::DocumentService& documents,
         return out;
       }));
 
-  ops.push_back(
-      Op("DeleteDocument", false, document_arn, [svc](const JsonCall& call) -> Result<json> {
+  ops.push_back(MakeJsonOperation(
+      "DeleteDocument", false, document_arn, [svc](const JsonCall& call) -> Result<json> {
         const json& in = call.input;
         KW_ASSIGN_OR_RETURN(std::string name, ReqString(in, "Name", "name"));
         KW_ASSIGN_OR_RETURN(docs::VersionSelector sel, DecodeSelector(in));

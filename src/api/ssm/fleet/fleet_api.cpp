@@ -11,18 +11,6 @@ namespace {
 using fleet::FleetService;
 using nlohmann::json;
 
-Error Missing(std::string_view member) {
-  return InvalidArgument("1 validation error detected: Value null at '" + std::string(member) +
-                             "' failed to satisfy constraint: Member must not be null",
-                         "ValidationError");
-}
-
-Result<std::string> ReqString(const json& in, const char* name) {
-  KW_ASSIGN_OR_RETURN(auto s, OptString(in, name));
-  if (!s) return Missing(name);
-  return *s;
-}
-
 // A timestamp member: epoch seconds (botocore's JSON encoding, possibly fractional) or
 // an ISO 8601 string.
 Result<std::optional<TimePoint>> OptTimestamp(const json& in, const char* name) {
@@ -142,22 +130,6 @@ Result<std::vector<fleet::InstanceFilter>> DecodeInstanceFilters(const json& in)
   return out;
 }
 
-JsonOperation Op(std::string name, bool read_only,
-                 std::function<std::string(const json&, const iam::Principal&)> resource,
-                 std::function<Result<json>(const JsonCall&)> handler) {
-  JsonOperation op;
-  op.name = std::move(name);
-  op.read_only = read_only;
-  op.resource = std::move(resource);
-  op.handler = std::move(handler);
-  return op;
-}
-
-std::string StringMember(const json& in, const char* name) {
-  auto it = in.find(name);
-  return it != in.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 }  // namespace
 
 std::vector<JsonOperation> FleetOperations(FleetService& fleet, const iam::Account& account) {
@@ -170,54 +142,57 @@ std::vector<JsonOperation> FleetOperations(FleetService& fleet, const iam::Accou
 
   std::vector<JsonOperation> ops;
 
-  ops.push_back(Op("CreateActivation", false, star, [svc](const JsonCall& call) -> Result<json> {
-    const json& in = call.input;
-    fleet::CreateActivationRequest req;
-    KW_ASSIGN_OR_RETURN(req.iam_role, ReqString(in, "IamRole"));
-    KW_ASSIGN_OR_RETURN(req.description, OptString(in, "Description"));
-    KW_ASSIGN_OR_RETURN(req.default_instance_name, OptString(in, "DefaultInstanceName"));
-    KW_ASSIGN_OR_RETURN(req.registration_limit, OptInt(in, "RegistrationLimit"));
-    KW_ASSIGN_OR_RETURN(req.expiration_date, OptTimestamp(in, "ExpirationDate"));
-    KW_ASSIGN_OR_RETURN(req.tags, DecodeTags(in, "Tags"));
-    KW_ASSIGN_OR_RETURN(req.source_cidrs, StringList(in, "SourceCidrs"));
-    KW_ASSIGN_OR_RETURN(fleet::CreatedActivation created, svc->CreateActivation(req));
-    return json{{"ActivationId", created.activation_id},
-                {"ActivationCode", created.activation_code}};
-  }));
+  ops.push_back(MakeJsonOperation(
+      "CreateActivation", false, star, [svc](const JsonCall& call) -> Result<json> {
+        const json& in = call.input;
+        fleet::CreateActivationRequest req;
+        KW_ASSIGN_OR_RETURN(req.iam_role, ReqString(in, "IamRole"));
+        KW_ASSIGN_OR_RETURN(req.description, OptString(in, "Description"));
+        KW_ASSIGN_OR_RETURN(req.default_instance_name, OptString(in, "DefaultInstanceName"));
+        KW_ASSIGN_OR_RETURN(req.registration_limit, OptInt(in, "RegistrationLimit"));
+        KW_ASSIGN_OR_RETURN(req.expiration_date, OptTimestamp(in, "ExpirationDate"));
+        KW_ASSIGN_OR_RETURN(req.tags, DecodeTags(in, "Tags"));
+        KW_ASSIGN_OR_RETURN(req.source_cidrs, StringList(in, "SourceCidrs"));
+        KW_ASSIGN_OR_RETURN(fleet::CreatedActivation created, svc->CreateActivation(req));
+        return json{{"ActivationId", created.activation_id},
+                    {"ActivationCode", created.activation_code}};
+      }));
 
-  ops.push_back(Op("DescribeActivations", true, star, [svc](const JsonCall& call) -> Result<json> {
-    const json& in = call.input;
-    fleet::DescribeActivationsRequest req;
-    auto filters = in.find("Filters");
-    if (filters != in.end() && !filters->is_null()) {
-      if (!filters->is_array()) return JsonTypeError("Filters");
-      for (const json& f : *filters) {
-        if (!f.is_object()) return JsonTypeError("Filters");
-        fleet::ActivationFilter filter;
-        KW_ASSIGN_OR_RETURN(auto key, OptString(f, "FilterKey"));
-        filter.key = key.value_or("");
-        KW_ASSIGN_OR_RETURN(filter.values, StringList(f, "FilterValues"));
-        req.filters.push_back(std::move(filter));
-      }
-    }
-    KW_ASSIGN_OR_RETURN(req.max_results, OptSmallInt(in, "MaxResults"));
-    KW_ASSIGN_OR_RETURN(req.next_token, OptString(in, "NextToken"));
-    KW_ASSIGN_OR_RETURN(fleet::ActivationPage page, svc->DescribeActivations(req));
-    json list = json::array();
-    for (const auto& a : page.activations) list.push_back(EncodeActivation(a));
-    json out{{"ActivationList", std::move(list)}};
-    if (!page.next_token.empty()) out["NextToken"] = page.next_token;
-    return out;
-  }));
+  ops.push_back(MakeJsonOperation(
+      "DescribeActivations", true, star, [svc](const JsonCall& call) -> Result<json> {
+        const json& in = call.input;
+        fleet::DescribeActivationsRequest req;
+        auto filters = in.find("Filters");
+        if (filters != in.end() && !filters->is_null()) {
+          if (!filters->is_array()) return JsonTypeError("Filters");
+          for (const json& f : *filters) {
+            if (!f.is_object()) return JsonTypeError("Filters");
+            fleet::ActivationFilter filter;
+            KW_ASSIGN_OR_RETURN(auto key, OptString(f, "FilterKey"));
+            filter.key = key.value_or("");
+            KW_ASSIGN_OR_RETURN(filter.values, StringList(f, "FilterValues"));
+            req.filters.push_back(std::move(filter));
+          }
+        }
+        KW_ASSIGN_OR_RETURN(req.max_results, OptSmallInt(in, "MaxResults"));
+        KW_ASSIGN_OR_RETURN(req.next_token, OptString(in, "NextToken"));
+        KW_ASSIGN_OR_RETURN(fleet::ActivationPage page, svc->DescribeActivations(req));
+        json list = json::array();
+        for (const auto& a : page.activations) list.push_back(EncodeActivation(a));
+        json out{{"ActivationList", std::move(list)}};
+        if (!page.next_token.empty()) out["NextToken"] = page.next_token;
+        return out;
+      }));
 
-  ops.push_back(Op("DeleteActivation", false, star, [svc](const JsonCall& call) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "ActivationId"));
-    KW_RETURN_IF_ERROR(svc->DeleteActivation(id));
-    return json::object();
-  }));
+  ops.push_back(MakeJsonOperation(
+      "DeleteActivation", false, star, [svc](const JsonCall& call) -> Result<json> {
+        KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "ActivationId"));
+        KW_RETURN_IF_ERROR(svc->DeleteActivation(id));
+        return json::object();
+      }));
 
-  ops.push_back(
-      Op("DescribeInstanceInformation", true, star, [svc](const JsonCall& call) -> Result<json> {
+  ops.push_back(MakeJsonOperation(
+      "DescribeInstanceInformation", true, star, [svc](const JsonCall& call) -> Result<json> {
         const json& in = call.input;
         fleet::DescribeInstancesRequest req;
         KW_ASSIGN_OR_RETURN(req.filters, DecodeInstanceFilters(in));
@@ -231,20 +206,22 @@ std::vector<JsonOperation> FleetOperations(FleetService& fleet, const iam::Accou
         return out;
       }));
 
-  ops.push_back(Op("DeregisterManagedInstance", false, instance_arn,
-                   [svc](const JsonCall& call) -> Result<json> {
-                     KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "InstanceId"));
-                     KW_RETURN_IF_ERROR(svc->DeregisterManagedInstance(id));
-                     return json::object();
-                   }));
+  ops.push_back(MakeJsonOperation("DeregisterManagedInstance", false, instance_arn,
+                                  [svc](const JsonCall& call) -> Result<json> {
+                                    KW_ASSIGN_OR_RETURN(std::string id,
+                                                        ReqString(call.input, "InstanceId"));
+                                    KW_RETURN_IF_ERROR(svc->DeregisterManagedInstance(id));
+                                    return json::object();
+                                  }));
 
-  ops.push_back(Op("UpdateManagedInstanceRole", false, instance_arn,
-                   [svc](const JsonCall& call) -> Result<json> {
-                     KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "InstanceId"));
-                     KW_ASSIGN_OR_RETURN(std::string role, ReqString(call.input, "IamRole"));
-                     KW_RETURN_IF_ERROR(svc->UpdateManagedInstanceRole(id, role));
-                     return json::object();
-                   }));
+  ops.push_back(
+      MakeJsonOperation("UpdateManagedInstanceRole", false, instance_arn,
+                        [svc](const JsonCall& call) -> Result<json> {
+                          KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "InstanceId"));
+                          KW_ASSIGN_OR_RETURN(std::string role, ReqString(call.input, "IamRole"));
+                          KW_RETURN_IF_ERROR(svc->UpdateManagedInstanceRole(id, role));
+                          return json::object();
+                        }));
 
   return ops;
 }
@@ -257,13 +234,13 @@ std::vector<JsonOperation> KeywardFleetOperations(FleetService& fleet,
     return fleet::ManagedInstanceArn(acct, StringMember(in, "InstanceId"));
   };
   std::vector<JsonOperation> ops;
-  ops.push_back(
-      Op("ApproveInstanceRebind", false, instance_arn, [svc](const JsonCall& call) -> Result<json> {
+  ops.push_back(MakeJsonOperation(
+      "ApproveInstanceRebind", false, instance_arn, [svc](const JsonCall& call) -> Result<json> {
         KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "InstanceId"));
         KW_RETURN_IF_ERROR(svc->ApproveRebind(id));
         return json::object();
       }));
-  ops.push_back(Op(
+  ops.push_back(MakeJsonOperation(
       "DescribeInstanceIdentity", true, instance_arn, [svc](const JsonCall& call) -> Result<json> {
         KW_ASSIGN_OR_RETURN(std::string id, ReqString(call.input, "InstanceId"));
         KW_ASSIGN_OR_RETURN(fleet::InstanceInfo info, svc->GetInstance(id));

@@ -15,17 +15,6 @@ Error Validation(std::string message) {
   return InvalidArgument("1 validation error detected: " + std::move(message), "ValidationError");
 }
 
-Error Missing(std::string_view member) {
-  return Validation("Value null at '" + std::string(member) +
-                    "' failed to satisfy constraint: Member must not be null");
-}
-
-Result<std::string> ReqString(const json& in, const char* name) {
-  KW_ASSIGN_OR_RETURN(auto s, OptString(in, name));
-  if (!s) return Missing(name);
-  return *s;
-}
-
 // The model's ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$ for ASCII; other bytes belong to UTF-8
 // sequences, which we take as letters rather than decode.
 bool TagChars(std::string_view s) {
@@ -65,7 +54,7 @@ Status CheckKey(std::string_view key, const char* member) {
 
 Result<SsmTagList> DecodeTags(const json& in) {
   auto it = in.find("Tags");
-  if (it == in.end() || it->is_null()) return Missing("Tags");
+  if (it == in.end() || it->is_null()) return NullMemberError("Tags");
   if (!it->is_array()) return JsonTypeError("Tags");
   if (it->size() > kMaxRequestTags) {
     return Validation(
@@ -91,11 +80,6 @@ Result<SsmTagList> DecodeTags(const json& in) {
     tags.emplace_back(std::move(key), std::move(value));
   }
   return tags;
-}
-
-std::string StringMember(const json& in, const char* name) {
-  auto it = in.find(name);
-  return it != in.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 // The access for the request's ResourceType, after checking ResourceType and ResourceId
@@ -146,7 +130,7 @@ std::vector<JsonOperation> TagOperations(const SsmTagAccessMap& access) {
   ops.push_back(Op("RemoveTagsFromResource", false, access,
                    [](const Target& t, const json& in) -> Result<json> {
                      if (in.find("TagKeys") == in.end() || in["TagKeys"].is_null()) {
-                       return Missing("TagKeys");
+                       return NullMemberError("TagKeys");
                      }
                      KW_ASSIGN_OR_RETURN(auto keys, StringList(in, "TagKeys"));
                      for (const auto& k : keys) {

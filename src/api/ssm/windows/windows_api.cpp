@@ -11,15 +11,6 @@ using windows::MaintenanceWindowService;
 
 Error Validation(std::string m) { return InvalidArgument(std::move(m), "ValidationError"); }
 
-Result<std::string> Req(const json& in, const char* name) {
-  KW_ASSIGN_OR_RETURN(auto s, OptString(in, name));
-  if (!s) {
-    return Validation("1 validation error detected: Value null at '" + std::string(name) +
-                      "' failed to satisfy constraint: Member must not be null");
-  }
-  return *s;
-}
-
 Result<std::optional<int>> OptSmallInt(const json& in, const char* name) {
   KW_ASSIGN_OR_RETURN(auto v, OptInt(in, name));
   if (!v) return std::optional<int>();
@@ -261,17 +252,17 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
 
   add("CreateMaintenanceWindow", false, false, [svc](const json& in) -> Result<json> {
     windows::CreateWindowRequest r;
-    KW_ASSIGN_OR_RETURN(r.window.name, Req(in, "Name"));
+    KW_ASSIGN_OR_RETURN(r.window.name, ReqString(in, "Name"));
     KW_ASSIGN_OR_RETURN(r.window.description, OptString(in, "Description"));
     KW_ASSIGN_OR_RETURN(r.window.start_date, OptString(in, "StartDate"));
     KW_ASSIGN_OR_RETURN(r.window.end_date, OptString(in, "EndDate"));
-    KW_ASSIGN_OR_RETURN(r.window.schedule, Req(in, "Schedule"));
+    KW_ASSIGN_OR_RETURN(r.window.schedule, ReqString(in, "Schedule"));
     KW_ASSIGN_OR_RETURN(r.window.schedule_timezone, OptString(in, "ScheduleTimezone"));
     KW_ASSIGN_OR_RETURN(r.window.schedule_offset, OptSmallInt(in, "ScheduleOffset"));
     KW_ASSIGN_OR_RETURN(r.window.duration, ReqInt(in, "Duration"));
     KW_ASSIGN_OR_RETURN(r.window.cutoff, ReqInt(in, "Cutoff"));
     KW_ASSIGN_OR_RETURN(auto allow, OptBool(in, "AllowUnassociatedTargets"));
-    if (!allow) return Req(in, "AllowUnassociatedTargets").error();
+    if (!allow) return NullMemberError("AllowUnassociatedTargets");
     r.window.allow_unassociated_targets = *allow;
     KW_ASSIGN_OR_RETURN(r.client_token, OptString(in, "ClientToken"));
     auto tags = in.find("Tags");
@@ -279,8 +270,8 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
       if (!tags->is_array()) return JsonTypeError("Tags");
       for (const json& t : *tags) {
         if (!t.is_object()) return JsonTypeError("Tags");
-        KW_ASSIGN_OR_RETURN(auto key, Req(t, "Key"));
-        KW_ASSIGN_OR_RETURN(auto value, Req(t, "Value"));
+        KW_ASSIGN_OR_RETURN(auto key, ReqString(t, "Key"));
+        KW_ASSIGN_OR_RETURN(auto value, ReqString(t, "Value"));
         r.window.tags.push_back({key, value});
       }
     }
@@ -289,14 +280,14 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
   });
 
   add("GetMaintenanceWindow", true, true, [svc](const json& in) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowId"));
+    KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowId"));
     KW_ASSIGN_OR_RETURN(auto w, svc->GetMaintenanceWindow(id));
     return EncodeWindow(w, true);
   });
 
   add("UpdateMaintenanceWindow", false, true, [svc](const json& in) -> Result<json> {
     windows::UpdateWindowRequest r;
-    KW_ASSIGN_OR_RETURN(r.window_id, Req(in, "WindowId"));
+    KW_ASSIGN_OR_RETURN(r.window_id, ReqString(in, "WindowId"));
     KW_ASSIGN_OR_RETURN(r.name, OptString(in, "Name"));
     KW_ASSIGN_OR_RETURN(r.description, OptString(in, "Description"));
     KW_ASSIGN_OR_RETURN(r.start_date, OptString(in, "StartDate"));
@@ -318,7 +309,7 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
   });
 
   add("DeleteMaintenanceWindow", false, true, [svc](const json& in) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowId"));
+    KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowId"));
     KW_RETURN_IF_ERROR(svc->DeleteMaintenanceWindow(id));
     return json{{"WindowId", id}};
   });
@@ -334,8 +325,8 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
 
   add("RegisterTargetWithMaintenanceWindow", false, true, [svc](const json& in) -> Result<json> {
     windows::RegisterTargetRequest r;
-    KW_ASSIGN_OR_RETURN(r.target.window_id, Req(in, "WindowId"));
-    KW_ASSIGN_OR_RETURN(r.target.resource_type, Req(in, "ResourceType"));
+    KW_ASSIGN_OR_RETURN(r.target.window_id, ReqString(in, "WindowId"));
+    KW_ASSIGN_OR_RETURN(r.target.resource_type, ReqString(in, "ResourceType"));
     KW_ASSIGN_OR_RETURN(r.target.targets, DecodeTargets(in));
     KW_ASSIGN_OR_RETURN(r.target.owner_information, OptString(in, "OwnerInformation"));
     KW_ASSIGN_OR_RETURN(r.target.name, OptString(in, "Name"));
@@ -347,8 +338,8 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
 
   add("UpdateMaintenanceWindowTarget", false, true, [svc](const json& in) -> Result<json> {
     windows::UpdateTargetRequest r;
-    KW_ASSIGN_OR_RETURN(r.window_id, Req(in, "WindowId"));
-    KW_ASSIGN_OR_RETURN(r.window_target_id, Req(in, "WindowTargetId"));
+    KW_ASSIGN_OR_RETURN(r.window_id, ReqString(in, "WindowId"));
+    KW_ASSIGN_OR_RETURN(r.window_target_id, ReqString(in, "WindowTargetId"));
     KW_ASSIGN_OR_RETURN(r.targets, OptTargets(in));
     KW_ASSIGN_OR_RETURN(r.owner_information, OptString(in, "OwnerInformation"));
     KW_ASSIGN_OR_RETURN(r.name, OptString(in, "Name"));
@@ -362,15 +353,15 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
   });
 
   add("DeregisterTargetFromMaintenanceWindow", false, true, [svc](const json& in) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowId"));
-    KW_ASSIGN_OR_RETURN(auto target, Req(in, "WindowTargetId"));
+    KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowId"));
+    KW_ASSIGN_OR_RETURN(auto target, ReqString(in, "WindowTargetId"));
     KW_ASSIGN_OR_RETURN(auto safe, OptBool(in, "Safe"));
     KW_RETURN_IF_ERROR(svc->DeregisterTarget(id, target, safe.value_or(false)));
     return json{{"WindowId", id}, {"WindowTargetId", target}};
   });
 
   add("DescribeMaintenanceWindowTargets", true, true, [svc](const json& in) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowId"));
+    KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowId"));
     KW_ASSIGN_OR_RETURN(auto p, DecodePage(in));
     KW_ASSIGN_OR_RETURN(auto page, svc->DescribeTargets(id, p));
     json out = {{"Targets", json::array()}};
@@ -396,9 +387,9 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
   add("RegisterTaskWithMaintenanceWindow", false, true,
       [svc, decode_task_fields](const json& in) -> Result<json> {
         windows::RegisterTaskRequest r;
-        KW_ASSIGN_OR_RETURN(r.task.window_id, Req(in, "WindowId"));
-        KW_ASSIGN_OR_RETURN(r.task.task_arn, Req(in, "TaskArn"));
-        KW_ASSIGN_OR_RETURN(r.task.task_type, Req(in, "TaskType"));
+        KW_ASSIGN_OR_RETURN(r.task.window_id, ReqString(in, "WindowId"));
+        KW_ASSIGN_OR_RETURN(r.task.task_arn, ReqString(in, "TaskArn"));
+        KW_ASSIGN_OR_RETURN(r.task.task_type, ReqString(in, "TaskType"));
         KW_RETURN_IF_ERROR(decode_task_fields(in, r.task));
         KW_ASSIGN_OR_RETURN(r.client_token, OptString(in, "ClientToken"));
         KW_ASSIGN_OR_RETURN(auto id, svc->RegisterTask(r));
@@ -408,8 +399,8 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
   add("UpdateMaintenanceWindowTask", false, true,
       [svc, decode_task_fields](const json& in) -> Result<json> {
         windows::UpdateTaskRequest r;
-        KW_ASSIGN_OR_RETURN(r.window_id, Req(in, "WindowId"));
-        KW_ASSIGN_OR_RETURN(r.window_task_id, Req(in, "WindowTaskId"));
+        KW_ASSIGN_OR_RETURN(r.window_id, ReqString(in, "WindowId"));
+        KW_ASSIGN_OR_RETURN(r.window_task_id, ReqString(in, "WindowTaskId"));
         windows::WindowTask t;
         KW_RETURN_IF_ERROR(decode_task_fields(in, t));
         KW_ASSIGN_OR_RETURN(r.targets, OptTargets(in));
@@ -431,21 +422,21 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
       });
 
   add("DeregisterTaskFromMaintenanceWindow", false, true, [svc](const json& in) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowId"));
-    KW_ASSIGN_OR_RETURN(auto task, Req(in, "WindowTaskId"));
+    KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowId"));
+    KW_ASSIGN_OR_RETURN(auto task, ReqString(in, "WindowTaskId"));
     KW_RETURN_IF_ERROR(svc->DeregisterTask(id, task));
     return json{{"WindowId", id}, {"WindowTaskId", task}};
   });
 
   add("GetMaintenanceWindowTask", true, true, [svc](const json& in) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowId"));
-    KW_ASSIGN_OR_RETURN(auto task, Req(in, "WindowTaskId"));
+    KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowId"));
+    KW_ASSIGN_OR_RETURN(auto task, ReqString(in, "WindowTaskId"));
     KW_ASSIGN_OR_RETURN(auto t, svc->GetTask(id, task));
     return EncodeTask(t, true);
   });
 
   add("DescribeMaintenanceWindowTasks", true, true, [svc](const json& in) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowId"));
+    KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowId"));
     KW_ASSIGN_OR_RETURN(auto p, DecodePage(in));
     KW_ASSIGN_OR_RETURN(auto page, svc->DescribeTasks(id, p));
     json out = {{"Tasks", json::array()}};
@@ -455,7 +446,7 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
   });
 
   add("DescribeMaintenanceWindowExecutions", true, true, [svc](const json& in) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowId"));
+    KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowId"));
     KW_ASSIGN_OR_RETURN(auto p, DecodePage(in));
     KW_ASSIGN_OR_RETURN(auto page, svc->DescribeExecutions(id, p));
     json out = {{"WindowExecutions", json::array()}};
@@ -465,7 +456,7 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
   });
 
   add("GetMaintenanceWindowExecution", true, false, [svc](const json& in) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowExecutionId"));
+    KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowExecutionId"));
     KW_ASSIGN_OR_RETURN(auto e, svc->GetExecution(id));
     json out = EncodeExecution(e);
     out.erase("WindowId");
@@ -475,7 +466,7 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
 
   add("DescribeMaintenanceWindowExecutionTasks", true, false,
       [svc](const json& in) -> Result<json> {
-        KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowExecutionId"));
+        KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowExecutionId"));
         KW_ASSIGN_OR_RETURN(auto p, DecodePage(in));
         KW_ASSIGN_OR_RETURN(auto page, svc->DescribeExecutionTasks(id, p));
         json out = {{"WindowExecutionTaskIdentities", json::array()}};
@@ -487,8 +478,8 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
       });
 
   add("GetMaintenanceWindowExecutionTask", true, false, [svc](const json& in) -> Result<json> {
-    KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowExecutionId"));
-    KW_ASSIGN_OR_RETURN(auto task, Req(in, "TaskId"));
+    KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowExecutionId"));
+    KW_ASSIGN_OR_RETURN(auto task, ReqString(in, "TaskId"));
     KW_ASSIGN_OR_RETURN(auto t, svc->GetExecutionTask(id, task));
     json out = EncodeExecTask(t);
     out["Type"] = out["TaskType"];
@@ -504,8 +495,8 @@ std::vector<JsonOperation> WindowOperations(windows::MaintenanceWindowService& w
 
   add("DescribeMaintenanceWindowExecutionTaskInvocations", true, false,
       [svc](const json& in) -> Result<json> {
-        KW_ASSIGN_OR_RETURN(auto id, Req(in, "WindowExecutionId"));
-        KW_ASSIGN_OR_RETURN(auto task, Req(in, "TaskId"));
+        KW_ASSIGN_OR_RETURN(auto id, ReqString(in, "WindowExecutionId"));
+        KW_ASSIGN_OR_RETURN(auto task, ReqString(in, "TaskId"));
         KW_ASSIGN_OR_RETURN(auto p, DecodePage(in));
         KW_ASSIGN_OR_RETURN(auto page, svc->DescribeExecutionTaskInvocations(id, task, p));
         json out = {{"WindowExecutionTaskInvocationIdentities", json::array()}};
