@@ -6,12 +6,12 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "cli/query_response.hpp"
-#include "cli/xml_reader.hpp"
+#include "awsclient/query_response.hpp"
+#include "awsclient/xml_reader.hpp"
 
 namespace {
 
-int Depth(const kw::cli::xml::Node& n) {
+int Depth(const kw::awsclient::xml::Node& n) {
   int deepest = 0;
   for (const auto& c : n.children) {
     const int d = Depth(c);
@@ -24,16 +24,16 @@ int Depth(const kw::cli::xml::Node& n) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  kw::cli::xml::Limits limits;
+  kw::awsclient::xml::Limits limits;
   limits.max_depth = 32;
   limits.max_bytes = 1 << 20;
-  auto root = kw::cli::xml::Parse(text, limits);
+  auto root = kw::awsclient::xml::Parse(text, limits);
   if (root) {
     if (Depth(*root) > limits.max_depth) std::abort();
     (void)root->Find("ListUsersResult/Users");
     (void)root->TextAt("Error/Code");
   }
-  (void)kw::cli::ParseQueryResult("ListUsers", text);
-  (void)kw::cli::ParseQueryError(400, text);
+  (void)kw::awsclient::ParseQueryResult("ListUsers", text);
+  (void)kw::awsclient::ParseQueryError(400, text);
   return 0;
 }

@@ -13,8 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/credential_chain.hpp"
-#include "cli/http_client.hpp"
+#include "cli/aws.hpp"
 #include "common/clock.hpp"
 
 namespace kw::cli {

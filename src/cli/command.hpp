@@ -13,9 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/aws_client.hpp"
-#include "cli/credential_chain.hpp"
-#include "cli/http_client.hpp"
+#include "cli/aws.hpp"
 #include "cli/output.hpp"
 #include "common/clock.hpp"
 #include "common/result.hpp"

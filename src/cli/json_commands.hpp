@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/aws_client.hpp"
+#include "cli/aws.hpp"
 #include "common/result.hpp"
 
 namespace kw::cli {

@@ -15,7 +15,7 @@
 
 #include "common/result.hpp"
 
-namespace kw::cli {
+namespace kw::awsclient {
 
 // section name -> key -> value. Section names keep their spelling ("profile dev").
 using IniSections = std::map<std::string, std::map<std::string, std::string>, std::less<>>;
@@ -27,4 +27,4 @@ using IniSections = std::map<std::string, std::map<std::string, std::string>, st
 // quote the line number, never the line itself, because it may hold a secret.
 Result<IniSections> ParseIni(std::string_view text);
 
-}  // namespace kw::cli
+}  // namespace kw::awsclient

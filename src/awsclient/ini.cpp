@@ -1,8 +1,8 @@
-#include "cli/ini.hpp"
+#include "awsclient/ini.hpp"
 
 #include <cctype>
 
-namespace kw::cli {
+namespace kw::awsclient {
 namespace {
 
 std::string_view Trim(std::string_view s) {
@@ -75,4 +75,4 @@ Result<IniSections> ParseIni(std::string_view text) {
   return sections;
 }
 
-}  // namespace kw::cli
+}  // namespace kw::awsclient

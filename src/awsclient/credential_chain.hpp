@@ -18,7 +18,7 @@
 #include "common/result.hpp"
 #include "sigv4/sigv4.hpp"
 
-namespace kw::cli {
+namespace kw::awsclient {
 
 // Reads an environment variable; nullopt when unset. Tests pass a map.
 using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
@@ -62,4 +62,4 @@ Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options, cons
 std::string SharedCredentialsPath(const EnvLookup& env);
 std::string ConfigFilePath(const EnvLookup& env);
 
-}  // namespace kw::cli
+}  // namespace kw::awsclient

@@ -1,4 +1,4 @@
-#include "cli/http_client.hpp"
+#include "awsclient/http_client.hpp"
 
 #include <curl/curl.h>
 
@@ -6,7 +6,7 @@
 #include <memory>
 #include <mutex>
 
-namespace kw::cli {
+namespace kw::awsclient {
 namespace {
 
 struct CurlDeleter {
@@ -186,4 +186,4 @@ Result<ClientResponse> CurlHttpClient::Send(const ClientRequest& request) {
   return response;
 }
 
-}  // namespace kw::cli
+}  // namespace kw::awsclient

@@ -1,8 +1,8 @@
-#include "cli/ini.hpp"
+#include "awsclient/ini.hpp"
 
 #include <gtest/gtest.h>
 
-namespace kw::cli {
+namespace kw::awsclient {
 namespace {
 
 TEST(IniTest, SectionsKeysAndComments) {
@@ -84,4 +84,4 @@ TEST(IniTest, ErrorNamesLineButNotItsContent) {
 }
 
 }  // namespace
-}  // namespace kw::cli
+}  // namespace kw::awsclient

@@ -1,4 +1,4 @@
-#include "cli/http_client.hpp"
+#include "awsclient/http_client.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 
 #include <thread>
 
-namespace kw::cli {
+namespace kw::awsclient {
 namespace {
 
 TEST(ParseUrlTest, Forms) {
@@ -154,4 +154,4 @@ TEST(CurlHttpClientTest, NonHttpUrlRefusedBeforeCurl) {
 }
 
 }  // namespace
-}  // namespace kw::cli
+}  // namespace kw::awsclient

@@ -1,6 +1,6 @@
-#include "cli/aws_client.hpp"
+#include "awsclient/aws_client.hpp"
 
-namespace kw::cli {
+namespace kw::awsclient {
 
 Result<QueryClient> QueryClient::Create(HttpTransport& transport, const Clock& clock,
                                         std::string endpoint, sigv4::Credentials credentials,
@@ -82,4 +82,4 @@ Result<nlohmann::json> QueryClient::CallJson(const JsonTarget& service, std::str
   return body;
 }
 
-}  // namespace kw::cli
+}  // namespace kw::awsclient

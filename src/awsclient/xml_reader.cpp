@@ -1,8 +1,8 @@
-#include "cli/xml_reader.hpp"
+#include "awsclient/xml_reader.hpp"
 
 #include <cstdint>
 
-namespace kw::cli::xml {
+namespace kw::awsclient::xml {
 
 const Node* Node::Child(std::string_view child_name) const {
   for (const Node& c : children) {
@@ -300,4 +300,4 @@ Result<Node> Parse(std::string_view document, const Limits& limits) {
   return Parser(document, limits).Document();
 }
 
-}  // namespace kw::cli::xml
+}  // namespace kw::awsclient::xml

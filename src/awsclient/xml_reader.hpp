@@ -16,7 +16,7 @@
 
 #include "common/result.hpp"
 
-namespace kw::cli::xml {
+namespace kw::awsclient::xml {
 
 struct Node {
   std::string name;  // as written, including any namespace prefix
@@ -46,4 +46,4 @@ struct Limits {
 // end tag </b> for <a> at byte 12") on malformed input or an exceeded limit.
 Result<Node> Parse(std::string_view document, const Limits& limits = {});
 
-}  // namespace kw::cli::xml
+}  // namespace kw::awsclient::xml

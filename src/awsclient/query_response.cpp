@@ -1,10 +1,10 @@
-#include "cli/query_response.hpp"
+#include "awsclient/query_response.hpp"
 
 #include <string_view>
 
 #include "sigv4/sigv4.hpp"
 
-namespace kw::cli {
+namespace kw::awsclient {
 namespace {
 
 struct CodeMapping {
@@ -139,4 +139,4 @@ Error ParseQueryError(int http_status, std::string_view body) {
   return MakeError(kind, std::move(text), code);
 }
 
-}  // namespace kw::cli
+}  // namespace kw::awsclient

@@ -1,4 +1,4 @@
-#include "cli/credential_chain.hpp"
+#include "awsclient/credential_chain.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -7,9 +7,9 @@
 #include <system_error>
 #include <vector>
 
-#include "cli/ini.hpp"
+#include "awsclient/ini.hpp"
 
-namespace kw::cli {
+namespace kw::awsclient {
 namespace {
 
 constexpr std::string_view kDefaultRegion = "us-east-1";
@@ -201,4 +201,4 @@ Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options, cons
   return Unauthenticated(message);
 }
 
-}  // namespace kw::cli
+}  // namespace kw::awsclient

@@ -1,8 +1,8 @@
-#include "cli/query_response.hpp"
+#include "awsclient/query_response.hpp"
 
 #include <gtest/gtest.h>
 
-namespace kw::cli {
+namespace kw::awsclient {
 namespace {
 
 TEST(QueryResponseTest, EncodesFormInOrderWithPercentEncoding) {
@@ -94,4 +94,4 @@ TEST(QueryResponseTest, WrongRootOrGarbageIsInternal) {
 }
 
 }  // namespace
-}  // namespace kw::cli
+}  // namespace kw::awsclient

@@ -9,10 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "cli/xml_reader.hpp"
+#include "awsclient/xml_reader.hpp"
 #include "common/result.hpp"
 
-namespace kw::cli {
+namespace kw::awsclient {
 
 // Parameters in the order they are given (Marker after UserName, ...).
 using QueryParamList = std::vector<std::pair<std::string, std::string>>;
@@ -33,4 +33,4 @@ Result<xml::Node> ParseQueryResult(std::string_view action, std::string_view bod
 // <ErrorResponse> gives "HTTP 503" with the status and no body text.
 Error ParseQueryError(int http_status, std::string_view body);
 
-}  // namespace kw::cli
+}  // namespace kw::awsclient

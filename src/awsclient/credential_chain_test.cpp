@@ -1,11 +1,11 @@
-#include "cli/credential_chain.hpp"
+#include "awsclient/credential_chain.hpp"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-namespace kw::cli {
+namespace kw::awsclient {
 namespace {
 
 namespace fs = std::filesystem;
@@ -205,4 +205,4 @@ TEST_F(CredentialChainTest, MalformedFileNamesFileAndLine) {
 }
 
 }  // namespace
-}  // namespace kw::cli
+}  // namespace kw::awsclient

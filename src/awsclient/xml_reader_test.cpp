@@ -1,8 +1,8 @@
-#include "cli/xml_reader.hpp"
+#include "awsclient/xml_reader.hpp"
 
 #include <gtest/gtest.h>
 
-namespace kw::cli::xml {
+namespace kw::awsclient::xml {
 namespace {
 
 TEST(XmlReaderTest, ParsesAwsListUsersResponse) {
@@ -166,4 +166,4 @@ TEST(XmlReaderTest, SizeAndNodeLimits) {
 }
 
 }  // namespace
-}  // namespace kw::cli::xml
+}  // namespace kw::awsclient::xml

@@ -7,14 +7,14 @@
 #include <string>
 #include <string_view>
 
-#include "cli/http_client.hpp"
-#include "cli/query_response.hpp"
-#include "cli/xml_reader.hpp"
+#include "awsclient/http_client.hpp"
+#include "awsclient/query_response.hpp"
+#include "awsclient/xml_reader.hpp"
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "sigv4/sigv4.hpp"
 
-namespace kw::cli {
+namespace kw::awsclient {
 
 struct QueryService {
   std::string_view signing_name;  // credential scope service: "iam", "sts"
@@ -73,4 +73,4 @@ class QueryClient {
   std::string region_;
 };
 
-}  // namespace kw::cli
+}  // namespace kw::awsclient

@@ -11,7 +11,7 @@
 #include "common/http_message.hpp"
 #include "common/result.hpp"
 
-namespace kw::cli {
+namespace kw::awsclient {
 
 struct ClientRequest {
   std::string method = "GET";  // "GET" or "POST"
@@ -66,4 +66,4 @@ struct ParsedUrl {
 // fragment or user info.
 Result<ParsedUrl> ParseUrl(std::string_view url);
 
-}  // namespace kw::cli
+}  // namespace kw::awsclient
