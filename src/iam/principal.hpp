@@ -61,6 +61,13 @@ class CredentialResolver {
   // expired temporary credentials. `session_token` is empty for long-term keys.
   virtual Result<ResolvedKey> Resolve(std::string_view access_key_id,
                                       std::string_view session_token, TimePoint now) = 0;
+  // A long-term key that exists but is Inactive, with its secret: the pipeline checks
+  // that a refused request was really signed by the key's holder before it reports the
+  // use (anyone can present a key ID). kNotFound for every other key. Only called for
+  // requests Resolve refused, so it may read the store.
+  virtual Result<ResolvedKey> ResolveInactive(std::string_view /*access_key_id*/) {
+    return NotFound("not an inactive key");
+  }
 };
 
 // The identity-based policies that apply to a principal: for a user, its inline and

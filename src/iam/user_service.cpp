@@ -1019,6 +1019,25 @@ Result<ResolvedKey> UserService::Resolve(std::string_view access_key_id,
   return out;
 }
 
+Result<ResolvedKey> UserService::ResolveInactive(std::string_view access_key_id) {
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = cache_.find(std::string(access_key_id));
+    if (it != cache_.end()) {
+      if (it->second.active) return NotFound("the access key is active");
+      return ResolvedKey{it->second.secret.Clone(), it->second.principal};
+    }
+  }
+  // Not cached (a change invalidated it since Resolve ran): read it directly.
+  KW_ASSIGN_OR_RETURN(auto key, LoadKey(store_, access_key_id));
+  if (!key || key->status != KeyStatus::kInactive) return NotFound("not an inactive access key");
+  KW_ASSIGN_OR_RETURN(auto user, LoadUser(store_, key->user, account_));
+  if (!user) return NotFound("the access key's user is gone");
+  KW_ASSIGN_OR_RETURN(SecretBytes secret,
+                      envelope_.Open(key->sealed_secret, AccessKeyAad(key->id)));
+  return ResolvedKey{std::move(secret), UserPrincipal(*user, account_, key->id)};
+}
+
 void UserService::InvalidateKey(std::string_view access_key_id) {
   std::lock_guard lock(cache_mu_);
   ++cache_generation_;

@@ -199,6 +199,7 @@ class UserService final : public CredentialResolver, public UsageRecorder, publi
   // user invalidates before the change returns.
   Result<ResolvedKey> Resolve(std::string_view access_key_id, std::string_view session_token,
                               TimePoint now) override;
+  Result<ResolvedKey> ResolveInactive(std::string_view access_key_id) override;
   // UsageRecorder: buffers in memory (keeps the latest use per key).
   void RecordUse(std::string_view access_key_id, std::string_view service, std::string_view region,
                  TimePoint when) override;

@@ -454,6 +454,27 @@ TEST_F(UserServiceTest, DeactivationAndDeletionTakeEffectOnTheNextRequest) {
   EXPECT_EQ(ReasonOf(service_.Resolve(id, "", clock_.Now())), "InvalidClientTokenId");
 }
 
+TEST_F(UserServiceTest, ResolveInactiveGivesOnlyInactiveKeysWithTheirSecret) {
+  MustCreate("olga");
+  CreatedAccessKey key = MustKey("olga");
+  const std::string id = key.metadata.access_key_id;
+  EXPECT_FALSE(service_.ResolveInactive(id).has_value());  // active
+  EXPECT_FALSE(service_.ResolveInactive("AKIAUNKNOWN000000000").has_value());
+
+  ASSERT_TRUE(service_.UpdateAccessKey("olga", id, KeyStatus::kInactive, nullptr).has_value());
+  // Both paths: straight from the store (nothing cached since the change) and from the
+  // cache entry a refused Resolve leaves behind.
+  for (int pass = 0; pass < 2; ++pass) {
+    auto r = service_.ResolveInactive(id);
+    ASSERT_TRUE(r.has_value()) << "pass " << pass;
+    EXPECT_EQ(r->secret_access_key.Reveal(), key.secret_access_key.Reveal());
+    EXPECT_EQ(r->principal.arn, "arn:aws:iam::123456789012:user/olga");
+    EXPECT_EQ(ReasonOf(service_.Resolve(id, "", clock_.Now())), "InvalidClientTokenId");
+  }
+  ASSERT_TRUE(service_.DeleteAccessKey("olga", id, nullptr).has_value());
+  EXPECT_FALSE(service_.ResolveInactive(id).has_value());
+}
+
 // A store that can hold a single read of iam_access_keys (outside a transaction)
 // after it has read, to interleave a Resolve with a concurrent change exactly.
 class GatedStore final : public store::KvStore {

@@ -73,6 +73,13 @@ const std::unordered_map<std::string_view, Known>& Table() {
       {"DecryptionFailure", {400, nullptr}},
       {"EncryptionFailure", {400, nullptr}},
       {"InternalServiceError", {500, nullptr}},
+      // CloudTrail LookupEvents (botocore cloudtrail model).
+      {"InvalidLookupAttributesException", {400, nullptr}},
+      {"InvalidTimeRangeException", {400, nullptr}},
+      {"InvalidMaxResultsException", {400, nullptr}},
+      {"InvalidEventCategoryException", {400, nullptr}},
+      {"OperationNotPermittedException", {400, nullptr}},
+      // (UnsupportedOperationException: in the SSM rows.)
       // SSM (botocore ssm model: every exception shape).
       {"AccessDeniedException", {400, nullptr}},
       {"AlreadyExistsException", {400, nullptr}},

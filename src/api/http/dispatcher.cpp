@@ -63,6 +63,12 @@ Result<iam::ResolvedKey> PrefixCredentialResolver::Resolve(std::string_view acce
   return long_term_.Resolve(access_key_id, session_token, now);
 }
 
+Result<iam::ResolvedKey> PrefixCredentialResolver::ResolveInactive(std::string_view access_key_id) {
+  // Temporary credentials have no Inactive state: they expire or are revoked.
+  if (access_key_id.substr(0, 4) == "ASIA") return NotFound("not an inactive access key");
+  return long_term_.ResolveInactive(access_key_id);
+}
+
 Error AccessDeniedError(const iam::Principal& principal, std::string_view action,
                         std::string_view resource, bool explicit_deny) {
   std::string m = "User: " + principal.arn +
@@ -181,7 +187,22 @@ HttpResponse Dispatcher::Handle(const HttpRequest& request) {
         agent_handler_ != nullptr ? agent_handler_->Handle(request) : Text(404, "not found\n");
   } else {
     const std::string request_id = NewRequestId();
-    response = HandleAws(request, request_id, service_label, operation_label);
+    if (observers_.empty()) {
+      response = HandleAws(request, request_id, service_label, operation_label, nullptr);
+    } else {
+      ObservedRequest observed;
+      observed.time = deps_.clock.Now();
+      observed.request_id = request_id;
+      observed.source_ip = request.remote_address;
+      if (const auto* ua = FindHeader(request.headers, "user-agent")) {
+        observed.user_agent = ua->value;
+      }
+      response = HandleAws(request, request_id, service_label, operation_label, &observed);
+      observed.service = service_label;
+      observed.operation = operation_label;
+      observed.http_status = response.status;
+      for (RequestObserver* o : observers_) o->OnRequest(observed);
+    }
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -189,17 +210,29 @@ HttpResponse Dispatcher::Handle(const HttpRequest& request) {
   return response;
 }
 
+namespace {
+
+void NoteError(ObservedRequest* observed, const Error& e) {
+  if (observed == nullptr) return;
+  observed->error_code = e.reason.empty() ? "InternalFailure" : e.reason;
+  observed->error_message = e.message;
+}
+
+}  // namespace
+
 HttpResponse Dispatcher::HandleAws(const HttpRequest& request, std::string_view request_id,
-                                   std::string& service_label, std::string& operation_label) {
+                                   std::string& service_label, std::string& operation_label,
+                                   ObservedRequest* observed) {
   const bool json = FindHeader(request.headers, "x-amz-target") != nullptr;
   auto fail = [&](const Error& e) {
+    NoteError(observed, e);
     return json ? JsonErrorResponse(e, request_id) : QueryErrorResponse(e, request_id);
   };
   if (PathOf(request.target) != "/") {
     return fail(InvalidArgument("keyward serves AWS APIs at the path /.", "InvalidAction"));
   }
 
-  auto authenticated = AuthenticateSigV4(request, &service_label);
+  auto authenticated = AuthenticateSigV4(request, &service_label, observed);
   if (!authenticated) return fail(authenticated.error());
   const sigv4::ParsedAuth* auth = &authenticated->auth;
   const iam::Principal& principal = authenticated->principal;
@@ -211,7 +244,8 @@ HttpResponse Dispatcher::HandleAws(const HttpRequest& request, std::string_view 
           "keyward does not serve the service '" + auth->service + "' over the JSON protocol.",
           "UnknownOperationException"));
     }
-    return HandleJson(request, svc->second, principal, *auth, request_id, operation_label);
+    return HandleJson(request, svc->second, principal, *auth, request_id, operation_label,
+                      observed);
   }
   const auto svc = query_services_.find(auth->service);
   if (svc == query_services_.end()) {
@@ -224,11 +258,18 @@ HttpResponse Dispatcher::HandleAws(const HttpRequest& request, std::string_view 
     if (!merged) return fail(merged.error());
   }
   if (!params) return fail(params.error());
-  return HandleQuery(request, svc->second, principal, *auth, *params, request_id, operation_label);
+  if (observed != nullptr) {
+    observed->query_params = std::move(*params);
+    return HandleQuery(request, svc->second, principal, *auth, *observed->query_params, request_id,
+                       operation_label, observed);
+  }
+  return HandleQuery(request, svc->second, principal, *auth, *params, request_id, operation_label,
+                     nullptr);
 }
 
 Result<Dispatcher::Authenticated> Dispatcher::AuthenticateSigV4(const HttpRequest& request,
-                                                                std::string* service_label) {
+                                                                std::string* service_label,
+                                                                ObservedRequest* observed) {
   const sigv4::RequestView view{request.method, request.target, request.headers, request.body};
   auto auth = sigv4::ParseAuth(view);
   if (!auth) {
@@ -236,10 +277,18 @@ Result<Dispatcher::Authenticated> Dispatcher::AuthenticateSigV4(const HttpReques
     return auth.error();
   }
   if (service_label != nullptr) *service_label = auth->service;
+  if (observed != nullptr) {
+    observed->access_key_id = auth->access_key_id;
+    observed->region = auth->region;
+  }
   const TimePoint now = deps_.clock.Now();
   auto resolved = deps_.credentials.Resolve(auth->access_key_id, auth->session_token, now);
   if (!resolved) {
     deps_.metrics.RecordAuthFailure(resolved.error().reason);
+    if (observed != nullptr && resolved.error().reason == "InvalidClientTokenId" &&
+        auth->session_token.empty()) {
+      observed->key_inactive = SignedByInactiveKey(view, *auth, now);
+    }
     return resolved.error();
   }
   if (Status ok = verifier_.Verify(view, *auth, resolved->secret_access_key, now); !ok) {
@@ -247,7 +296,14 @@ Result<Dispatcher::Authenticated> Dispatcher::AuthenticateSigV4(const HttpReques
     return ok.error();
   }
   deps_.usage.RecordUse(auth->access_key_id, auth->service, auth->region, now);
+  if (observed != nullptr) observed->principal = resolved->principal;
   return Authenticated{std::move(*auth), std::move(resolved->principal)};
+}
+
+bool Dispatcher::SignedByInactiveKey(const sigv4::RequestView& view, const sigv4::ParsedAuth& auth,
+                                     TimePoint now) {
+  auto inactive = deps_.credentials.ResolveInactive(auth.access_key_id);
+  return inactive && verifier_.Verify(view, auth, inactive->secret_access_key, now).has_value();
 }
 
 Result<iam::Principal> Dispatcher::Authenticate(const HttpRequest& request) {
@@ -277,8 +333,12 @@ Status Dispatcher::Authorize(const HttpRequest& request, const iam::Principal& p
 
 HttpResponse Dispatcher::HandleJson(const HttpRequest& request, const JsonService& service,
                                     const iam::Principal& principal, const sigv4::ParsedAuth& auth,
-                                    std::string_view request_id, std::string& operation_label) {
-  auto fail = [&](const Error& e) { return JsonErrorResponse(e, request_id); };
+                                    std::string_view request_id, std::string& operation_label,
+                                    ObservedRequest* observed) {
+  auto fail = [&](const Error& e) {
+    NoteError(observed, e);
+    return JsonErrorResponse(e, request_id);
+  };
   const std::string_view target = FindHeader(request.headers, "x-amz-target")->value;
   const auto dot = target.rfind('.');
   const std::string_view prefix = dot == std::string_view::npos ? "" : target.substr(0, dot);
@@ -297,8 +357,10 @@ HttpResponse Dispatcher::HandleJson(const HttpRequest& request, const JsonServic
         InvalidArgument("Unknown operation: " + std::string(target), "UnknownOperationException"));
   }
   operation_label = op->name;
-  auto input = DecodeJsonBody(request.body);
-  if (!input) return fail(input.error());
+  auto decoded = DecodeJsonBody(request.body);
+  if (!decoded) return fail(decoded.error());
+  nlohmann::json* input = &*decoded;
+  if (observed != nullptr) input = &observed->json_input.emplace(std::move(*decoded));
   JsonTarget op_target;
   if (op->target) op_target = op->target(*input, principal);
   if (op->authorize) {
@@ -329,14 +391,18 @@ HttpResponse Dispatcher::HandleJson(const HttpRequest& request, const JsonServic
   r.headers = {{"Content-Type", "application/x-amz-json-1.1"},
                {"x-amzn-RequestId", std::string(request_id)}};
   r.body = output->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (observed != nullptr) observed->json_output = std::move(*output);
   return r;
 }
 
 HttpResponse Dispatcher::HandleQuery(const HttpRequest& request, const QueryService& service,
                                      const iam::Principal& principal, const sigv4::ParsedAuth& auth,
                                      const QueryParams& params, std::string_view request_id,
-                                     std::string& operation_label) {
-  auto fail = [&](const Error& e) { return QueryErrorResponse(e, request_id, service.xmlns); };
+                                     std::string& operation_label, ObservedRequest* observed) {
+  auto fail = [&](const Error& e) {
+    NoteError(observed, e);
+    return QueryErrorResponse(e, request_id, service.xmlns);
+  };
   const auto action = params.Get("Action");
   if (!action) return fail(InvalidArgument("Missing Action", "MissingAction"));
   const QueryOperation* op = nullptr;

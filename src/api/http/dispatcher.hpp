@@ -12,10 +12,12 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "api/http/json_protocol.hpp"
 #include "api/http/metrics.hpp"
 #include "api/http/query_protocol.hpp"
+#include "api/http/request_observer.hpp"
 #include "common/clock.hpp"
 #include "common/http_message.hpp"
 #include "common/random.hpp"
@@ -48,6 +50,11 @@ class Dispatcher final : public HttpHandler {
   // to (registration is unsigned), so nothing of the AWS pipeline runs first.
   void SetAgentHandler(HttpHandler* handler) { agent_handler_ = handler; }
 
+  // Adds an observer of every AWS API request, allowed or refused (not of /health,
+  // /metrics or the agents' endpoints). Call before serving; the observer must outlive
+  // the dispatcher's use. With none, the pipeline builds no ObservedRequest at all.
+  void AddObserver(RequestObserver* observer) { observers_.push_back(observer); }
+
   HttpResponse Handle(const HttpRequest& request) override;
 
   // The SigV4 part of the pipeline, for requests that are not AWS API calls (the
@@ -61,12 +68,14 @@ class Dispatcher final : public HttpHandler {
   void SetReady(bool ready) { ready_.store(ready); }
 
  private:
+  // `observed` is null when nobody observes; else the handlers fill it as they go.
   HttpResponse HandleAws(const HttpRequest& request, std::string_view request_id,
-                         std::string& service_label, std::string& operation_label);
+                         std::string& service_label, std::string& operation_label,
+                         ObservedRequest* observed);
   HttpResponse HandleQuery(const HttpRequest& request, const QueryService& service,
                            const iam::Principal& principal, const sigv4::ParsedAuth& auth,
                            const QueryParams& params, std::string_view request_id,
-                           std::string& operation_label);
+                           std::string& operation_label, ObservedRequest* observed);
   std::string NewRequestId();
   struct Authenticated {
     sigv4::ParsedAuth auth;
@@ -74,7 +83,12 @@ class Dispatcher final : public HttpHandler {
   };
   // Authenticate's work, also giving the parsed signature; `service_label` is set as
   // soon as the signing service is known.
-  Result<Authenticated> AuthenticateSigV4(const HttpRequest& request, std::string* service_label);
+  Result<Authenticated> AuthenticateSigV4(const HttpRequest& request, std::string* service_label,
+                                          ObservedRequest* observed = nullptr);
+  // A request refused because its key is not active: was it validly signed by an
+  // Inactive long-term key? (Then a consumer still uses a deactivated key.)
+  bool SignedByInactiveKey(const sigv4::RequestView& view, const sigv4::ParsedAuth& auth,
+                           TimePoint now);
 
   DispatcherDeps deps_;
   std::atomic<bool> ready_{false};
@@ -86,7 +100,8 @@ class Dispatcher final : public HttpHandler {
   std::atomic<std::uint64_t> request_id_counter_{0};
   HttpResponse HandleJson(const HttpRequest& request, const JsonService& service,
                           const iam::Principal& principal, const sigv4::ParsedAuth& auth,
-                          std::string_view request_id, std::string& operation_label);
+                          std::string_view request_id, std::string& operation_label,
+                          ObservedRequest* observed);
   // OK if the caller's identity policies (and `resource_policy`, if any) allow
   // `policy_action` on `resource`; else AccessDenied worded as AWS words it.
   Status Authorize(const HttpRequest& request, const iam::Principal& principal,
@@ -97,6 +112,7 @@ class Dispatcher final : public HttpHandler {
   std::unordered_map<std::string, JsonService> json_services_;    // by signing name
   sigv4::Verifier verifier_;
   HttpHandler* agent_handler_ = nullptr;
+  std::vector<RequestObserver*> observers_;
 };
 
 // The composite resolver: AKIA keys to IAM, ASIA keys to STS.
@@ -106,6 +122,7 @@ class PrefixCredentialResolver final : public iam::CredentialResolver {
       : long_term_(long_term), temporary_(temporary) {}
   Result<iam::ResolvedKey> Resolve(std::string_view access_key_id, std::string_view session_token,
                                    TimePoint now) override;
+  Result<iam::ResolvedKey> ResolveInactive(std::string_view access_key_id) override;
 
  private:
   iam::CredentialResolver& long_term_;

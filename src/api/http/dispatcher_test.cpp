@@ -14,6 +14,8 @@ namespace {
 constexpr char kKeyId[] = "ASIAEXAMPLEINSTANCE1";
 constexpr char kSecret[] = "instance-secret-key";
 constexpr char kToken[] = "instance-session-token";
+constexpr char kInactiveKeyId[] = "AKIAINACTIVEKEY00001";
+constexpr char kInactiveSecret[] = "deactivated-secret-key";
 
 class OneKeyResolver final : public iam::CredentialResolver {
  public:
@@ -30,6 +32,20 @@ class OneKeyResolver final : public iam::CredentialResolver {
     key.principal.instance_id = "mi-0123456789abcdef0";
     return key;
   }
+  // One long-term key exists and is Inactive.
+  Result<iam::ResolvedKey> ResolveInactive(std::string_view access_key_id) override {
+    if (access_key_id != kInactiveKeyId) return NotFound("not an inactive key");
+    iam::ResolvedKey key;
+    key.secret_access_key = SecretBytes(kInactiveSecret);
+    key.principal.arn = "arn:aws:iam::123456789012:user/app";
+    return key;
+  }
+};
+
+class RecordingObserver final : public RequestObserver {
+ public:
+  void OnRequest(const ObservedRequest& request) override { seen.push_back(request); }
+  std::vector<ObservedRequest> seen;
 };
 
 class NoPolicies final : public iam::PolicyResolver {
@@ -85,6 +101,34 @@ class DispatcherTest : public ::testing::Test {
     return r;
   }
 
+  // A JSON 1.1 call to the test service "echo" (no authorization), signed with the
+  // given credentials.
+  HttpRequest SignedEcho(const sigv4::Credentials& creds, std::string body) {
+    HttpRequest r;
+    r.method = "POST";
+    r.target = "/";
+    r.remote_address = "192.0.2.7";
+    r.body = std::move(body);
+    r.headers = {{"Host", "keyward.test"},
+                 {"X-Amz-Target", "Echo.Echo"},
+                 {"User-Agent", "aws-cli/2 test"},
+                 {"Content-Type", "application/x-amz-json-1.1"}};
+    const sigv4::RequestView view{r.method, r.target, r.headers, r.body};
+    for (auto& h : sigv4::Sign(view, creds, {"us-east-1", "echo", clock_.Now()})) {
+      r.headers.push_back(std::move(h));
+    }
+    return r;
+  }
+  void AddEchoService() {
+    JsonOperation echo;
+    echo.name = "Echo";
+    echo.authorize = false;
+    echo.handler = [](const JsonCall& call) -> Result<nlohmann::json> {
+      return nlohmann::json{{"Echoed", call.input.value("Value", "")}};
+    };
+    dispatcher_.AddJsonService(JsonService{"echo", "Echo", "echo", {echo}});
+  }
+
   FakeClock clock_{*ParseIso8601("2026-03-01T12:00:00Z")};
   CountingRandom random_;
   OneKeyResolver credentials_;
@@ -113,6 +157,65 @@ TEST_F(DispatcherTest, AuthenticateRefusesABadSignatureAndCountsIt) {
   unsigned_request.method = "GET";
   unsigned_request.target = "/v1/control-channel/mi-0123456789abcdef0";
   EXPECT_FALSE(dispatcher_.Authenticate(unsigned_request).has_value());
+}
+
+TEST_F(DispatcherTest, ObserversSeeTheCallerTheRequestAndTheResponse) {
+  AddEchoService();
+  RecordingObserver observer;
+  dispatcher_.AddObserver(&observer);
+  const sigv4::Credentials creds{kKeyId, SecretBytes(kSecret), kToken};
+  const HttpResponse response = dispatcher_.Handle(SignedEcho(creds, R"({"Value":"v1"})"));
+  ASSERT_EQ(response.status, 200) << response.body;
+  ASSERT_EQ(observer.seen.size(), 1u);
+  const ObservedRequest& seen = observer.seen[0];
+  EXPECT_EQ(seen.service, "echo");
+  EXPECT_EQ(seen.operation, "Echo");
+  EXPECT_EQ(seen.region, "us-east-1");
+  EXPECT_EQ(seen.source_ip, "192.0.2.7");
+  EXPECT_EQ(seen.user_agent, "aws-cli/2 test");
+  EXPECT_EQ(seen.access_key_id, kKeyId);
+  ASSERT_TRUE(seen.principal.has_value());
+  EXPECT_EQ(seen.principal->instance_id, "mi-0123456789abcdef0");
+  EXPECT_EQ(seen.json_input, (nlohmann::json{{"Value", "v1"}}));
+  EXPECT_EQ(seen.json_output, (nlohmann::json{{"Echoed", "v1"}}));
+  EXPECT_EQ(seen.http_status, 200);
+  EXPECT_TRUE(seen.error_code.empty());
+  EXPECT_FALSE(seen.request_id.empty());
+  EXPECT_NE(response.body.find("v1"), std::string::npos);  // the response still has it
+}
+
+TEST_F(DispatcherTest, ObserversSeeRefusedRequestsWithTheKeyThatWasPresented) {
+  AddEchoService();
+  RecordingObserver observer;
+  dispatcher_.AddObserver(&observer);
+  const sigv4::Credentials wrong{kKeyId, SecretBytes("wrong-secret"), kToken};
+  EXPECT_EQ(dispatcher_.Handle(SignedEcho(wrong, "{}")).status, 403);
+  ASSERT_EQ(observer.seen.size(), 1u);
+  EXPECT_EQ(observer.seen[0].error_code, "SignatureDoesNotMatch");
+  EXPECT_EQ(observer.seen[0].access_key_id, kKeyId);
+  EXPECT_FALSE(observer.seen[0].principal.has_value());
+  EXPECT_FALSE(observer.seen[0].key_inactive);
+}
+
+TEST_F(DispatcherTest, AValidSignatureByAnInactiveKeyIsRefusedButReportedAsSuch) {
+  AddEchoService();
+  RecordingObserver observer;
+  dispatcher_.AddObserver(&observer);
+  const sigv4::Credentials old_key{kInactiveKeyId, SecretBytes(kInactiveSecret), ""};
+  const HttpResponse refused = dispatcher_.Handle(SignedEcho(old_key, "{}"));
+  EXPECT_EQ(refused.status, 403);
+  // As AWS answers a JSON-protocol call with a key that is not active.
+  EXPECT_NE(refused.body.find("UnrecognizedClientException"), std::string::npos) << refused.body;
+  ASSERT_EQ(observer.seen.size(), 1u);
+  EXPECT_TRUE(observer.seen[0].key_inactive);
+  EXPECT_EQ(observer.seen[0].error_code, "InvalidClientTokenId");
+  EXPECT_TRUE(usage_.uses.empty());  // a refused request is no use of the key
+
+  // Knowing only the key ID is not enough to pass for its holder.
+  const sigv4::Credentials forged{kInactiveKeyId, SecretBytes("guessed-secret"), ""};
+  EXPECT_EQ(dispatcher_.Handle(SignedEcho(forged, "{}")).status, 403);
+  ASSERT_EQ(observer.seen.size(), 2u);
+  EXPECT_FALSE(observer.seen[1].key_inactive);
 }
 
 TEST_F(DispatcherTest, AgentPathsGoToTheAgentHandlerWithAgentMetrics) {

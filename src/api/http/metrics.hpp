@@ -13,6 +13,7 @@
 // printable ASCII are replaced with '_', so every rendered line is valid UTF-8.
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -54,6 +55,12 @@ class Metrics {
   // Counts one rejected authentication, by AWS error code (e.g. "SignatureDoesNotMatch").
   void RecordAuthFailure(std::string_view reason);
 
+  // Counts events the event log dropped because its queue was full
+  // (keyward_events_dropped_total). Lock-free.
+  void RecordEventsDropped(std::uint64_t n = 1) {
+    events_dropped_.fetch_add(n, std::memory_order_relaxed);
+  }
+
   // The whole exposition, HELP and TYPE lines included, series in sorted order.
   std::string Render() const;
 
@@ -70,6 +77,7 @@ class Metrics {
   std::map<RequestKey, std::uint64_t, std::less<>> requests_;        // guarded by mu_
   std::map<std::string, Histogram, std::less<>> latency_;            // guarded by mu_
   std::map<std::string, std::uint64_t, std::less<>> auth_failures_;  // guarded by mu_
+  std::atomic<std::uint64_t> events_dropped_{0};
 };
 
 // Escapes a label value for the text format: backslash, double quote and newline.
