@@ -118,6 +118,8 @@ agentproto::ResultMessage CommandRunner::Execute(const agentproto::CommandMessag
   StepOptions step_options;
   step_options.environment = environment;
   step_options.kill_grace = options.kill_grace;
+  step_options.state_dir = options.work_dir.parent_path();  // work/ is in the state dir
+  step_options.ca_file = options.ca_file;
   for (std::size_t i = 0; i < command.steps.size(); ++i) {
     step_options.script_path =
         options.work_dir /

@@ -30,6 +30,7 @@ class CommandRunner {
     std::size_t max_concurrent = 8;
     std::filesystem::path work_dir;  // script files go here
     std::chrono::milliseconds kill_grace = std::chrono::seconds(5);
+    std::string ca_file;  // for secret sync steps' calls to the server
   };
   // The child environment for a step about to start ("NAME=value" each): called on the
   // command's thread, so it can hand out the credentials current at that moment.

@@ -44,42 +44,10 @@ bool IsOurKey(std::string_view key) {
   return false;
 }
 
-}  // namespace
-
-Status ValidateProfileName(std::string_view profile) {
-  if (profile.empty()) return InvalidArgument("the profile name is empty");
-  if (EqualsIgnoreCase(profile, "default")) {
-    return InvalidArgument(
-        "refusing to write the [default] profile: choose a profile of the agent's own");
-  }
-  if (profile.find_first_of("[]\r\n") != std::string_view::npos || Trim(profile) != profile) {
-    return InvalidArgument(
-        "the profile name may not contain brackets, line breaks or "
-        "leading or trailing blanks");
-  }
-  return OkStatus();
-}
-
-Result<std::string> SetProfileCredentials(std::string_view text, std::string_view profile,
-                                          const sigv4::Credentials& credentials,
-                                          std::int64_t expiration) {
-  KW_RETURN_IF_ERROR(ValidateProfileName(profile));
-  const std::string_view values[] = {
-      credentials.access_key_id, credentials.secret_access_key.Reveal(), credentials.session_token};
-  for (std::string_view v : values) {
-    if (v.find_first_of("\r\n") != std::string_view::npos) {
-      return InvalidArgument("a credential holds a line break");
-    }
-  }
-  std::string block;
-  block += "aws_access_key_id = " + credentials.access_key_id + "\n";
-  block += "aws_secret_access_key = ";
-  block += credentials.secret_access_key.Reveal();
-  block += "\n";
-  block += "aws_session_token = " + credentials.session_token + "\n";
-  block +=
-      "x_keyward_expiration = " + FormatIso8601(TimePoint(std::chrono::seconds(expiration))) + "\n";
-
+// `text` with section [profile] holding `block` in place of any of kKeys; the section is
+// appended if absent. Every byte outside the replaced keys is kept.
+std::string ReplaceProfileBlock(std::string_view text, std::string_view profile,
+                                const std::string& block) {
   std::string out;
   out.reserve(text.size() + block.size() + 64);
   bool in_ours = false;
@@ -123,6 +91,66 @@ Result<std::string> SetProfileCredentials(std::string_view text, std::string_vie
     out += block;
   }
   return out;
+}
+
+}  // namespace
+
+Status ValidateProfileName(std::string_view profile) {
+  if (profile.empty()) return InvalidArgument("the profile name is empty");
+  if (EqualsIgnoreCase(profile, "default")) {
+    return InvalidArgument(
+        "refusing to write the [default] profile: choose a profile of the agent's own");
+  }
+  if (profile.find_first_of("[]\r\n") != std::string_view::npos || Trim(profile) != profile) {
+    return InvalidArgument(
+        "the profile name may not contain brackets, line breaks or "
+        "leading or trailing blanks");
+  }
+  return OkStatus();
+}
+
+Result<std::string> SetProfileCredentials(std::string_view text, std::string_view profile,
+                                          const sigv4::Credentials& credentials,
+                                          std::int64_t expiration) {
+  KW_RETURN_IF_ERROR(ValidateProfileName(profile));
+  const std::string_view values[] = {
+      credentials.access_key_id, credentials.secret_access_key.Reveal(), credentials.session_token};
+  for (std::string_view v : values) {
+    if (v.find_first_of("\r\n") != std::string_view::npos) {
+      return InvalidArgument("a credential holds a line break");
+    }
+  }
+  std::string block;
+  block += "aws_access_key_id = " + credentials.access_key_id + "\n";
+  block += "aws_secret_access_key = ";
+  block += credentials.secret_access_key.Reveal();
+  block += "\n";
+  block += "aws_session_token = " + credentials.session_token + "\n";
+  block +=
+      "x_keyward_expiration = " + FormatIso8601(TimePoint(std::chrono::seconds(expiration))) + "\n";
+
+  return ReplaceProfileBlock(text, profile, block);
+}
+
+Result<std::string> SetProfileAccessKey(std::string_view text, std::string_view profile,
+                                        std::string_view access_key_id,
+                                        std::string_view secret_access_key) {
+  if (profile.empty() || profile.find_first_of("[]\r\n") != std::string_view::npos ||
+      Trim(profile) != profile) {
+    return InvalidArgument(
+        "the profile name must be non-empty without brackets, line breaks or leading or "
+        "trailing blanks");
+  }
+  for (std::string_view v : {access_key_id, secret_access_key}) {
+    if (v.empty() || v.find_first_of("\r\n") != std::string_view::npos) {
+      return InvalidArgument("an access key is empty or holds a line break");
+    }
+  }
+  std::string block = "aws_access_key_id = " + std::string(access_key_id) + "\n";
+  block += "aws_secret_access_key = ";
+  block += secret_access_key;
+  block += "\n";
+  return ReplaceProfileBlock(text, profile, block);
 }
 
 Status WriteProfileCredentials(const std::filesystem::path& path, std::string_view profile,

@@ -28,6 +28,14 @@ Result<std::string> SetProfileCredentials(std::string_view text, std::string_vie
                                           const sigv4::Credentials& credentials,
                                           std::int64_t expiration);
 
+// `text` with section [profile] (`default` allowed) holding exactly aws_access_key_id and
+// aws_secret_access_key: a long-term key as agent secret sync installs it. Any
+// aws_session_token or x_keyward_expiration of that section is removed (a stale token
+// would break the key); everything else is kept as SetProfileCredentials does.
+Result<std::string> SetProfileAccessKey(std::string_view text, std::string_view profile,
+                                        std::string_view access_key_id,
+                                        std::string_view secret_access_key);
+
 // Reads `path` (absent reads as empty), applies SetProfileCredentials and replaces the
 // file atomically with mode 0600. The parent directory must exist.
 Status WriteProfileCredentials(const std::filesystem::path& path, std::string_view profile,

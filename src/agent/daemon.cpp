@@ -51,6 +51,7 @@ class Daemon {
     runner_options.max_concurrent = options.max_concurrent_commands;
     runner_options.work_dir = state_.work_dir();
     runner_options.kill_grace = options.kill_grace;
+    runner_options.ca_file = options.ca_file;
     runner_ = std::make_unique<CommandRunner>(
         runner_options, clock_, [this] { return ChildEnvironment(); },
         [this](const agentproto::ResultMessage& r) { OnResult(r); });

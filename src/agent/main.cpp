@@ -8,6 +8,7 @@
 #include "agent/config.hpp"
 #include "agent/daemon.hpp"
 #include "agent/log.hpp"
+#include "agent/secret_sync.hpp"
 #include "agent/state_dir.hpp"
 
 namespace {
@@ -79,6 +80,10 @@ int main(int argc, char** argv) {
       "credential-process", "Print the instance credentials as AWS credential_process JSON");
   process_cmd->add_option("--state-dir", state_dir, "state directory");
   process_cmd->add_option("--ca-file", ca_file, "PEM CA bundle to verify the server with");
+  std::string secret_id;
+  process_cmd->add_option("--secret-id", secret_id,
+                          "print the key that secret sync installed for this secret (Format "
+                          "credential-process) instead of the instance credentials");
 
   auto* status_cmd = app.add_subcommand("status", "Show registration and connection state");
   status_cmd->add_option("--state-dir", state_dir, "state directory");
@@ -113,6 +118,12 @@ int main(int argc, char** argv) {
     auto id = kw::agent::RegisterHost(reg, clock);
     if (!id) return Fail("registration failed: " + id.error().message);
     std::cout << *id << "\n";
+    return 0;
+  }
+  if (process_cmd->parsed() && !secret_id.empty()) {
+    auto out = kw::agent::SyncedCredentialProcessOutput(state_dir, secret_id);
+    if (!out) return Fail(out.error().message);
+    std::cout << *out << "\n";
     return 0;
   }
   if (process_cmd->parsed()) {

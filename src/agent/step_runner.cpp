@@ -12,6 +12,7 @@
 #include <cstring>
 #include <optional>
 
+#include "agent/secret_sync.hpp"
 #include "common/atomic_file.hpp"
 
 namespace kw::agent {
@@ -85,6 +86,17 @@ void CancelFlag::Cancel() {
 
 agentproto::StepResult RunStep(const agentproto::Step& step, const StepOptions& options,
                                const CancelFlag& cancel, const Clock& clock) {
+  if (step.action == kSyncSecretAction) {
+    SyncContext sync;
+    sync.fetch = EnvironmentSecretFetcher(options.environment, options.ca_file, clock);
+    sync.state_dir = options.state_dir;
+    sync.environment = options.environment;
+    sync.hook_script_base = options.script_path;
+    sync.kill_grace = options.kill_grace;
+    // The lock wait stays within the step's own timeout.
+    sync.lock_wait = std::chrono::seconds(std::clamp<std::int64_t>(step.timeout_seconds, 1, 60));
+    return RunSecretSync(step, sync, cancel, clock);
+  }
   agentproto::StepResult result;
   result.name = step.name;
   result.started_at = UnixMillis(clock);

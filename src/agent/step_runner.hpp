@@ -45,11 +45,16 @@ struct StepOptions {
   std::chrono::milliseconds kill_grace = std::chrono::seconds(5);
   // Applied when the step has none (or a non-positive one).
   std::chrono::seconds default_timeout = std::chrono::seconds(3600);
+  // For keyward:syncSecret steps (agent/secret_sync.hpp): the agent's state directory
+  // (credential-process files go beside it) and the CA bundle to reach the server with.
+  std::filesystem::path state_dir;
+  std::string ca_file;
 };
 
-// Runs `step` to completion. Never throws; a step that cannot start (script not
-// writable, fork failure) is Failed with the reason in standard_error. `clock` stamps
-// started_at and ended_at. Safe to call from several threads at once.
+// Runs `step` to completion; a keyward:syncSecret step goes to RunSecretSync
+// (agent/secret_sync.hpp), anything else runs as a shell script. Never throws; a step that cannot
+// start (script not writable, fork failure) is Failed with the reason in standard_error. `clock`
+// stamps started_at and ended_at. Safe to call from several threads at once.
 agentproto::StepResult RunStep(const agentproto::Step& step, const StepOptions& options,
                                const CancelFlag& cancel, const Clock& clock);
 

@@ -102,9 +102,17 @@ Result<CredentialsResponse> DecodeCredentialsResponse(std::string_view body);
 
 // ---- Control channel (WebSocket text frames, one JSON object each) ---------------
 
+// A step of action kSyncSecretAction (agent secret sync, agent/secret_sync.hpp) carries
+// its inputs in run_command: kSyncStepGuard first, then one "Name=value" line per input.
+// The guard makes an agent that does not know the action fail the step (it would run
+// the lines as a script) instead of reporting Success for a secret it never installed.
+inline constexpr const char* kSyncSecretAction = "keyward:syncSecret";
+inline constexpr const char* kSyncStepGuard =
+    "exit 1 # keyward:syncSecret: this keyward-agent is too old to run the step";
+
 struct Step {
   std::string name;
-  std::string action;                    // "aws:runShellScript"
+  std::string action;                    // "aws:runShellScript" or kSyncSecretAction
   std::vector<std::string> run_command;  // parameters already substituted
   std::string working_directory;
   std::int64_t timeout_seconds = 3600;

@@ -373,6 +373,35 @@ Status ParseInputs(const ordered_json& inputs, const std::string& path, bool all
   return OkStatus();
 }
 
+// The inputs of keyward:syncSecret: strings (or integers) that may hold {{ parameters }}.
+Status ParseSyncInputs(const ordered_json& inputs, const std::string& path, StepSpec& step) {
+  if (!inputs.is_object()) return Content(path + ": must be an object.");
+  for (const auto& [key, value] : inputs.items()) {
+    if (key == "timeoutSeconds") continue;
+    if (std::find(std::begin(kSyncSecretInputs), std::end(kSyncSecretInputs), key) ==
+        std::end(kSyncSecretInputs)) {
+      return Content(path + "." + key + ": is not an input of " + kSyncSecretAction + ".");
+    }
+    std::string text;
+    if (value.is_string()) {
+      text = value.get<std::string>();
+    } else if (value.is_number_integer()) {
+      text = std::to_string(value.get<std::int64_t>());
+    } else {
+      return Content(path + "." + key + ": must be a string.");
+    }
+    step.sync_inputs.emplace_back(key, std::move(text));
+  }
+  for (const char* required : {"SecretId", "VersionId", "Format"}) {
+    if (!inputs.contains(required)) return Content(path + "." + required + ": is required.");
+  }
+  // timeoutSeconds as for aws:runShellScript.
+  ordered_json rest = ordered_json::object();
+  rest["runCommand"] = ordered_json::array();
+  if (auto t = inputs.find("timeoutSeconds"); t != inputs.end()) rest["timeoutSeconds"] = *t;
+  return ParseInputs(rest, path, false, step);
+}
+
 Status ParsePrecondition(const ordered_json& pre, const std::string& path, StepSpec& step) {
   const std::string msg =
       ": must be {\"StringEquals\": [\"platformType\", \"Linux\" or \"MacOS\"]}.";
@@ -401,9 +430,10 @@ Result<StepSpec> ParseStep(const ordered_json& s, const std::string& path) {
   auto action = s.find("action");
   if (action == s.end() || !action->is_string()) return Content(path + ".action: is required.");
   step.action = action->get<std::string>();
-  if (step.action != "aws:runShellScript") {
+  if (step.action != "aws:runShellScript" && step.action != kSyncSecretAction) {
     return Content(path + ".action: " + step.action +
-                   " is not supported; keyward runs aws:runShellScript.");
+                   " is not supported; keyward runs aws:runShellScript and " + kSyncSecretAction +
+                   ".");
   }
   auto name = s.find("name");
   if (name == s.end() || !name->is_string() || !IsStepName(name->get<std::string>())) {
@@ -415,9 +445,16 @@ Result<StepSpec> ParseStep(const ordered_json& s, const std::string& path) {
   }
   auto inputs = s.find("inputs");
   if (inputs == s.end()) return Content(path + ".inputs: is required.");
-  KW_RETURN_IF_ERROR(ParseInputs(*inputs, path + ".inputs", false, step));
+  if (step.action == kSyncSecretAction) {
+    KW_RETURN_IF_ERROR(ParseSyncInputs(*inputs, path + ".inputs", step));
+  } else {
+    KW_RETURN_IF_ERROR(ParseInputs(*inputs, path + ".inputs", false, step));
+  }
   if (auto pre = s.find("precondition"); pre != s.end()) {
     KW_RETURN_IF_ERROR(ParsePrecondition(*pre, path + ".precondition", step));
+  }
+  if (step.action == kSyncSecretAction && step.precondition_platform == "MacOS") {
+    return Content(path + ".precondition: " + kSyncSecretAction + " runs on Linux only.");
   }
   return step;
 }
@@ -641,7 +678,9 @@ Result<CommandDocument> ParseCommandDocument(std::string_view content, DocumentF
   }
   std::set<std::string> platforms;
   for (const auto& step : doc.steps) {
-    if (step.precondition_platform.empty()) {
+    if (step.action == kSyncSecretAction) {
+      platforms.insert("Linux");
+    } else if (step.precondition_platform.empty()) {
       platforms.insert({"Linux", "MacOS"});
     } else {
       platforms.insert(step.precondition_platform);

@@ -4,7 +4,8 @@
 //
 // A document is JSON or YAML text (at most kMaxContentBytes, nested at most
 // kMaxNestingDepth) of schemaVersion "2.2" (`parameters`, `mainSteps`) or "1.2"
-// (`parameters`, `runtimeConfig`), whose only action is aws:runShellScript. Every
+// (`parameters`, `runtimeConfig`), whose actions are aws:runShellScript and keyward's
+// keyward:syncSecret (schema 2.2 only; Linux only). Every
 // problem is kInvalidArgument with reason "InvalidDocumentContent" and a message that
 // says where ("mainSteps[1].inputs.runCommand: ..."); an unsupported schema version is
 // "InvalidDocumentSchemaVersion"; oversized content "MaxDocumentSizeExceeded". The
@@ -54,10 +55,23 @@ struct ParameterSpec {
   std::optional<std::int64_t> min_items, max_items, min_chars, max_chars;
 };
 
+// keyward's own action: the agent installs a secret version (agent secret sync). Its
+// inputs are the Keyward-SyncSecret document's parameters (kSyncSecretInputs).
+inline constexpr const char* kSyncSecretAction = "keyward:syncSecret";
+inline constexpr std::string_view kSyncSecretInputs[] = {"SecretId",    "VersionId",
+                                                         "Format",      "Path",
+                                                         "Profile",     "Owner",
+                                                         "Group",       "Mode",
+                                                         "Reload",      "ReloadTimeoutSeconds",
+                                                         "HealthCheck", "HealthTimeoutSeconds",
+                                                         "User"};
+
 struct StepSpec {
   std::string name;
-  std::string action;                            // "aws:runShellScript"
-  std::vector<std::string> run_command;          // templates, placeholders not yet substituted
+  std::string action;                    // "aws:runShellScript" or kSyncSecretAction
+  std::vector<std::string> run_command;  // templates, placeholders not yet substituted
+  // keyward:syncSecret: input name and template, in document order.
+  std::vector<std::pair<std::string, std::string>> sync_inputs;
   std::optional<std::string> working_directory;  // template
   std::optional<std::string> timeout_seconds;    // template or decimal; absent: 3600
   // From the precondition {"StringEquals": ["platformType", X]}; empty: no precondition.

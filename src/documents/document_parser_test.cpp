@@ -215,7 +215,8 @@ TEST(DocumentParserTest, BoundsSizeDepthAndAliases) {
 
 TEST(DocumentParserTest, ValidFuzzSeedsParse) {
   const std::string dir = std::string(KW_SOURCE_DIR) + "/fuzz/corpus/document_parse/";
-  for (const char* name : {"seed.json", "schema12.json", "run_shell_script.json"}) {
+  for (const char* name :
+       {"seed.json", "schema12.json", "run_shell_script.json", "sync_secret.json"}) {
     EXPECT_EQ(Reason(ReadFile(dir + name)), "OK") << name << ": " << Message(ReadFile(dir + name));
   }
   EXPECT_EQ(Reason(ReadFile(dir + "params.yaml"), DocumentFormat::kYaml), "OK")
@@ -238,6 +239,52 @@ TEST(DocumentParserTest, ConvertsBetweenJsonAndYaml) {
   EXPECT_EQ((*tree)["mainSteps"][0]["inputs"]["runCommand"][1], "seq {{count}}");
   EXPECT_EQ(*ConvertContent("{\"a\":1}", DocumentFormat::kJson, DocumentFormat::kJson),
             "{\"a\":1}");
+}
+
+}  // namespace
+}  // namespace kw::documents
+
+namespace kw::documents {
+namespace {
+
+TEST(DocumentParserTest, AcceptsSyncSecretSteps) {
+  const std::string content = R"({
+    "schemaVersion": "2.2",
+    "parameters": {"V": {"type": "String"}},
+    "mainSteps": [{"action": "keyward:syncSecret", "name": "sync",
+                   "inputs": {"SecretId": "app", "VersionId": "{{ V }}", "Format": "json",
+                              "Path": "/etc/app.json", "ReloadTimeoutSeconds": 5,
+                              "timeoutSeconds": 60}}]})";
+  auto doc = ParseCommandDocument(content, DocumentFormat::kJson);
+  ASSERT_TRUE(doc.has_value()) << doc.error().message;
+  EXPECT_EQ(doc->platform_types, std::vector<std::string>{"Linux"});
+  ASSERT_EQ(doc->steps.size(), 1u);
+  EXPECT_TRUE(doc->steps[0].run_command.empty());
+  EXPECT_EQ(doc->steps[0].sync_inputs.size(), 5u);
+  EXPECT_EQ(doc->steps[0].sync_inputs[4],
+            (std::pair<std::string, std::string>{"ReloadTimeoutSeconds", "5"}));
+  EXPECT_EQ(doc->steps[0].timeout_seconds, "60");
+
+  auto with_inputs = [](const std::string& inputs) {
+    return ParseCommandDocument(
+        R"({"schemaVersion": "2.2", "mainSteps": [{"action": "keyward:syncSecret",
+            "name": "s", "inputs": )" +
+            inputs + "}]}",
+        DocumentFormat::kJson);
+  };
+  auto unknown = with_inputs(R"({"SecretId": "a", "VersionId": "b", "Format": "json",
+                                 "runCommand": ["id"]})");
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_NE(unknown.error().message.find("mainSteps[0].inputs.runCommand"), std::string::npos);
+  auto missing = with_inputs(R"({"SecretId": "a", "Format": "json"})");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message.find("VersionId: is required"), std::string::npos);
+  EXPECT_FALSE(with_inputs(R"({"SecretId": ["a"], "VersionId": "b", "Format": "json"})"));
+  auto other = ParseCommandDocument(
+      R"({"schemaVersion": "2.2", "mainSteps": [{"action": "aws:runPowerShellScript",
+          "name": "s", "inputs": {"runCommand": ["x"]}}]})",
+      DocumentFormat::kJson);
+  EXPECT_EQ(other.error().reason, "InvalidDocumentContent");
 }
 
 }  // namespace

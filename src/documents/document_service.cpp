@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <tuple>
 
 #include "crypto/digest.hpp"
 #include "documents/substitution.hpp"
@@ -55,7 +56,53 @@ constexpr std::string_view kRunShellScriptJson = R"json({
 }
 )json";
 
-// 2017-03-01T00:00:00Z: a fixed creation date for the built-in.
+// keyward's own: the agent installs one version of a secret holding an access key
+// (agent secret sync; docs/agent.md). The key itself never appears in the command: the
+// agent fetches it with GetSecretValue under its instance credentials.
+constexpr std::string_view kSyncSecretJson = R"json({
+  "schemaVersion": "2.2",
+  "description": "Install a version of a secret holding an access key on the host (keyward agent secret sync): a shared-credentials profile, an environment file, the secret's JSON or a credential_process key; then reload the consumer and check its health, restoring the previous key if either fails.",
+  "parameters": {
+    "SecretId": {"type": "String", "description": "(Required) The secret's name or ARN.", "maxChars": 2048},
+    "VersionId": {"type": "String", "description": "(Required) The version to install.", "maxChars": 64},
+    "Format": {"type": "String", "default": "credentials", "description": "credentials, env, json or credential-process.", "allowedValues": ["credentials", "env", "json", "credential-process"]},
+    "Path": {"type": "String", "default": "", "description": "The absolute path of the file (not for credential-process).", "maxChars": 4096},
+    "Profile": {"type": "String", "default": "default", "description": "The profile to update (credentials).", "maxChars": 128},
+    "Owner": {"type": "String", "default": "", "description": "The file's owner (name or uid); default: the existing file's, else root.", "maxChars": 64},
+    "Group": {"type": "String", "default": "", "description": "The file's group (name or gid); default: the owner's primary group, else the existing file's.", "maxChars": 64},
+    "Mode": {"type": "String", "default": "0600", "description": "The file's mode, octal.", "allowedPattern": "[0-7]{3,4}"},
+    "Reload": {"type": "String", "default": "", "description": "command:CMD, signal:SIGHUP:/path/to.pid or systemd:UNIT.", "maxChars": 4096},
+    "ReloadTimeoutSeconds": {"type": "String", "default": "30", "description": "Seconds the reload may take.", "allowedPattern": "[1-9][0-9]{0,3}"},
+    "HealthCheck": {"type": "String", "default": "", "description": "A command that exits 0 when the consumer works with the new key.", "maxChars": 4096},
+    "HealthTimeoutSeconds": {"type": "String", "default": "30", "description": "Seconds the health check may take.", "allowedPattern": "[1-9][0-9]{0,3}"},
+    "User": {"type": "String", "default": "", "description": "The local user who may read the key (credential-process).", "maxChars": 64}
+  },
+  "mainSteps": [
+    {
+      "action": "keyward:syncSecret",
+      "name": "syncSecret",
+      "inputs": {
+        "SecretId": "{{ SecretId }}",
+        "VersionId": "{{ VersionId }}",
+        "Format": "{{ Format }}",
+        "Path": "{{ Path }}",
+        "Profile": "{{ Profile }}",
+        "Owner": "{{ Owner }}",
+        "Group": "{{ Group }}",
+        "Mode": "{{ Mode }}",
+        "Reload": "{{ Reload }}",
+        "ReloadTimeoutSeconds": "{{ ReloadTimeoutSeconds }}",
+        "HealthCheck": "{{ HealthCheck }}",
+        "HealthTimeoutSeconds": "{{ HealthTimeoutSeconds }}",
+        "User": "{{ User }}",
+        "timeoutSeconds": 7800
+      }
+    }
+  ]
+}
+)json";
+
+// 2017-03-01T00:00:00Z: a fixed creation date for the built-ins.
 constexpr std::int64_t kBuiltinCreatedMs = 1488326400000;
 
 Error Validation(std::string message) {
@@ -320,28 +367,44 @@ struct DocumentService::Record {
 
 std::string_view RunShellScriptContent() { return kRunShellScriptJson; }
 
+std::string_view SyncSecretContent() { return kSyncSecretJson; }
+
 DocumentService::DocumentService(store::KvStore& store, const Clock& clock,
                                  const iam::Account& account)
-    : store_(store), clock_(clock), account_(account), builtin_(std::make_unique<Record>()) {
-  builtin_content_ = std::string(kRunShellScriptJson);
-  auto doc = ParseCommandDocument(builtin_content_, DocumentFormat::kJson);
-  if (!doc) std::abort();  // the built-in is part of the program
-  Record& r = *builtin_;
-  r.name = documents::kRunShellScript;
-  r.owner = kAmazonOwner;
-  r.created = FromMs(kBuiltinCreatedMs);
-  r.default_version = r.latest_version = "1";
-  r.next_version = 2;
-  r.builtin = true;
-  r.versions.push_back({"1", std::nullopt, r.created, crypto::Sha256Hex(builtin_content_),
-                        DocumentFormat::kJson, doc->schema_version, doc->platform_types});
+    : store_(store), clock_(clock), account_(account) {
+  for (const auto& [name, owner, content] :
+       {std::tuple<const char*, const char*, std::string_view>{kRunShellScript, kAmazonOwner,
+                                                               kRunShellScriptJson},
+        {kSyncSecret, kKeywardOwner, kSyncSecretJson}}) {
+    auto doc = ParseCommandDocument(content, DocumentFormat::kJson);
+    if (!doc) std::abort();  // the built-ins are part of the program
+    auto rec = std::make_unique<Record>();
+    Record& r = *rec;
+    r.name = name;
+    r.owner = owner;
+    r.created = FromMs(kBuiltinCreatedMs);
+    r.default_version = r.latest_version = "1";
+    r.next_version = 2;
+    r.builtin = true;
+    r.versions.push_back({"1", std::nullopt, r.created, crypto::Sha256Hex(content),
+                          DocumentFormat::kJson, doc->schema_version, doc->platform_types});
+    builtin_content_.emplace(r.name, std::string(content));
+    builtins_.push_back(std::move(rec));
+  }
+}
+
+const DocumentService::Record* DocumentService::Builtin(std::string_view name) const {
+  for (const auto& b : builtins_) {
+    if (b->name == name) return b.get();
+  }
+  return nullptr;
 }
 
 DocumentService::~DocumentService() = default;
 
 Result<DocumentService::Record> DocumentService::Load(std::string_view raw_name) {
   std::string_view name = StripArn(raw_name);
-  if (name == builtin_->name) return *builtin_;
+  if (const Record* b = Builtin(name)) return *b;
   if (!IsDocumentName(name)) return NoDocument(name);
   KW_ASSIGN_OR_RETURN(auto item, store_.Get(kDocumentsTable, name));
   if (!item) return NoDocument(name);
@@ -349,7 +412,7 @@ Result<DocumentService::Record> DocumentService::Load(std::string_view raw_name)
 }
 
 Result<std::string> DocumentService::LoadContent(const Record& rec, std::string_view version) {
-  if (rec.builtin) return builtin_content_;
+  if (rec.builtin) return builtin_content_.at(rec.name);
   KW_ASSIGN_OR_RETURN(auto item, store_.Get(kContentTable, rec.name + "/" + std::string(version)));
   if (!item) return Internal("The content of a document version is missing.");
   return std::move(item->value);
@@ -412,6 +475,10 @@ Result<DocumentDescription> DocumentService::CreateDocument(const CreateDocument
                         ": names that start with aws, amazon or amzn are reserved for documents "
                         "that AWS owns.");
     }
+  }
+  if (Builtin(req.name) != nullptr) {
+    return AlreadyExists("Document with same name " + req.name + " already exists.",
+                         "DocumentAlreadyExists");
   }
   const std::string type = req.document_type.value_or("Command");
   if (type != "Command") {
@@ -528,7 +595,7 @@ Result<DocumentPage> DocumentService::ListDocuments(const ListDocumentsRequest& 
   KW_ASSIGN_OR_RETURN(auto items, store_.List(kDocumentsTable, {}));
   std::vector<Record> all;
   all.reserve(items.size() + 1);
-  all.push_back(*builtin_);
+  for (const auto& b : builtins_) all.push_back(*b);
   for (const auto& item : items) {
     KW_ASSIGN_OR_RETURN(Record r, Record::FromJson(item.value));
     all.push_back(std::move(r));
@@ -547,7 +614,7 @@ Result<DocumentPage> DocumentService::ListDocuments(const ListDocumentsRequest& 
         ok = any_of(f.values, [&](const std::string& v) {
           if (v == "All") return true;
           if (v == "Self" || v == "Private") return !r.builtin;
-          if (v == "Amazon") return r.builtin;
+          if (v == "Amazon") return r.builtin && r.owner == kAmazonOwner;
           return v == r.owner;
         });
       } else if (f.key == "Name") {
@@ -592,7 +659,7 @@ Result<DocumentPage> DocumentService::ListDocuments(const ListDocumentsRequest& 
 
 Result<DocumentDescription> DocumentService::UpdateDocument(const UpdateDocumentRequest& req) {
   std::string_view name = StripArn(req.name);
-  if (name == builtin_->name) {
+  if (Builtin(name) != nullptr) {
     return FailedPrecondition("The document " + std::string(name) +
                                   " is owned by Amazon and "
                                   "cannot be changed.",
@@ -663,7 +730,7 @@ Result<DefaultVersionDescription> DocumentService::UpdateDocumentDefaultVersion(
   if (!IsVersionNumber(version)) {
     return PatternError("documentVersion", version, "(^[1-9][0-9]*$)");
   }
-  if (name == builtin_->name) {
+  if (Builtin(name) != nullptr) {
     return FailedPrecondition("The document " + std::string(name) +
                                   " is owned by Amazon and "
                                   "cannot be changed.",
@@ -716,7 +783,7 @@ Result<VersionPage> DocumentService::ListDocumentVersions(std::string_view name,
 Status DocumentService::DeleteDocument(std::string_view raw_name, const VersionSelector& version) {
   std::string_view name = StripArn(raw_name);
   KW_RETURN_IF_ERROR(ValidateVersionSelector(version));
-  if (name == builtin_->name) {
+  if (Builtin(name) != nullptr) {
     return FailedPrecondition("The document " + std::string(name) +
                                   " is owned by Amazon and "
                                   "cannot be deleted.",
@@ -785,7 +852,7 @@ Error NoTaggableDocument(std::string_view name) {
 
 Result<std::vector<Tag>> DocumentService::ListTags(std::string_view raw_name) {
   std::string_view name = StripArn(raw_name);
-  if (name == builtin_->name || !IsDocumentName(name)) return NoTaggableDocument(name);
+  if (Builtin(name) != nullptr || !IsDocumentName(name)) return NoTaggableDocument(name);
   KW_ASSIGN_OR_RETURN(auto item, store_.Get(kDocumentsTable, name));
   if (!item) return NoTaggableDocument(name);
   KW_ASSIGN_OR_RETURN(Record rec, Record::FromJson(item->value));
@@ -794,7 +861,7 @@ Result<std::vector<Tag>> DocumentService::ListTags(std::string_view raw_name) {
 
 Status DocumentService::AddTags(std::string_view raw_name, const std::vector<Tag>& tags) {
   std::string_view name = StripArn(raw_name);
-  if (name == builtin_->name || !IsDocumentName(name)) return NoTaggableDocument(name);
+  if (Builtin(name) != nullptr || !IsDocumentName(name)) return NoTaggableDocument(name);
   return store_.Transact([&](store::Txn& txn) -> Status {
     KW_ASSIGN_OR_RETURN(auto item, txn.Get(kDocumentsTable, name));
     if (!item) return NoTaggableDocument(name);
@@ -821,7 +888,7 @@ Status DocumentService::AddTags(std::string_view raw_name, const std::vector<Tag
 Status DocumentService::RemoveTags(std::string_view raw_name,
                                    const std::vector<std::string>& keys) {
   std::string_view name = StripArn(raw_name);
-  if (name == builtin_->name || !IsDocumentName(name)) return NoTaggableDocument(name);
+  if (Builtin(name) != nullptr || !IsDocumentName(name)) return NoTaggableDocument(name);
   return store_.Transact([&](store::Txn& txn) -> Status {
     KW_ASSIGN_OR_RETURN(auto item, txn.Get(kDocumentsTable, name));
     if (!item) return NoTaggableDocument(name);
@@ -837,7 +904,7 @@ Status DocumentService::RemoveTags(std::string_view raw_name,
 
 std::string DocumentService::DocumentArn(std::string_view raw) const {
   if (raw.substr(0, 4) == "arn:") return std::string(raw);
-  const bool amazon = raw == builtin_->name || StartsWithIgnoreCase(raw, "aws-");
+  const bool amazon = Builtin(raw) != nullptr || StartsWithIgnoreCase(raw, "aws-");
   return "arn:" + account_.partition + ":ssm:" + account_.region + ":" +
          (amazon ? std::string() : account_.id) + ":document/" + std::string(raw);
 }

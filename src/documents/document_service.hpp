@@ -46,6 +46,9 @@ namespace kw::documents {
 
 inline constexpr const char* kAmazonOwner = "Amazon";
 inline constexpr const char* kRunShellScript = "AWS-RunShellScript";
+// keyward's built-in document for agent secret sync (action keyward:syncSecret).
+inline constexpr const char* kSyncSecret = "Keyward-SyncSecret";
+inline constexpr const char* kKeywardOwner = "Keyward";
 inline constexpr std::size_t kMaxVersions = 1000;    // SSM's per-document limit
 inline constexpr std::size_t kMaxTags = 1000;        // the model's TagList limit
 inline constexpr std::size_t kMaxResourceTags = 50;  // SSM's tags per resource (AddTags)
@@ -226,8 +229,11 @@ class DocumentService final : public commands::DocumentResolver {
   store::KvStore& store_;
   const Clock& clock_;
   const iam::Account account_;
-  std::unique_ptr<Record> builtin_;  // AWS-RunShellScript; immutable after construction
-  std::string builtin_content_;
+  const Record* Builtin(std::string_view name) const;  // nullptr if not a built-in
+
+  // AWS-RunShellScript and Keyward-SyncSecret; immutable after construction.
+  std::vector<std::unique_ptr<Record>> builtins_;
+  std::map<std::string, std::string, std::less<>> builtin_content_;  // by name
 
   std::mutex cache_mu_;
   // Parsed documents by content hash.
@@ -237,5 +243,7 @@ class DocumentService final : public commands::DocumentResolver {
 
 // The content of the built-in AWS-RunShellScript (schemaVersion 2.2, AWS's parameters).
 std::string_view RunShellScriptContent();
+// The content of the built-in Keyward-SyncSecret.
+std::string_view SyncSecretContent();
 
 }  // namespace kw::documents

@@ -123,6 +123,52 @@ TEST_F(DocumentServiceTest, ValidatesCreateRequests) {
   EXPECT_EQ(CreateReason(req), "DocumentAlreadyExists");
 }
 
+TEST_F(DocumentServiceTest, BuiltInSyncSecret) {
+  auto d = docs_.DescribeDocument("Keyward-SyncSecret", {});
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  EXPECT_EQ(d->owner, "Keyward");
+  EXPECT_EQ(d->platform_types, std::vector<std::string>{"Linux"});
+
+  auto r = docs_.Resolve("Keyward-SyncSecret", std::nullopt,
+                         {{"SecretId", {"app-key"}},
+                          {"VersionId", {"v-2"}},
+                          {"Path", {"/etc/app/credentials"}},
+                          {"Reload", {"command:kill -HUP $(cat /run/app.pid)"}}},
+                         "Linux");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ASSERT_EQ(r->steps.size(), 1u);
+  EXPECT_EQ(r->steps[0].action, "keyward:syncSecret");
+  // Values verbatim (no shell quoting), empty ones left out, the guard line first.
+  EXPECT_EQ(r->steps[0].run_command,
+            (std::vector<std::string>{agentproto::kSyncStepGuard, "SecretId=app-key",
+                                      "VersionId=v-2", "Format=credentials",
+                                      "Path=/etc/app/credentials", "Profile=default", "Mode=0600",
+                                      "Reload=command:kill -HUP $(cat /run/app.pid)",
+                                      "ReloadTimeoutSeconds=30", "HealthTimeoutSeconds=30"}));
+  EXPECT_EQ(r->steps[0].timeout_seconds, 7800);
+  EXPECT_TRUE(docs_
+                  .Resolve("Keyward-SyncSecret", std::nullopt,
+                           {{"SecretId", {"s"}}, {"VersionId", {"v"}}}, "MacOS")
+                  ->steps.empty());
+  auto bad =
+      docs_.Resolve("Keyward-SyncSecret", std::nullopt,
+                    {{"SecretId", {"s"}}, {"VersionId", {"v"}}, {"Format", {"yaml"}}}, "Linux");
+  EXPECT_EQ(bad.error().reason, "InvalidParameters");
+  auto newline = docs_.Resolve(
+      "Keyward-SyncSecret", std::nullopt,
+      {{"SecretId", {"s"}}, {"VersionId", {"v"}}, {"HealthCheck", {"true\nrm -rf /"}}}, "Linux");
+  EXPECT_EQ(newline.error().reason, "InvalidParameters");
+
+  EXPECT_EQ(docs_.DeleteDocument("Keyward-SyncSecret", {}).error().reason,
+            "InvalidDocumentOperation");
+  CreateDocumentRequest req;
+  req.name = "Keyward-SyncSecret";
+  req.content = Seed();
+  EXPECT_EQ(CreateReason(req), "DocumentAlreadyExists");
+  EXPECT_EQ(docs_.DocumentArn("Keyward-SyncSecret"),
+            "arn:aws:ssm:us-east-1::document/Keyward-SyncSecret");
+}
+
 TEST_F(DocumentServiceTest, BuiltInRunShellScript) {
   auto d = docs_.DescribeDocument("AWS-RunShellScript", {});
   ASSERT_TRUE(d.has_value()) << d.error().message;
@@ -258,7 +304,8 @@ TEST_F(DocumentServiceTest, ListDocumentsFiltersAndPages) {
     }
     return out;
   };
-  EXPECT_EQ(names({}), (std::vector<std::string>{"AWS-RunShellScript", "Alpha", "Beta", "Bravo"}));
+  EXPECT_EQ(names({}), (std::vector<std::string>{"AWS-RunShellScript", "Alpha", "Beta", "Bravo",
+                                                 "Keyward-SyncSecret"}));
   EXPECT_EQ(names({{{"Owner", {"Self"}}}}), (std::vector<std::string>{"Alpha", "Beta", "Bravo"}));
   EXPECT_EQ(names({{{"Owner", {"Amazon"}}}}), std::vector<std::string>{"AWS-RunShellScript"});
   EXPECT_EQ(names({{{"Name", {"B"}}}}), (std::vector<std::string>{"Beta", "Bravo"}));
@@ -276,8 +323,9 @@ TEST_F(DocumentServiceTest, ListDocumentsFiltersAndPages) {
   ASSERT_FALSE(first->next_token.empty());
   paged.next_token = first->next_token;
   auto second = docs_.ListDocuments(paged);
-  ASSERT_EQ(second->documents.size(), 1u);
+  ASSERT_EQ(second->documents.size(), 2u);
   EXPECT_EQ(second->documents[0].name, "Bravo");
+  EXPECT_EQ(second->documents[1].name, "Keyward-SyncSecret");
   EXPECT_TRUE(second->next_token.empty());
 
   ListDocumentsRequest bad;

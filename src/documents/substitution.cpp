@@ -415,6 +415,24 @@ struct Renderer {
     return OkStatus();
   }
 
+  // keyward:syncSecret: agentproto::kSyncStepGuard, then "Name=value" per input whose
+  // value is not empty (an empty parameter means "not set"). Values are verbatim: the
+  // agent never hands them to a shell except Reload/HealthCheck, which are commands.
+  Result<std::vector<std::string>> SyncInputs(const StepSpec& step) {
+    std::vector<std::string> out = {agentproto::kSyncStepGuard};
+    for (const auto& [name, text] : step.sync_inputs) {
+      KW_ASSIGN_OR_RETURN(std::string value, Plain("step " + step.name + ", " + name, text));
+      if (value.empty()) continue;
+      for (char c : value) {
+        if (static_cast<unsigned char>(c) < 0x20) {
+          return BadParameters("step " + step.name + ": " + name + " holds a control character");
+        }
+      }
+      KW_RETURN_IF_ERROR(Add(out, name + "=" + value));
+    }
+    return out;
+  }
+
   // workingDirectory and timeoutSeconds: single values, verbatim.
   Result<std::string> Plain(const std::string& where, const std::string& text) {
     std::string out;
@@ -438,6 +456,7 @@ struct Renderer {
 };
 
 bool StepRunsOn(const StepSpec& step, std::string_view platform) {
+  if (step.action == kSyncSecretAction) return platform == "Linux";
   if (!step.precondition_platform.empty()) return step.precondition_platform == platform;
   return platform == "Linux" || platform == "MacOS";
 }
@@ -614,7 +633,11 @@ Result<std::vector<agentproto::Step>> RenderSteps(const CommandDocument& doc,
     agentproto::Step step;
     step.name = spec.name;
     step.action = spec.action;
-    KW_ASSIGN_OR_RETURN(step.run_command, r.RunCommand(spec));
+    if (spec.action == kSyncSecretAction) {
+      KW_ASSIGN_OR_RETURN(step.run_command, r.SyncInputs(spec));
+    } else {
+      KW_ASSIGN_OR_RETURN(step.run_command, r.RunCommand(spec));
+    }
     if (spec.working_directory) {
       KW_ASSIGN_OR_RETURN(
           step.working_directory,
@@ -675,7 +698,7 @@ Status CheckTemplates(const CommandDocument& doc) {
   }
   Renderer r{doc, probe};
   for (const auto& spec : doc.steps) {
-    auto run = r.RunCommand(spec);
+    auto run = spec.action == kSyncSecretAction ? r.SyncInputs(spec) : r.RunCommand(spec);
     if (!run) return InvalidArgument(run.error().message, "InvalidDocumentContent");
     for (const auto* text : {spec.working_directory ? &*spec.working_directory : nullptr,
                              spec.timeout_seconds ? &*spec.timeout_seconds : nullptr}) {

@@ -2,7 +2,7 @@
 
 // The seam through which a promoted secret version reaches the hosts that consume it:
 // a document run through Run Command (builtin/document_delivery.hpp), or the agent's
-// secret sync (a later addition).
+// secret sync (builtin/agent_sync_delivery.hpp).
 
 #include <map>
 #include <string>
