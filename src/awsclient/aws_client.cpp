@@ -10,8 +10,49 @@ Result<QueryClient> QueryClient::Create(HttpTransport& transport, const Clock& c
                      std::move(region));
 }
 
+Result<QueryClient> QueryClient::Create(HttpTransport& transport, const Clock& clock,
+                                        std::string endpoint, ClientPolicy policy,
+                                        std::string region) {
+  if (policy.credentials == nullptr) return InvalidArgument("a credential provider is required");
+  KW_ASSIGN_OR_RETURN(ParsedUrl url, ParseUrl(endpoint));
+  QueryClient client(transport, clock, std::move(endpoint), std::move(url), sigv4::Credentials{},
+                     std::move(region));
+  client.policy_ = policy;
+  return client;
+}
+
+Status QueryClient::Prepare(ClientRequest& request, std::string_view signing_name) const {
+  if (policy_.limiter != nullptr) policy_.limiter->Acquire();
+  const sigv4::RequestView view{request.method, url_.path, request.headers, request.body};
+  const sigv4::SigningParams signing{region_, std::string(signing_name), clock_->Now()};
+  HeaderList auth;
+  if (policy_.credentials != nullptr) {
+    KW_ASSIGN_OR_RETURN(ProvidedCredentials provided, policy_.credentials->Get());
+    auth = sigv4::Sign(view, provided.credentials, signing);
+  } else {
+    auth = sigv4::Sign(view, credentials_, signing);
+  }
+  for (auto& h : auth) request.headers.push_back(std::move(h));
+  return OkStatus();
+}
+
 Result<xml::Node> QueryClient::Call(const QueryService& service, std::string_view action,
-                                    const QueryParamList& params) const {
+                                    const QueryParamList& params, Idempotency idempotency) const {
+  if (policy_.retry == nullptr) return CallOnce(service, action, params);
+  return policy_.retry->Run<xml::Node>(idempotency,
+                                       [&]() { return CallOnce(service, action, params); });
+}
+
+Result<nlohmann::json> QueryClient::CallJson(const JsonTarget& service, std::string_view operation,
+                                             const nlohmann::json& input,
+                                             Idempotency idempotency) const {
+  if (policy_.retry == nullptr) return CallJsonOnce(service, operation, input);
+  return policy_.retry->Run<nlohmann::json>(
+      idempotency, [&]() { return CallJsonOnce(service, operation, input); });
+}
+
+Result<xml::Node> QueryClient::CallOnce(const QueryService& service, std::string_view action,
+                                        const QueryParamList& params) const {
   ClientRequest request;
   request.method = "POST";
   request.url = endpoint_;
@@ -20,21 +61,24 @@ Result<xml::Node> QueryClient::Call(const QueryService& service, std::string_vie
       {"Host", url_.host_header},
       {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
   };
-  const sigv4::RequestView view{request.method, url_.path, request.headers, request.body};
-  const sigv4::SigningParams signing{region_, std::string(service.signing_name), clock_->Now()};
-  HeaderList auth = sigv4::Sign(view, credentials_, signing);
-  for (auto& h : auth) request.headers.push_back(std::move(h));
+  KW_RETURN_IF_ERROR(Prepare(request, service.signing_name));
 
   KW_ASSIGN_OR_RETURN(ClientResponse response, transport_->Send(request));
-  if (response.status >= 400) return ParseQueryError(response.status, response.body);
+  if (response.status >= 400) {
+    Error e = ParseQueryError(response.status, response.body);
+    // A server error says nothing about the request: it may work next time.
+    if (response.status >= 500) e.code = ErrorCode::kUnavailable;
+    return e;
+  }
   if (response.status < 200 || response.status >= 300) {
     return Unavailable("HTTP " + std::to_string(response.status) + " from " + endpoint_);
   }
   return ParseQueryResult(action, response.body);
 }
 
-Result<nlohmann::json> QueryClient::CallJson(const JsonTarget& service, std::string_view operation,
-                                             const nlohmann::json& input) const {
+Result<nlohmann::json> QueryClient::CallJsonOnce(const JsonTarget& service,
+                                                 std::string_view operation,
+                                                 const nlohmann::json& input) const {
   ClientRequest request;
   request.method = "POST";
   request.url = endpoint_;
@@ -44,10 +88,7 @@ Result<nlohmann::json> QueryClient::CallJson(const JsonTarget& service, std::str
       {"Content-Type", "application/x-amz-json-1.1"},
       {"X-Amz-Target", std::string(service.target_prefix) + "." + std::string(operation)},
   };
-  const sigv4::RequestView view{request.method, url_.path, request.headers, request.body};
-  const sigv4::SigningParams signing{region_, std::string(service.signing_name), clock_->Now()};
-  HeaderList auth = sigv4::Sign(view, credentials_, signing);
-  for (auto& h : auth) request.headers.push_back(std::move(h));
+  KW_RETURN_IF_ERROR(Prepare(request, service.signing_name));
 
   KW_ASSIGN_OR_RETURN(ClientResponse response, transport_->Send(request));
   nlohmann::json body = response.body.empty()

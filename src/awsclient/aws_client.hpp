@@ -7,8 +7,11 @@
 #include <string>
 #include <string_view>
 
+#include "awsclient/credential_sources.hpp"
 #include "awsclient/http_client.hpp"
 #include "awsclient/query_response.hpp"
+#include "awsclient/rate_limiter.hpp"
+#include "awsclient/retry.hpp"
 #include "awsclient/xml_reader.hpp"
 #include "common/clock.hpp"
 #include "common/result.hpp"
@@ -32,6 +35,15 @@ struct JsonTarget {
 inline constexpr JsonTarget kSsm{"ssm", "AmazonSSM"};
 inline constexpr JsonTarget kKeyward{"keyward", "Keyward"};
 
+// What a long-running client adds to a call: credentials asked of a provider on
+// every attempt (so renewed ones are used), pacing, and retries. Each is optional and
+// borrowed; all must outlive the client.
+struct ClientPolicy {
+  CredentialProvider* credentials = nullptr;  // replaces the fixed credentials when set
+  RateLimiter* limiter = nullptr;             // one token per attempt, retries included
+  const RetryPolicy* retry = nullptr;         // null: one attempt
+};
+
 // Immutable after Create, so Call may run concurrently when the transport allows it.
 // The transport and the clock are borrowed and must outlive the client.
 class QueryClient {
@@ -40,20 +52,29 @@ class QueryClient {
   static Result<QueryClient> Create(HttpTransport& transport, const Clock& clock,
                                     std::string endpoint, sigv4::Credentials credentials,
                                     std::string region);
+  // The same with a ClientPolicy (credentials from policy.credentials, which must be
+  // set).
+  static Result<QueryClient> Create(HttpTransport& transport, const Clock& clock,
+                                    std::string endpoint, ClientPolicy policy, std::string region);
 
   // Calls `action`. On 2xx returns the <{action}Result> element; on >= 400 the Error
   // of the <ErrorResponse> ("AccessDenied: User: ... is not authorized ...");
   // kUnavailable when the endpoint is unreachable.
+  // A 5xx answer is kUnavailable whatever its code. With a RetryPolicy, retryable
+  // failures are retried as `idempotency` allows (retry.hpp).
   Result<xml::Node> Call(const QueryService& service, std::string_view action,
-                         const QueryParamList& params = {}) const;
+                         const QueryParamList& params = {},
+                         Idempotency idempotency = Idempotency::kIdempotent) const;
 
   // Calls a JSON 1.1 `operation` with `input` (an object). On 2xx returns the decoded
   // body (an empty body reads as {}); on >= 400 the Error of the JSON error document
   // (reason = its __type, message "Type: message"); kUnavailable when unreachable.
   Result<nlohmann::json> CallJson(const JsonTarget& service, std::string_view operation,
-                                  const nlohmann::json& input) const;
+                                  const nlohmann::json& input,
+                                  Idempotency idempotency = Idempotency::kIdempotent) const;
   const std::string& endpoint() const { return endpoint_; }
   const std::string& region() const { return region_; }
+  const ClientPolicy& policy() const { return policy_; }
 
  private:
   QueryClient(HttpTransport& transport, const Clock& clock, std::string endpoint, ParsedUrl url,
@@ -65,12 +86,20 @@ class QueryClient {
         credentials_(std::move(credentials)),
         region_(std::move(region)) {}
 
+  Result<xml::Node> CallOnce(const QueryService& service, std::string_view action,
+                             const QueryParamList& params) const;
+  Result<nlohmann::json> CallJsonOnce(const JsonTarget& service, std::string_view operation,
+                                      const nlohmann::json& input) const;
+  // Paces, resolves credentials and signs `request` for `signing_name`.
+  Status Prepare(ClientRequest& request, std::string_view signing_name) const;
+
   HttpTransport* transport_;
   const Clock* clock_;
   std::string endpoint_;
   ParsedUrl url_;
   sigv4::Credentials credentials_;
   std::string region_;
+  ClientPolicy policy_;
 };
 
 }  // namespace kw::awsclient

@@ -112,14 +112,23 @@ std::string ConfigFilePath(const EnvLookup& env) {
   return ExpandHome(env("AWS_CONFIG_FILE").value_or("~/.aws/config"), env);
 }
 
-Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options, const EnvLookup& env) {
+Result<StaticChainResult> ResolveStaticChain(const ChainOptions& options, const EnvLookup& env) {
+  StaticChainResult result;
   ResolvedCredentials out;
+  std::vector<std::string>& tried = result.tried;
+  auto found = [&]() -> Result<StaticChainResult> {
+    result.profile = out.profile;
+    result.region = out.region;
+    result.found = std::move(out);
+    return std::move(result);
+  };
   out.profile = options.profile.value_or(
       env("AWS_PROFILE").value_or(env("AWS_DEFAULT_PROFILE").value_or("default")));
 
   const std::string config_path = ConfigFilePath(env);
   KW_ASSIGN_OR_RETURN(LoadedFile config, LoadIni(config_path));
   const auto* config_section = ConfigSection(config, out.profile);
+  if (config_section != nullptr) result.config_profile = *config_section;
 
   // Region first: it does not depend on which provider yields the credentials.
   if (options.region) {
@@ -135,8 +144,6 @@ Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options, cons
     out.region = std::string(kDefaultRegion);
   }
 
-  std::vector<std::string> tried;
-
   // 1. environment
   if (options.profile) {
     tried.push_back("environment (skipped: --profile given)");
@@ -149,7 +156,7 @@ Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options, cons
       out.credentials =
           sigv4::Credentials{*id, SecretBytes(std::move(*secret)), token.value_or("")};
       out.source = "environment";
-      return out;
+      return found();
     }
     if (id || secret) {
       return InvalidArgument(std::string("environment: ") +
@@ -172,7 +179,7 @@ Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options, cons
     if (a.credentials) {
       out.credentials = std::move(*a.credentials);
       out.source = cred_where;
-      return out;
+      return found();
     }
     tried.push_back(cred_where + " (" + a.why_not + ")");
   }
@@ -188,17 +195,29 @@ Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options, cons
     if (a.credentials) {
       out.credentials = std::move(*a.credentials);
       out.source = config_where;
-      return out;
+      return found();
     }
     tried.push_back(config_where + " (" + a.why_not + ")");
   }
 
+  result.profile = out.profile;
+  result.region = out.region;
+  return result;
+}
+
+std::string NoCredentialsMessage(const std::vector<std::string>& tried) {
   std::string message = "no credentials: tried ";
   for (std::size_t i = 0; i < tried.size(); ++i) {
     if (i > 0) message += ", ";
     message += tried[i];
   }
-  return Unauthenticated(message);
+  return message;
+}
+
+Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options, const EnvLookup& env) {
+  KW_ASSIGN_OR_RETURN(StaticChainResult r, ResolveStaticChain(options, env));
+  if (r.found) return std::move(*r.found);
+  return Unauthenticated(NoCredentialsMessage(r.tried));
 }
 
 }  // namespace kw::awsclient

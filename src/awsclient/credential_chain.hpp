@@ -2,8 +2,8 @@
 
 // The credential and region resolution of the AWS CLI, for the keyward client
 // commands: environment variables, then the shared credentials file, then the
-// profile sections of the shared config file. credential_process and instance
-// metadata are not providers here (yet): an operator's CLI has no need of them.
+// profile sections of the shared config file. credential_process, web identity and
+// instance metadata are in credential_sources.hpp, for the server's external clients.
 //
 // Errors name every provider tried and why it gave nothing; they never contain a
 // secret (not even a partial one) nor the line of a file that holds one.
@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.hpp"
 #include "sigv4/sigv4.hpp"
@@ -57,6 +58,22 @@ struct ResolvedCredentials {
 // parse or a half-set key pair (an access key id without its secret), naming the
 // file and line.
 Result<ResolvedCredentials> ResolveCredentials(const ChainOptions& options, const EnvLookup& env);
+
+// The three providers of ResolveCredentials without its final error, for longer chains
+// (credential_sources.hpp) that go on where these find nothing: `tried` holds one
+// entry per provider that gave nothing, and `config_profile` the profile's section of
+// the config file (credential_process, role_arn, ...), empty when there is none.
+struct StaticChainResult {
+  std::optional<ResolvedCredentials> found;
+  std::vector<std::string> tried;
+  std::string profile;
+  std::string region;
+  std::map<std::string, std::string> config_profile;
+};
+Result<StaticChainResult> ResolveStaticChain(const ChainOptions& options, const EnvLookup& env);
+
+// "no credentials: tried A (why), B (why)".
+std::string NoCredentialsMessage(const std::vector<std::string>& tried);
 
 // The shared files' paths, after ~ expansion. Exposed for messages and tests.
 std::string SharedCredentialsPath(const EnvLookup& env);
