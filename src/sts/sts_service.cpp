@@ -81,6 +81,9 @@ struct StsService::Session {
   std::string user_name, user_id;
   std::map<std::string, std::string> tags;  // session tags (role sessions)
   std::string instance_id;                  // instance credentials only
+  // Role sessions: the IAM user that assumed the role (lowercased), so that offboarding
+  // the user can revoke them. Empty when another role or the server assumed it.
+  std::string issued_by_user;
 };
 
 StsService::StsService(store::KvStore& store, const crypto::Envelope& envelope, const Clock& clock,
@@ -113,6 +116,7 @@ Result<TemporaryCredentials> StsService::Issue(Session session, TimePoint now) {
               {"user_id", session.user_id},
               {"tags", tags}};
   if (!session.instance_id.empty()) record["instance_id"] = session.instance_id;
+  if (!session.issued_by_user.empty()) record["issued_by_user"] = session.issued_by_user;
   std::string value;
   try {
     value = record.dump();
@@ -237,6 +241,7 @@ Result<AssumeRoleResult> StsService::AssumeRole(
   session.role_arn = role->arn;
   session.session_name = session_name;
   session.tags = request.tags;
+  if (caller.type == iam::PrincipalType::kUser) session.issued_by_user = ToLowerAscii(caller.name);
   KW_ASSIGN_OR_RETURN(TemporaryCredentials creds, Issue(std::move(session), clock_.Now()));
 
   AssumeRoleResult result;
@@ -305,10 +310,12 @@ CallerIdentity StsService::GetCallerIdentity(const iam::Principal& caller) {
 
 Result<std::shared_ptr<const StsService::Session>> StsService::LoadSession(
     std::string_view access_key_id) {
+  std::uint64_t generation = 0;
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(std::string(access_key_id));
     if (it != cache_.end()) return it->second;
+    generation = cache_generation_;
   }
   KW_ASSIGN_OR_RETURN(auto item, store_.Get(kSessions, access_key_id));
   if (!item) return std::shared_ptr<const Session>();
@@ -333,6 +340,7 @@ Result<std::shared_ptr<const StsService::Session>> StsService::LoadSession(
       session->tags[it.key()] = it.value().get<std::string>();
     }
     session->instance_id = j.value("instance_id", std::string());
+    session->issued_by_user = j.value("issued_by_user", std::string());
   } catch (const json::exception&) {
     return Internal("stored session is unreadable");
   }
@@ -345,6 +353,8 @@ Result<std::shared_ptr<const StsService::Session>> StsService::LoadSession(
 
   std::shared_ptr<const Session> shared = std::move(session);
   std::lock_guard lock(mu_);
+  // A revocation ran while the store was read: do not cache what may be revoked.
+  if (generation != cache_generation_) return shared;
   if (cache_.size() >= kMaxCachedSessions) {
     const TimePoint now = clock_.Now();
     std::erase_if(cache_, [&](const auto& kv) { return kv.second->expiration <= now; });
@@ -430,6 +440,36 @@ Result<std::size_t> StsService::PurgeExpiredSessions(TimePoint now) {
   std::lock_guard lock(mu_);
   std::erase_if(cache_, [&](const auto& kv) { return kv.second->expiration <= now; });
   return purged;
+}
+
+Result<std::size_t> StsService::RevokeUserSessions(std::string_view user_name) {
+  const std::string user = ToLowerAscii(user_name);
+  std::vector<std::string> revoked;
+  KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
+    revoked.clear();
+    KW_ASSIGN_OR_RETURN(auto items, txn.List(kSessions, {}));
+    for (const auto& item : items) {
+      bool match = false;
+      try {
+        const json j = json::parse(item.value);
+        match = (j.at("kind").get<std::string>() == "user" &&
+                 ToLowerAscii(j.at("user_name").get<std::string>()) == user) ||
+                j.value("issued_by_user", std::string()) == user;
+      } catch (const json::exception&) {
+        // Failing closed: a record that cannot be read cannot be shown not to be the
+        // user's, and Resolve refuses it anyway.
+        return Internal("stored session is unreadable");
+      }
+      if (!match) continue;
+      KW_RETURN_IF_ERROR(txn.Delete(kSessions, item.key));
+      revoked.push_back(item.key);
+    }
+    return OkStatus();
+  }));
+  std::lock_guard lock(mu_);
+  ++cache_generation_;
+  for (const auto& id : revoked) cache_.erase(id);
+  return revoked.size();
 }
 
 }  // namespace kw::sts

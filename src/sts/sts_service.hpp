@@ -141,6 +141,12 @@ class StsService final : public iam::CredentialResolver {
   // it periodically; resolution never depends on it.
   Result<std::size_t> PurgeExpiredSessions(TimePoint now);
 
+  // Offboarding: deletes every session of IAM user `user_name` (GetSessionToken) and
+  // every role session that user assumed, so their credentials stop working at once
+  // (InvalidClientTokenId), not at their expiry. Returns how many were revoked. On a
+  // store error nothing is revoked and the error is returned (callers fail closed).
+  Result<std::size_t> RevokeUserSessions(std::string_view user_name);
+
  private:
   struct Session;  // decoded record, cached
   Result<std::shared_ptr<const Session>> LoadSession(std::string_view access_key_id);
@@ -157,6 +163,9 @@ class StsService final : public iam::CredentialResolver {
 
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const Session>> cache_;  // guarded by mu_
+  // Bumped by every revocation, so that a LoadSession that read the store before a
+  // revocation does not cache what it read afterwards. Guarded by mu_.
+  std::uint64_t cache_generation_ = 0;
 };
 
 }  // namespace kw::sts

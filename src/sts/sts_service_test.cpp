@@ -306,6 +306,30 @@ TEST_F(StsServiceTest, GetSessionToken) {
             "InvalidClientTokenId");
 }
 
+TEST_F(StsServiceTest, RevokeUserSessionsEndsTheUsersSessionsOnly) {
+  MakeRole(TrustDoc(alice_.arn));
+  const iam::Principal alice = UserPrincipal(alice_);
+  const iam::Principal bob = UserPrincipal(users_.Add("bob"));
+  auto own = sts_.GetSessionToken(alice, std::nullopt);
+  auto role = Assume(alice);
+  auto other = sts_.GetSessionToken(bob, std::nullopt);
+  ASSERT_TRUE(own && role && other);
+  // Cached before the revocation: revocation must reach the cache too.
+  ASSERT_TRUE(sts_.Resolve(own->access_key_id, own->session_token.Reveal(), clock_.Now()));
+
+  auto n = sts_.RevokeUserSessions("ALICE");
+  ASSERT_TRUE(n.has_value()) << n.error().message;
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(
+      sts_.Resolve(own->access_key_id, own->session_token.Reveal(), clock_.Now()).error().reason,
+      "InvalidClientTokenId");
+  const auto& rc = role->credentials;
+  EXPECT_EQ(sts_.Resolve(rc.access_key_id, rc.session_token.Reveal(), clock_.Now()).error().reason,
+            "InvalidClientTokenId");
+  EXPECT_TRUE(sts_.Resolve(other->access_key_id, other->session_token.Reveal(), clock_.Now()));
+  EXPECT_EQ(*sts_.RevokeUserSessions("alice"), 0u);
+}
+
 TEST_F(StsServiceTest, CallerIdentity) {
   const CallerIdentity id = StsService::GetCallerIdentity(UserPrincipal(alice_));
   EXPECT_EQ(id.arn, alice_.arn);

@@ -1,0 +1,95 @@
+#pragma once
+
+// Runs the rules and keeps their findings. Storage: KvStore table "audit_findings",
+// finding ID -> JSON. One audit is one transaction that merges the observations:
+//   - a finding seen again: last seen, count + 1, the latest evidence and severity;
+//     a suppressed one stays suppressed, a resolved one becomes active again;
+//   - an active finding not seen any more: resolved ("no longer observed");
+//   - a new observation: a new active finding.
+// So repeated audits update findings rather than duplicate them. Thread-safe.
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/rules.hpp"
+#include "common/result.hpp"
+#include "fleet/fleet_service.hpp"
+#include "iam/user_service.hpp"
+#include "store/kv_store.hpp"
+
+namespace kw::audit {
+
+// Where an audit's data comes from. Thread-safe.
+class AuditDataSource {
+ public:
+  virtual ~AuditDataSource() = default;
+  virtual Result<AuditData> Collect(TimePoint now) = 0;
+};
+
+// The live data: IAM users and keys (with last use, as the credential report has
+// them), the fleet's activations (null fleet: none) and the directory snapshot.
+class LiveAuditData final : public AuditDataSource {
+ public:
+  LiveAuditData(iam::UserService& users, fleet::FleetService* fleet,
+                directory::DirectoryService& directory)
+      : users_(users), fleet_(fleet), directory_(directory) {}
+  Result<AuditData> Collect(TimePoint now) override;
+
+ private:
+  iam::UserService& users_;
+  fleet::FleetService* fleet_;
+  directory::DirectoryService& directory_;
+};
+
+struct AuditRun {
+  TimePoint time;
+  std::size_t observed = 0;       // observations this run (after exemptions)
+  std::size_t created = 0;        // new findings
+  std::size_t resolved = 0;       // active findings no longer seen
+  std::vector<Finding> findings;  // every finding the run observed, by ID
+};
+
+struct FindingFilter {
+  std::optional<FindingState> state;
+  std::optional<Severity> min_severity;
+  std::optional<std::string> type;
+};
+
+struct FindingPage {
+  std::vector<Finding> findings;  // by ID
+  std::string next_token;         // empty: last page
+};
+
+class AuditService {
+ public:
+  // References must outlive the service.
+  AuditService(store::KvStore& store, const Clock& clock, AuditDataSource& source,
+               AuditPolicy policy, std::vector<std::unique_ptr<Rule>> rules = DefaultRules());
+
+  // Collects, evaluates and merges. Audits run one at a time.
+  Result<AuditRun> Run();
+  // The merge alone, over given data (tests and benchmarks).
+  Result<AuditRun> RunOn(const AuditData& data);
+
+  // kInvalidArgument "InvalidNextTokenException" for a bad token.
+  Result<FindingPage> List(const FindingFilter& filter, std::optional<std::string> next_token,
+                           int max_results);
+  // kNotFound "ResourceNotFoundException" for an unknown ID.
+  Result<Finding> Get(std::string_view finding_id);
+  Result<Finding> UpdateState(std::string_view finding_id, FindingState state, std::string reason);
+
+  const AuditPolicy& policy() const { return policy_; }
+
+ private:
+  store::KvStore& store_;
+  const Clock& clock_;
+  AuditDataSource& source_;
+  const AuditPolicy policy_;
+  const std::vector<std::unique_ptr<Rule>> rules_;
+  std::mutex run_mu_;  // one audit at a time
+};
+
+}  // namespace kw::audit
