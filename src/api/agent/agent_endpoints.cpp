@@ -23,6 +23,21 @@ HttpResponse JsonOk(std::string body, std::string_view request_id) {
 
 }  // namespace
 
+void AgentEndpoints::RecordAgentEvent(std::string name, std::string instance_id, std::string source,
+                                      nlohmann::json parameters, const Error* error) {
+  if (events_ == nullptr) return;
+  events::ServiceEvent e;
+  e.event_name = std::move(name);
+  e.instance_id = std::move(instance_id);
+  e.source_ip = std::move(source);
+  e.request_parameters = std::move(parameters);
+  if (error != nullptr) {
+    e.error_code = error->reason.empty() ? "InternalFailure" : error->reason;
+    e.error_message = error->message;
+  }
+  events_->RecordServiceEvent(std::move(e));
+}
+
 bool AgentEndpoints::Owns(const HttpRequest& request) {
   return PathOf(request.target).rfind(kAgentPathPrefix, 0) == 0;
 }
@@ -52,6 +67,10 @@ HttpResponse AgentEndpoints::Handle(const HttpRequest& request) {
     auto req = agentproto::DecodeRegisterRequest(request.body);
     if (!req) return JsonErrorResponse(req.error(), request_id);
     auto out = fleet_.Register(*req, source, now);
+    // The activation ID names the activation; the code is the credential, never logged.
+    RecordAgentEvent("RegisterManagedInstance", out ? out->instance_id : std::string(), source,
+                     {{"ActivationId", req->activation_id}, {"Name", req->computer_name}},
+                     out ? nullptr : &out.error());
     if (!out) return JsonErrorResponse(out.error(), request_id);
     return JsonOk(agentproto::Encode(*out), request_id);
   }
@@ -65,6 +84,10 @@ HttpResponse AgentEndpoints::Handle(const HttpRequest& request) {
   auto req = agentproto::DecodeCredentialsRequest(request.body);
   if (!req) return JsonErrorResponse(req.error(), request_id);
   auto out = fleet_.IssueCredentials(*req, source, now);
+  // A refusal for fingerprint drift sends the agent into hibernation.
+  const bool hibernates = !out && out.error().reason == "FingerprintMismatch";
+  RecordAgentEvent(hibernates ? "AgentHibernated" : "RefreshInstanceCredentials", req->instance_id,
+                   source, nlohmann::json::object(), out ? nullptr : &out.error());
   if (!out) return JsonErrorResponse(out.error(), request_id);
   HttpResponse r = JsonOk(agentproto::Encode(*out), request_id);
   // Credentials must not be kept by any cache between the agent and the server.

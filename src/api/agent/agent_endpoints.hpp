@@ -18,6 +18,7 @@
 #include "common/clock.hpp"
 #include "common/http_message.hpp"
 #include "common/random.hpp"
+#include "events/event_recorder.hpp"
 #include "fleet/fleet_service.hpp"
 
 namespace kw::api {
@@ -37,10 +38,18 @@ class AgentEndpoints final : public HttpHandler {
   // 404 for an unknown path under /v1/agent/, 405 for a method other than POST.
   HttpResponse Handle(const HttpRequest& request) override;
 
+  // Records registrations, credential refreshes and hibernations (a refresh refused for
+  // fingerprint drift) in the event log. Set before serving; null: none recorded.
+  void SetEventRecorder(events::EventRecorder* recorder) { events_ = recorder; }
+
  private:
+  void RecordAgentEvent(std::string name, std::string instance_id, std::string source,
+                        nlohmann::json parameters, const Error* error);
+
   fleet::FleetService& fleet_;
   const Clock& clock_;
   Random& random_;
+  events::EventRecorder* events_ = nullptr;
 };
 
 }  // namespace kw::api

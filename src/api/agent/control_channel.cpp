@@ -81,6 +81,8 @@ class ControlChannel::Session final : public WebSocketSession {
     }
     switch (message->type) {
       case Type::kHello: {
+        RecordEvent("AgentConnected", {{"AgentVersion", message->hello.agent_version}},
+                    nlohmann::json(), nullptr);
         owner_.deps_.presence.Connected(instance_id_, message->hello, connection_->remote_address(),
                                         now);
         if (!hello_.exchange(true, std::memory_order_acq_rel)) {
@@ -99,6 +101,17 @@ class ControlChannel::Session final : public WebSocketSession {
       }
       case Type::kResult: {
         Status s = owner_.deps_.commands.Complete(instance_id_, message->result, now);
+        // Statuses and exit codes only: a step's output may hold anything.
+        nlohmann::json steps = nlohmann::json::array();
+        for (const auto& step : message->result.steps) {
+          steps.push_back(
+              {{"name", step.name}, {"status", step.status}, {"responseCode", step.response_code}});
+        }
+        RecordEvent("CommandInvocationCompleted", {{"CommandId", message->result.command_id}},
+                    {{"status", message->result.status},
+                     {"responseCode", message->result.response_code},
+                     {"steps", std::move(steps)}},
+                    s ? nullptr : &s.error());
         if (!s) {
           owner_.Warn("control channel " + instance_id_ + ": result refused: " + s.error().message);
         }
@@ -131,6 +144,22 @@ class ControlChannel::Session final : public WebSocketSession {
   }
 
  private:
+  void RecordEvent(std::string name, nlohmann::json parameters, nlohmann::json details,
+                   const Error* error) {
+    if (owner_.deps_.events == nullptr) return;
+    events::ServiceEvent e;
+    e.event_name = std::move(name);
+    e.instance_id = instance_id_;
+    e.source_ip = connection_->remote_address();
+    e.request_parameters = std::move(parameters);
+    e.additional_event_data = std::move(details);
+    if (error != nullptr) {
+      e.error_code = error->reason.empty() ? "InternalFailure" : error->reason;
+      e.error_message = error->message;
+    }
+    owner_.deps_.events->RecordServiceEvent(std::move(e));
+  }
+
   void Violation(const std::string& what) {
     violated_ = true;
     owner_.Warn("control channel " + instance_id_ + " from " + connection_->remote_address() +

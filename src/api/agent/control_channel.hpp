@@ -39,6 +39,7 @@
 #include "common/clock.hpp"
 #include "common/http_message.hpp"
 #include "common/result.hpp"
+#include "events/event_recorder.hpp"
 #include "fleet/presence.hpp"
 #include "iam/principal.hpp"
 
@@ -58,6 +59,9 @@ struct ControlChannelDeps {
   // deliveries). Lines name the instance and the problem, never message contents.
   // May be empty (no logging).
   std::function<void(const std::string&)> log_warning;
+  // Records agent connections and command results (command runs, secret syncs) in the
+  // event log. May be null.
+  events::EventRecorder* events = nullptr;
 };
 
 // True for "mi-" followed by 17 lowercase hex digits.

@@ -1,0 +1,217 @@
+#include "events/redaction.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace kw::events {
+namespace {
+
+using nlohmann::json;
+
+// Members that name or describe things, never carry a value. Sorted (binary search).
+// Deliberately absent, among others: SecretString, SecretBinary, RandomPassword,
+// SecretAccessKey, SessionToken, Password, NewPassword, OldPassword, ActivationCode,
+// Parameters (SendCommand's may carry anything), Content (a document may embed
+// values), Value (SSM parameters), TokenCode, ExternalId, Credentials.
+constexpr std::array<std::string_view, 112> kSafe = {
+    "ARN",
+    "AccessKeyId",
+    "ActivationId",
+    "AddReplicaRegions",
+    "AgentVersion",
+    "AllowUnassociatedTargets",
+    "Arn",
+    "AssumedRoleId",
+    "AttributeKey",
+    "AttributeValue",
+    "AutomaticallyAfterDays",
+    "BlockPublicPolicy",
+    "ClientRequestToken",
+    "CloudWatchOutputConfig",
+    "CommandId",
+    "Comment",
+    "CreateDate",
+    "CreatedDate",
+    "Cutoff",
+    "DefaultInstanceName",
+    "DeletedDate",
+    "DeletionDate",
+    "Description",
+    "DetailedStatus",
+    "DocumentFormat",
+    "DocumentHash",
+    "DocumentName",
+    "DocumentType",
+    "DocumentVersion",
+    "Duration",
+    "DurationSeconds",
+    "Enabled",
+    "EndTime",
+    "EventCategory",
+    "ExcludeCharacters",
+    "ExcludeLowercase",
+    "ExcludeNumbers",
+    "ExcludePunctuation",
+    "ExcludeUppercase",
+    "ExpirationDate",
+    "Expired",
+    "Filters",
+    "ForceDeleteWithoutRecovery",
+    "ForceOverwriteReplicaSecret",
+    "IamRole",
+    "Id",
+    "IncludeDeprecated",
+    "IncludePlannedDeletion",
+    "IncludeSpace",
+    "InstanceId",
+    "InstanceIds",
+    "Key",
+    "KmsKeyId",
+    "LastAccessedDate",
+    "LastChangedDate",
+    "LastRotatedDate",
+    "LookupAttributes",
+    "Marker",
+    "MaxConcurrency",
+    "MaxErrors",
+    "MaxItems",
+    "MaxResults",
+    "Name",
+    "NewPath",
+    "NewUserName",
+    "NextToken",
+    "OutputS3BucketName",
+    "OutputS3KeyPrefix",
+    "OwningService",
+    "PasswordLength",
+    "Path",
+    "PathPrefix",
+    "PermissionsBoundary",
+    "PolicyArn",
+    "PolicyDocument",
+    "PolicyName",
+    "PrimaryRegion",
+    "Priority",
+    "RecoveryWindowInDays",
+    "Region",
+    "RegistrationLimit",
+    "RemoveReplicaRegions",
+    "RequireEachIncludedType",
+    "ResourceId",
+    "ResourcePolicy",
+    "ResourceType",
+    "RoleArn",
+    "RoleName",
+    "RoleSessionName",
+    "RotateImmediately",
+    "RotationEnabled",
+    "RotationLambdaARN",
+    "RotationRules",
+    "Schedule",
+    "ScheduleExpression",
+    "SecretId",
+    "SecretIdList",
+    "ServiceRoleArn",
+    "SortOrder",
+    "StartTime",
+    "Status",
+    "TagKeys",
+    "Tags",
+    "Targets",
+    "TimeoutSeconds",
+    "UserName",
+    "Values",
+    "VersionId",
+    "VersionIdsToStages",
+    "VersionStage",
+    "VersionStages",
+    "WindowId",
+};
+
+bool InSafeList(std::string_view member) {
+  return std::binary_search(kSafe.begin(), kSafe.end(), member);
+}
+
+json RedactValue(std::string_view name, const json& value);
+
+json RedactObject(std::string_view parent, const json& obj) {
+  json out = json::object();
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (!IsSafeMember(parent, it.key())) {
+      out[it.key()] = kRedacted;
+    } else {
+      out[it.key()] = RedactValue(it.key(), it.value());
+    }
+  }
+  return out;
+}
+
+// A safe member's value: scalars as they are, containers with their members checked
+// (list elements inherit the list's name as their parent).
+json RedactValue(std::string_view name, const json& value) {
+  if (value.is_object()) return RedactObject(name, value);
+  if (value.is_array()) {
+    json out = json::array();
+    for (const json& v : value) out.push_back(RedactValue(name, v));
+    return out;
+  }
+  return value;
+}
+
+std::string LowerFirst(std::string_view s) {
+  std::string out(s);
+  if (!out.empty()) out[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(out[0])));
+  return out;
+}
+
+bool IsDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+bool IsSafeMember(std::string_view parent, std::string_view member) {
+  // A tag's value and a filter's values are labels, not secrets; an SSM parameter's
+  // "Value" (top level) may be a SecureString.
+  if (member == "Value") return parent == "Tags";
+  return InSafeList(member);
+}
+
+json RedactJsonInput(const json& input) {
+  if (input.is_null()) return nullptr;
+  if (!input.is_object()) return kRedacted;
+  return RedactObject("", input);
+}
+
+json RedactQueryInput(const std::map<std::string, std::string, std::less<>>& params) {
+  json out = json::object();
+  for (const auto& [name, value] : params) {
+    if (name == "Action" || name == "Version") continue;
+    // Every named segment of "Tags.member.1.Key" must be safe under its parent.
+    bool safe = true;
+    std::string parent;
+    std::string lowered;
+    std::size_t start = 0;
+    while (start <= name.size()) {
+      const std::size_t dot = std::min(name.find('.', start), name.size());
+      const std::string_view segment = std::string_view(name).substr(start, dot - start);
+      if (segment != "member" && !IsDigits(segment)) {
+        safe = safe && IsSafeMember(parent, segment);
+        parent = std::string(segment);
+      }
+      if (!lowered.empty()) lowered.push_back('.');
+      lowered += LowerFirst(segment);
+      start = dot + 1;
+    }
+    out[lowered] = safe ? json(value) : json(kRedacted);
+  }
+  return out;
+}
+
+json RedactJsonOutput(bool read_only, const json& output) {
+  if (read_only || output.is_null()) return nullptr;
+  return RedactJsonInput(output);
+}
+
+}  // namespace kw::events
