@@ -1,7 +1,10 @@
 // Rotation commands: access-key rotation policies and their rotations, over keyward's
 // own JSON service (Keyward.CreateRotationPolicy, ...; api/keyward/rotation_api.hpp).
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <iterator>
+#include <ostream>
 
 #include "cli/command.hpp"
 #include "cli/json_commands.hpp"
@@ -116,14 +119,18 @@ Result<CommandOutput> RunRotationCreate(CommandContext& ctx) {
   json input = json::object();
   input["UserName"] = ctx.Arg("--user").value_or("");
   input["SecretId"] = ctx.Arg("--secret").value_or("");
+  if (auto issuer = ctx.Arg("--issuer")) input["Issuer"] = *issuer;
+  if (auto target = ctx.Arg("--secret-target")) input["SecretTarget"] = *target;
+  // The server validates the kind and its parameters (it knows the registered ones,
+  // external deliveries of the integrations file included); the client only shapes them.
   const std::string delivery = ctx.Arg("--delivery").value_or("document");
-  if (delivery != "document") {
-    return InvalidArgument("--delivery: only 'document' (Run Command) is supported");
-  }
+  const bool document = delivery == "document";
   json params = json::object();
-  auto document = ctx.Arg("--document");
-  if (!document || document->empty()) return InvalidArgument("--document is required");
-  params["document"] = *document;
+  if (auto name = ctx.Arg("--document"); name && !name->empty()) {
+    params["document"] = *name;
+  } else if (document) {
+    return InvalidArgument("--document is required with --delivery document");
+  }
   if (auto ps = ctx.Arg("--parameter")) {
     std::string_view rest = *ps;
     // One NAME=VALUE per option; a value may contain commas, so split on newlines only.
@@ -135,11 +142,15 @@ Result<CommandOutput> RunRotationCreate(CommandContext& ctx) {
       if (eq == std::string_view::npos || eq == 0) {
         return InvalidArgument("--parameter: '" + std::string(item) + "' must be NAME=VALUE");
       }
-      params["param:" + std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
+      // A document's own parameters are "param:NAME"; other kinds take NAME as it is.
+      params[(document ? "param:" : "") + std::string(item.substr(0, eq))] =
+          std::string(item.substr(eq + 1));
     }
   }
   input["Delivery"] = {{"Type", delivery}, {"Parameters", std::move(params)}};
-  KW_ASSIGN_OR_RETURN(input["Targets"], ParseTargets(ctx.Arg("--targets").value_or("")));
+  if (delivery != "none" || ctx.Arg("--targets")) {
+    KW_ASSIGN_OR_RETURN(input["Targets"], ParseTargets(ctx.Arg("--targets").value_or("")));
+  }
 
   auto schedule = ctx.Arg("--schedule");
   auto days = ctx.Arg("--after-days");
@@ -309,30 +320,187 @@ CommandOutput StatusOutput(const std::vector<json>& rotations) {
   return out;
 }
 
-Result<CommandOutput> RunRotationStatus(CommandContext& ctx) {
-  KW_ASSIGN_OR_RETURN(const QueryClient* client, ctx.Client());
+// The rotations `status` shows: one rotation, a policy's rotations, or every policy's
+// rotation in progress (else its last one).
+Result<std::vector<json>> FetchRotations(const QueryClient& client,
+                                         const std::optional<std::string>& id) {
   std::vector<json> rotations;
-  if (auto id = ctx.Arg("ID")) {
+  if (id) {
     if (id->find('.') != std::string::npos) {  // a rotation ID: POLICY.SEQUENCE
-      KW_ASSIGN_OR_RETURN(json r, client->CallJson(kKeyward, "GetRotation", {{"RotationId", *id}}));
+      KW_ASSIGN_OR_RETURN(json r, client.CallJson(kKeyward, "GetRotation", {{"RotationId", *id}}));
       rotations.push_back(r.value("Rotation", json::object()));
-    } else {
-      KW_ASSIGN_OR_RETURN(rotations, ListAllJson(*client, kKeyward, "ListRotations",
-                                                 {{"PolicyId", *id}}, "Rotations"));
+      return rotations;
     }
-    return StatusOutput(rotations);
+    return ListAllJson(client, kKeyward, "ListRotations", {{"PolicyId", *id}}, "Rotations");
   }
-  // Every policy's rotation in progress, else its last one.
-  KW_ASSIGN_OR_RETURN(auto policies, ListAllJson(*client, kKeyward, "ListRotationPolicies",
+  KW_ASSIGN_OR_RETURN(auto policies, ListAllJson(client, kKeyward, "ListRotationPolicies",
                                                  json::object(), "RotationPolicies"));
   for (const auto& p : policies) {
     std::string rid = p.value("ActiveRotationId", "");
     if (rid.empty()) rid = p.value("LastRotationId", "");
     if (rid.empty()) continue;
-    KW_ASSIGN_OR_RETURN(json r, client->CallJson(kKeyward, "GetRotation", {{"RotationId", rid}}));
+    KW_ASSIGN_OR_RETURN(json r, client.CallJson(kKeyward, "GetRotation", {{"RotationId", rid}}));
     rotations.push_back(r.value("Rotation", json::object()));
   }
-  return StatusOutput(rotations);
+  return rotations;
+}
+
+bool Finished(const json& r) {
+  const std::string step = r.value("Step", "");
+  return step == "done" || step == "failed";
+}
+
+// The steps in order, for the progress display ("failed" ends anywhere).
+constexpr std::string_view kStepOrder[] = {"queued",     "preflight", "create",     "store",
+                                           "test",       "promote",   "distribute", "verify",
+                                           "deactivate", "grace",     "delete",     "done"};
+
+// "[#######.....] 7/12 distribute, 1/2 hosts": one line per rotation on a terminal.
+std::string ProgressLine(const json& r) {
+  const std::string step = r.value("Step", "");
+  constexpr std::size_t kTotal = std::size(kStepOrder);
+  std::size_t reached = 0;
+  for (std::size_t i = 0; i < kTotal; ++i) {
+    if (kStepOrder[i] == step) reached = i + 1;
+  }
+  if (step == "failed") {
+    // As far as it got: the last step of its history before failing.
+    for (const auto& h : r.value("History", json::array())) {
+      for (std::size_t i = 0; i < kTotal; ++i) {
+        if (kStepOrder[i] == h.value("Step", "")) reached = std::max(reached, i + 1);
+      }
+    }
+  }
+  constexpr std::size_t kWidth = 24;
+  const std::size_t filled = reached * kWidth / kTotal;
+  std::string bar = "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "] ";
+  std::string line = r.value("RotationId", "?") + " " + bar + std::to_string(reached) + "/" +
+                     std::to_string(kTotal) + " " + step;
+  if (const std::string acked = AckedText(r); !acked.empty()) line += ", hosts " + acked;
+  return line;
+}
+
+constexpr std::string_view kClearScreen = "\x1b[H\x1b[2J";
+
+Result<CommandOutput> RunRotationStatus(CommandContext& ctx) {
+  KW_ASSIGN_OR_RETURN(const QueryClient* client, ctx.Client());
+  const std::optional<std::string> id = ctx.Arg("ID");
+  KW_ASSIGN_OR_RETURN(std::vector<json> rotations, FetchRotations(*client, id));
+  if (!ctx.Arg("--watch")) return StatusOutput(rotations);
+
+  // --watch: one frame a second until every rotation shown is done or failed (or the
+  // operator presses Ctrl-C, which ends the process). The last frame is the command's
+  // result; the earlier ones go to the live output as they come. On a terminal each
+  // frame replaces the previous one and leads with a progress bar per rotation; piped,
+  // the frames follow each other, so scripts and tests read them without a tty.
+  std::ostream* live = ctx.live_output();
+  const bool terminal = live != nullptr && ctx.live_output_is_terminal();
+  auto frame = [&](const std::vector<json>& rs) {
+    CommandOutput out = StatusOutput(rs);
+    if (terminal) {
+      std::vector<std::string> progress;
+      for (const auto& r : rs) progress.push_back(ProgressLine(r));
+      out.notices.insert(out.notices.begin(), progress.begin(), progress.end());
+      if (!std::all_of(rs.begin(), rs.end(), Finished)) {
+        out.notices.push_back("watching (every second; Ctrl-C to stop)");
+      }
+    }
+    return out;
+  };
+  const OutputFormat format = ctx.options().output;
+  while (!std::all_of(rotations.begin(), rotations.end(), Finished)) {
+    if (live != nullptr) {
+      if (terminal) *live << kClearScreen;
+      PrintOutput(frame(rotations), format, *live);
+      if (!terminal) *live << "\n";
+      live->flush();
+    }
+    ctx.Sleep(std::chrono::seconds(1));
+    KW_ASSIGN_OR_RETURN(rotations, FetchRotations(*client, id));
+  }
+  if (terminal) *live << kClearScreen;
+  return frame(rotations);
+}
+
+// ---- plan ----
+
+Json DateRange(const json& step) {
+  const Json from = IsoMember(step, "EarliestDate");
+  const Json to = IsoMember(step, "LatestDate");
+  if (!from.is_string()) return nullptr;
+  if (!to.is_string() || to == from) return from;
+  return from.get<std::string>() + " .. " + to.get<std::string>();
+}
+
+// What a rotation of the policy would do now: rows of (item, value, detail).
+Result<CommandOutput> RunRotationPlan(CommandContext& ctx, const std::string& id) {
+  KW_ASSIGN_OR_RETURN(const QueryClient* client, ctx.Client());
+  KW_ASSIGN_OR_RETURN(json result, client->CallJson(kKeyward, "PlanRotation", {{"PolicyId", id}}));
+  const json plan = result.value("Plan", json::object());
+  CommandOutput out;
+  out.records.columns = {"Item", "Value", "Detail"};
+  auto row = [&out](std::string item, Json value, Json detail = nullptr) {
+    out.records.rows.push_back({std::move(item), std::move(value), std::move(detail)});
+  };
+  row("Policy", StrMember(plan, "PolicyId"),
+      plan.value("UserName", "") + " / " + plan.value("SecretId", ""));
+  {
+    std::string detail = plan.value("OldKeyStatus", "not a key of the user");
+    const Json created = IsoMember(plan, "OldKeyCreateDate");
+    if (created.is_string()) detail += ", created " + created.get<std::string>();
+    const Json used = IsoMember(plan, "OldKeyLastUsedDate");
+    detail += used.is_string() ? ", last used " + used.get<std::string>() + " (" +
+                                     plan.value("OldKeyLastUsedSource", "?") + ")"
+                               : ", no recorded use";
+    row("Replaces key", StrMember(plan, "OldAccessKeyId"), detail);
+  }
+  row("Secret version", StrMember(plan, "CurrentVersionId"), "AWSCURRENT now");
+  row("Preflight", StrMember(plan, "Preflight"));
+  for (const auto& b : plan.value("Blockers", json::array())) {
+    if (b.is_string()) row("BLOCKED", b.get<std::string>());
+  }
+  std::size_t unseen = 0;
+  const json hosts = plan.value("Hosts", json::array());
+  for (const auto& h : hosts) {
+    std::string where = h.value("Registered", false) ? h.value("PingStatus", "registered")
+                                                     : std::string("not registered");
+    if (const std::string ip = h.value("IPAddress", ""); !ip.empty()) where += " " + ip;
+    std::string seen;
+    if (h.value("SeenWithCurrentKey", false)) {
+      const Json at = IsoMember(h, "AckedDate");
+      seen = "seen: acknowledged the current version" +
+             (at.is_string() ? " at " + at.get<std::string>() : std::string());
+    } else {
+      ++unseen;
+      seen = "NOT SEEN with the current key";
+    }
+    row("Host", StrMember(h, "InstanceId"), where + "; " + seen);
+  }
+  row("Hosts", static_cast<long long>(hosts.size()),
+      std::to_string(unseen) + " not seen; " + plan.value("HostsNote", ""));
+  for (const auto& s : plan.value("Steps", json::array())) {
+    row("Step " + s.value("Step", "?"), DateRange(s), StrMember(s, "Note"));
+  }
+  row("Next rotation", IsoMember(plan, "NextRotationDate"), "after this one");
+  const Json start = IsoMember(plan, "StartDate");
+  out.notices.push_back("Nothing was changed. Dates assume the rotation starts now (" +
+                        (start.is_string() ? start.get<std::string>() : std::string("?")) +
+                        "); a range runs from every host acknowledging at once to the whole "
+                        "acknowledgement timeout. \"Seen\" = the host acknowledged installing "
+                        "the secret version that holds the current key.");
+  out.json = Json{{"Plan", Json::parse(plan.dump())}};
+  return out;
+}
+
+Result<CommandOutput> RunRotationPlanCommand(CommandContext& ctx) {
+  return RunRotationPlan(ctx, ctx.Arg("ID").value_or(""));
+}
+
+// `keyward rotate POLICY` starts a rotation; with --plan it only shows what one would do.
+// (`keyward rotate --once` is another command: the engine run locally, see main.cpp.)
+Result<CommandOutput> RunRotate(CommandContext& ctx) {
+  if (ctx.Arg("--plan")) return RunRotationPlanCommand(ctx);
+  return RunRotationRotate(ctx);
 }
 
 }  // namespace
@@ -344,14 +512,24 @@ std::vector<CommandDef> RotationCommands() {
        "Rotate an IAM user's access key on a schedule, delivering it to hosts",
        {{"--user", "The IAM user whose access key is rotated", true},
         {"--secret", "The secret holding the key (aws_access_key_id, aws_secret_access_key)", true},
-        {"--delivery", "How hosts receive the new key: document (Run Command; the default)"},
-        {"--document", "The document each target host runs to install the new version", true},
+        {"--issuer",
+         "Who issues the keys: builtin (the default) or an issuer of the "
+         "server's integrations file"},
+        {"--secret-target",
+         "Where the key is stored: builtin (the default) or a store of the "
+         "integrations file"},
+        {"--delivery",
+         "How hosts receive the new key: document (Run Command; the default), agent-sync (the "
+         "agent installs it: docs/agent.md), none, or a delivery of the integrations file"},
+        {"--document", "The document each target host runs (required with document delivery)"},
         {"--parameter",
-         "A document parameter NAME=VALUE; {{SecretId}} and {{VersionId}} are replaced (may "
-         "repeat)",
+         "A delivery parameter NAME=VALUE (for documents: a document parameter, where "
+         "{{SecretId}} and {{VersionId}} are replaced) (may repeat)",
          false, true},
-        {"--targets", "Instance IDs (mi-...) and tag:KEY=VALUE, comma-separated (may repeat)", true,
-         true},
+        {"--targets",
+         "Instance IDs (mi-...) and tag:KEY=VALUE, comma-separated (may repeat; not with "
+         "--delivery none)",
+         false, true},
         {"--schedule", "rate(...) or cron(...) (UTC)"},
         {"--after-days", "Instead of --schedule: no active key older than N days (1-1000)"},
         {"--quiet-period", "How long the old key must go unused before it is deactivated"},
@@ -367,8 +545,21 @@ std::vector<CommandDef> RotationCommands() {
       {{"rotation", "rotate"}, "Start a rotation of a policy now", {policy_id}, RunRotationRotate},
       {{"rotation", "status"},
        "Show rotations: step, times, waiting reason and per-host acknowledgements",
-       {{"ID", "A policy ID (all its rotations) or a rotation ID; default: every policy's latest"}},
+       {{"ID", "A policy ID (all its rotations) or a rotation ID; default: every policy's latest"},
+        {"--watch", "Refresh every second until the rotations are done or failed (Ctrl-C stops)",
+         false, false, true}},
        RunRotationStatus},
+      {{"rotation", "plan"},
+       "Show what a rotation of a policy would do now, without doing it",
+       {policy_id},
+       RunRotationPlanCommand},
+      {{"rotate"},
+       "Start a rotation of a policy now (--plan: only show what it would do). "
+       "`keyward rotate --once --data-dir DIR` instead runs the engine locally until idle",
+       {policy_id,
+        {"--plan", "Show which key, which hosts and which dates, without rotating", false, false,
+         true}},
+       RunRotate},
   };
 }
 

@@ -76,6 +76,39 @@ TEST_F(RotationCommandsTest, CreateSendsThePolicy) {
   EXPECT_NE(out_.str().find("2026-01-03T03:04:05Z"), std::string::npos) << out_.str();
 }
 
+TEST_F(RotationCommandsTest, CreatePassesOtherDeliveriesIssuersAndStoresThrough) {
+  transport_.Reply(200, {{"RotationPolicy", Policy()}});
+  ASSERT_EQ(Run({"rotation",        "create",
+                 "--user",          "app",
+                 "--secret",        "app/creds",
+                 "--delivery",      "agent-sync",
+                 "--parameter",     "format=credentials",
+                 "--parameter",     "path=/etc/app/credentials",
+                 "--targets",       "tag:Role=web",
+                 "--issuer",        "aws-prod",
+                 "--secret-target", "aws-sm",
+                 "--after-days",    "90"}),
+            0)
+      << err_.str();
+  json body = Body(0);
+  EXPECT_EQ(body["Delivery"],
+            json({{"Type", "agent-sync"},
+                  {"Parameters", {{"format", "credentials"}, {"path", "/etc/app/credentials"}}}}));
+  EXPECT_EQ(body["Issuer"], "aws-prod");
+  EXPECT_EQ(body["SecretTarget"], "aws-sm");
+
+  // No hosts: no targets needed, and none sent.
+  transport_.Reply(200, {{"RotationPolicy", Policy()}});
+  ASSERT_EQ(Run({"rotation", "create", "--user", "app", "--secret", "s", "--delivery", "none",
+                 "--after-days", "90"}),
+            0)
+      << err_.str();
+  body = Body(1);
+  EXPECT_EQ(body["Delivery"]["Type"], "none");
+  EXPECT_FALSE(body.contains("Targets"));
+  EXPECT_FALSE(body.contains("Issuer"));
+}
+
 TEST_F(RotationCommandsTest, CreateRejectsBadOptionsWithoutCallingTheServer) {
   const std::vector<const char*> base = {"rotation", "create", "--user",     "app",
                                          "--secret", "s",      "--document", "D"};
@@ -92,7 +125,7 @@ TEST_F(RotationCommandsTest, CreateRejectsBadOptionsWithoutCallingTheServer) {
   EXPECT_EQ(Run(with({"--targets", "tag:Role", "--after-days", "90"})), 1);
   EXPECT_EQ(Run(with({"--targets", "tag:=web", "--after-days", "90"})), 1);
   EXPECT_EQ(Run(with({"--targets", "mi-1", "--after-days", "90", "--quiet-period", "10"})), 1);
-  EXPECT_EQ(Run(with({"--targets", "mi-1", "--after-days", "90", "--delivery", "agent"})), 1);
+  EXPECT_EQ(Run(with({"--after-days", "90"})), 1);  // document delivery needs targets
   EXPECT_EQ(Run(with({"--targets", "mi-1", "--after-days", "90", "--parameter", "novalue"})), 1);
   EXPECT_TRUE(transport_.requests.empty());
 
@@ -178,6 +211,117 @@ TEST_F(RotationCommandsTest, StatusWithoutIdShowsEachPolicysLatestRotation) {
   EXPECT_EQ(Header(1, "X-Amz-Target"), "Keyward.GetRotation");
   EXPECT_EQ(Body(1), json({{"RotationId", kRotation}}));
   EXPECT_NE(out_.str().find(kRotation), std::string::npos);
+}
+
+TEST_F(RotationCommandsTest, StatusWatchRefreshesUntilTheRotationEnds) {
+  transport_.Reply(200, {{"Rotation", Rotation()}});
+  json verify = Rotation();
+  verify["Step"] = "verify";
+  verify["WaitingReason"] = "quiet period: the old key AKIAOLD must stay unused";
+  transport_.Reply(200, {{"Rotation", verify}});
+  json done = Rotation();
+  done["Step"] = "done";
+  done.erase("WaitingReason");
+  transport_.Reply(200, {{"Rotation", done}});
+  ASSERT_EQ(Run({"rotation", "status", kRotation, "--watch"}), 0) << err_.str();
+  ASSERT_EQ(transport_.requests.size(), 3u);  // stops once the rotation is done
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(Header(i, "X-Amz-Target"), "Keyward.GetRotation");
+  const std::string out = out_.str();
+  // Not a terminal: the frames follow each other, without cursor control.
+  const std::size_t first = out.find("waiting for 1 host: mi-2");
+  const std::size_t second = out.find("quiet period: the old key AKIAOLD");
+  const std::size_t last = out.rfind("done");
+  ASSERT_NE(first, std::string::npos) << out;
+  ASSERT_NE(second, std::string::npos) << out;
+  ASSERT_NE(last, std::string::npos) << out;
+  EXPECT_LT(first, second);
+  EXPECT_LT(second, last);
+  EXPECT_EQ(out.find("\x1b["), std::string::npos);
+}
+
+TEST_F(RotationCommandsTest, StatusWatchOfAFinishedRotationPrintsOnce) {
+  json done = Rotation();
+  done["Step"] = "done";
+  transport_.Reply(200, {{"Rotation", done}});
+  ASSERT_EQ(Run({"rotation", "status", kRotation, "--watch"}), 0) << err_.str();
+  EXPECT_EQ(transport_.requests.size(), 1u);
+  // One frame: one table header.
+  const std::string out = out_.str();
+  EXPECT_NE(out.find("RotationId"), std::string::npos) << out;
+  EXPECT_EQ(out.find("RotationId"), out.rfind("RotationId")) << out;
+}
+
+json Plan() {
+  return {{"PolicyId", kPolicy},
+          {"UserName", "app"},
+          {"SecretId", "app/creds"},
+          {"StartDate", kT0},
+          {"OldAccessKeyId", "AKIAOLDKEY"},
+          {"OldKeyStatus", "Active"},
+          {"OldKeyCreateDate", kT0 - 86400},
+          {"CurrentVersionId", "v-1"},
+          {"Preflight", "a key slot is free"},
+          {"Blockers", json::array()},
+          {"Hosts",
+           {{{"InstanceId", "mi-1"},
+             {"Registered", true},
+             {"PingStatus", "Online"},
+             {"IPAddress", "10.0.0.1"},
+             {"SeenWithCurrentKey", true},
+             {"AckedDate", kT0 - 3600}},
+            {{"InstanceId", "mi-2"}, {"Registered", false}, {"SeenWithCurrentKey", false}}}},
+          {"HostsNote", "seen = acknowledged the current version v-1"},
+          {"Steps",
+           {{{"Step", "create"}, {"EarliestDate", kT0}, {"LatestDate", kT0}, {"Note", "new"}},
+            {{"Step", "deactivate"},
+             {"EarliestDate", kT0 + 900},
+             {"LatestDate", kT0 + 4500},
+             {"Note", "old key Inactive"}}}},
+          {"NextRotationDate", kT0 + 30 * 86400}};
+}
+
+TEST_F(RotationCommandsTest, PlanShowsTheKeyHostsAndStepDates) {
+  transport_.Reply(200, {{"Plan", Plan()}});
+  ASSERT_EQ(Run({"rotation", "plan", kPolicy}), 0) << err_.str();
+  ASSERT_EQ(transport_.requests.size(), 1u);
+  EXPECT_EQ(Header(0, "X-Amz-Target"), "Keyward.PlanRotation");
+  EXPECT_EQ(Body(0), json({{"PolicyId", kPolicy}}));
+  const std::string out = out_.str();
+  EXPECT_NE(out.find("AKIAOLDKEY"), std::string::npos) << out;
+  EXPECT_NE(out.find("Online 10.0.0.1; seen: acknowledged the current version at "
+                     "2026-01-02T02:04:05Z"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("not registered; NOT SEEN with the current key"), std::string::npos);
+  EXPECT_NE(out.find("1 not seen"), std::string::npos);
+  EXPECT_NE(out.find("2026-01-02T03:19:05Z .. 2026-01-02T04:19:05Z"), std::string::npos);
+  EXPECT_NE(out.find("Nothing was changed"), std::string::npos);
+
+  transport_.Reply(200, {{"Plan", Plan()}});
+  ASSERT_EQ(Run({"rotation", "plan", kPolicy, "--output", "json"}), 0) << err_.str();
+  EXPECT_EQ(Header(1, "X-Amz-Target"), "Keyward.PlanRotation");
+  EXPECT_EQ(json::parse(out_.str())["Plan"]["OldAccessKeyId"], "AKIAOLDKEY");
+}
+
+TEST_F(RotationCommandsTest, RotateStartsARotationOrWithPlanOnlyShowsIt) {
+  transport_.Reply(200, {{"Plan", Plan()}});
+  ASSERT_EQ(Run({"rotate", "--plan", kPolicy}), 0) << err_.str();
+  EXPECT_EQ(Header(0, "X-Amz-Target"), "Keyward.PlanRotation");
+  EXPECT_NE(out_.str().find("Nothing was changed"), std::string::npos) << out_.str();
+
+  transport_.Reply(200, {{"Rotation", {{"RotationId", "rp-1.00000001"}}}});
+  ASSERT_EQ(Run({"rotate", kPolicy}), 0) << err_.str();
+  EXPECT_EQ(Header(1, "X-Amz-Target"), "Keyward.RotateNow");
+  EXPECT_EQ(Body(1), json({{"PolicyId", kPolicy}}));
+}
+
+TEST_F(RotationCommandsTest, PlanShowsBlockers) {
+  json blocked = Plan();
+  blocked["Blockers"] = {"rotation rp-0123456789abcdef.00000001 is in progress"};
+  transport_.Reply(200, {{"Plan", blocked}});
+  ASSERT_EQ(Run({"rotation", "plan", kPolicy}), 0) << err_.str();
+  EXPECT_NE(out_.str().find("BLOCKED"), std::string::npos);
+  EXPECT_NE(out_.str().find("is in progress"), std::string::npos);
 }
 
 }  // namespace

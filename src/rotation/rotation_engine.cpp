@@ -1,9 +1,11 @@
 #include "rotation/rotation_engine.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "common/time_format.hpp"
 #include "rotation/secret_json.hpp"
@@ -662,22 +664,141 @@ Result<TickReport> RotationEngine::Tick(TimePoint now) {
     if (!more) break;
   }
 
-  // 2. Advance every active rotation. Rotations past kQueued count against their
-  // issuer's bound; queued ones start as slots free up, in rotation-id order.
+  // 2. Advance the active rotations that are due. Rotations past kQueued count against
+  // their issuer's bound; queued ones start as slots free up, in rotation-id order. What
+  // is remembered of each (known_) spares reading the records of those still waiting.
   KW_ASSIGN_OR_RETURN(auto active, store_.List(kActive, {}));
   std::map<std::string, std::size_t> running;
-  std::vector<std::string> ids;
-  for (const auto& item : active) {
-    ids.push_back(item.key);
-    KW_ASSIGN_OR_RETURN(auto rec, store_.Get(kRotations, item.key));
-    if (!rec) continue;
-    KW_ASSIGN_OR_RETURN(State st, State::Decode(*rec));
-    if (st.r.step != Step::kQueued && st.r.step != Step::kDone && st.r.step != Step::kFailed) {
-      running[st.r.issuer]++;
+  struct Work {
+    std::string id;
+    std::string group;  // issuer + user: one rotation of a user at a time
+    bool admitted = false;
+  };
+  std::vector<Work> due;
+  std::vector<Work> queued;  // in rotation-id order (the List order)
+  {
+    std::set<std::string> listed;
+    for (const auto& item : active) listed.insert(item.key);
+    std::lock_guard known_lock(known_mu_);
+    for (auto it = known_.begin(); it != known_.end();) {
+      it = listed.count(it->first) > 0 ? std::next(it) : known_.erase(it);
     }
   }
-  for (const auto& id : ids) KW_RETURN_IF_ERROR(Advance(id, now, running, report));
+  for (const auto& item : active) {
+    const std::string& id = item.key;
+    std::optional<Known> known;
+    {
+      std::lock_guard known_lock(known_mu_);
+      if (auto it = known_.find(id); it != known_.end()) known = it->second;
+    }
+    if (!known) {
+      KW_ASSIGN_OR_RETURN(auto rec, store_.Get(kRotations, id));
+      if (!rec) {
+        due.push_back({id, "", false});  // Advance drops the stale index entry
+        continue;
+      }
+      KW_ASSIGN_OR_RETURN(State st, State::Decode(*rec));
+      known = Known{
+          now, st.r.step != Step::kQueued && st.r.step != Step::kDone && st.r.step != Step::kFailed,
+          st.r.issuer, st.r.user_name};
+      if (st.r.step == Step::kQueued) {
+        queued.push_back({id, known->issuer + "\n" + known->user, false});
+        continue;
+      }
+      if (st.r.step == Step::kDone || st.r.step == Step::kFailed) known->running = false;
+    } else if (!known->running) {
+      queued.push_back({id, known->issuer + "\n" + known->user, false});
+      continue;
+    }
+    if (known->running) running[known->issuer]++;
+    if (known->wake <= now) due.push_back({id, known->issuer + "\n" + known->user, false});
+  }
+  bool held = false;  // a queued rotation waits for a slot
+  for (Work& w : queued) {
+    const std::string issuer = w.group.substr(0, w.group.find('\n'));
+    std::size_t& n = running[issuer];
+    if (n < options_.max_active_per_issuer) {
+      n++;
+      w.admitted = true;
+      due.push_back(std::move(w));
+      continue;
+    }
+    held = true;
+    bool noted = false;
+    {
+      std::lock_guard known_lock(known_mu_);
+      noted = known_.count(w.id) > 0;
+    }
+    if (!noted) KW_RETURN_IF_ERROR(Advance(w.id, now, false, report));  // says why it waits
+  }
+
+  // Rotations of one user run one after another; different users in parallel.
+  std::map<std::string, std::vector<Work>> groups;
+  for (Work& w : due) groups[w.group].push_back(std::move(w));
+  std::vector<std::vector<Work>*> batches;
+  for (auto& [group, works] : groups) batches.push_back(&works);
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::mutex result_mu;
+  std::optional<Error> first_error;
+  auto worker = [&]() {
+    TickReport mine;
+    for (;;) {
+      const std::size_t i = next.fetch_add(1);
+      if (i >= batches.size() || stop.load()) break;
+      for (const Work& w : *batches[i]) {
+        Status st = Advance(w.id, now, w.admitted, mine);
+        if (!st) {
+          stop = true;
+          std::lock_guard result_lock(result_mu);
+          // A failpoint crash wins over other errors: it stands for the process dying.
+          if (!first_error || (IsCrash(st.error()) && !IsCrash(*first_error))) {
+            first_error = st.error();
+          }
+          break;
+        }
+      }
+    }
+    std::lock_guard result_lock(result_mu);
+    report.advanced += mine.advanced;
+    report.completed += mine.completed;
+    report.failed += mine.failed;
+  };
+  const std::size_t threads =
+      std::min<std::size_t>(std::max<std::size_t>(options_.advance_threads, 1), batches.size());
+  if (threads <= 1) {
+    worker();
+  } else {
+    std::vector<std::thread> pool;
+    pool.reserve(threads);
+    for (std::size_t t = 0; t < threads; ++t) pool.emplace_back(worker);
+    for (auto& t : pool) t.join();
+  }
+  if (first_error) return *first_error;
+
+  // When to look again: a finished rotation freed a slot for a queued one at once,
+  // else the earliest wake of those that wait.
+  if (held && report.completed + report.failed > 0) {
+    report.next_wake = now;
+  } else {
+    std::lock_guard known_lock(known_mu_);
+    for (const auto& [id, k] : known_) {
+      if (!k.running) continue;  // queued: moves when a slot frees
+      if (!report.next_wake || k.wake < *report.next_wake) report.next_wake = k.wake;
+    }
+  }
   return report;
+}
+
+void RotationEngine::Remember(const State& s, TimePoint now) {
+  std::lock_guard known_lock(known_mu_);
+  if (s.r.step == Step::kDone || s.r.step == Step::kFailed) {
+    known_.erase(s.r.rotation_id);
+    return;
+  }
+  TimePoint wake = now + options_.poll_interval;
+  if (s.r.next_attempt_at) wake = *s.r.next_attempt_at;
+  known_[s.r.rotation_id] = Known{wake, s.r.step != Step::kQueued, s.r.issuer, s.r.user_name};
 }
 
 Status RotationEngine::Save(State& s, TimePoint now) {
@@ -704,53 +825,65 @@ Status RotationEngine::Enter(State& s, Step step, TimePoint now) {
   return Save(s, now);
 }
 
-Status RotationEngine::Advance(const std::string& rotation_id, TimePoint now,
-                               std::map<std::string, std::size_t>& running, TickReport& report) {
+Status RotationEngine::Advance(const std::string& rotation_id, TimePoint now, bool admitted,
+                               TickReport& report) {
   KW_ASSIGN_OR_RETURN(auto item, store_.Get(kRotations, rotation_id));
   if (!item) {
+    {
+      std::lock_guard known_lock(known_mu_);
+      known_.erase(rotation_id);
+    }
     Status d = store_.Transact([&](store::Txn& txn) { return txn.Delete(kActive, rotation_id); });
     return d || d.error().code == ErrorCode::kNotFound ? OkStatus() : d;
   }
   KW_ASSIGN_OR_RETURN(State s, State::Decode(*item));
-  if (s.r.next_attempt_at && now < *s.r.next_attempt_at) return OkStatus();
-  for (int i = 0; i < options_.max_steps_per_advance; ++i) {
-    const Step before = s.r.step;
-    if (before == Step::kDone || before == Step::kFailed) {
-      // Finished but still indexed (a crash inside Finish's caller): finish again.
-      return Finish(s, now, before == Step::kFailed, s.r.failure_reason);
+  Status st = [&]() -> Status {
+    if (s.r.next_attempt_at && now < *s.r.next_attempt_at) return OkStatus();
+    for (int i = 0; i < options_.max_steps_per_advance; ++i) {
+      const Step before = s.r.step;
+      if (before == Step::kDone || before == Step::kFailed) {
+        // Finished but still indexed (a crash inside Finish's caller): finish again.
+        return Finish(s, now, before == Step::kFailed, s.r.failure_reason);
+      }
+      auto out = RunStep(s, now, admitted);
+      if (!out) {
+        if (IsCrash(out.error())) return out.error();
+        // The step failed; it is idempotent, so retry it later and say why meanwhile.
+        s.failures = std::min(s.failures + 1, 30);
+        const Seconds backoff = std::min<Seconds>(
+            options_.max_backoff, options_.min_backoff * (1LL << std::min(s.failures - 1, 20)));
+        s.r.next_attempt_at = now + backoff;
+        s.r.waiting_reason = std::string(StepName(s.r.step)) + " failed (" +
+                             std::string(ErrorCodeName(out.error().code)) +
+                             "): " + out.error().message + "; retrying after " + Secs(backoff);
+        return Save(s, now);
+      }
+      if (s.r.step != before) report.advanced++;
+      if (s.r.step == Step::kDone || s.r.step == Step::kFailed) {
+        (s.r.step == Step::kDone ? report.completed : report.failed)++;
+        return OkStatus();
+      }
+      if (*out == Outcome::kWait) return OkStatus();
     }
-    auto out = RunStep(s, now, running);
-    if (!out) {
-      if (IsCrash(out.error())) return out.error();
-      // The step failed; it is idempotent, so retry it later and say why meanwhile.
-      s.failures = std::min(s.failures + 1, 30);
-      const Seconds backoff = std::min<Seconds>(
-          options_.max_backoff, options_.min_backoff * (1LL << std::min(s.failures - 1, 20)));
-      s.r.next_attempt_at = now + backoff;
-      s.r.waiting_reason = std::string(StepName(s.r.step)) + " failed (" +
-                           std::string(ErrorCodeName(out.error().code)) +
-                           "): " + out.error().message + "; retrying after " + Secs(backoff);
-      return Save(s, now);
-    }
-    if (s.r.step != before) report.advanced++;
-    if (s.r.step == Step::kDone || s.r.step == Step::kFailed) {
-      (s.r.step == Step::kDone ? report.completed : report.failed)++;
-      if (before != Step::kQueued && running[s.r.issuer] > 0) running[s.r.issuer]--;
-      return OkStatus();
-    }
-    if (*out == Outcome::kWait) return OkStatus();
+    return OkStatus();
+  }();
+  if (st) {
+    Remember(s, now);
+  } else {
+    std::lock_guard known_lock(known_mu_);
+    known_.erase(rotation_id);  // read it again next time
   }
-  return OkStatus();
+  return st;
 }
 
-Result<RotationEngine::Outcome> RotationEngine::RunStep(
-    State& s, TimePoint now, std::map<std::string, std::size_t>& running) {
+Result<RotationEngine::Outcome> RotationEngine::RunStep(State& s, TimePoint now, bool admitted) {
   switch (s.r.step) {
     case Step::kQueued: {
-      std::size_t& n = running[s.r.issuer];
-      if (n >= options_.max_active_per_issuer) {
-        const std::string reason = "queued: " + std::to_string(n) + " rotations of issuer '" +
-                                   s.r.issuer + "' are running (limit " +
+      if (!admitted) {
+        // Said once, not with a count that changes every Tick: a queued rotation's record
+        // is not rewritten while it waits.
+        const std::string reason = "queued: issuer '" + s.r.issuer +
+                                   "' already runs as many rotations as it may (limit " +
                                    std::to_string(options_.max_active_per_issuer) + ")";
         if (s.r.waiting_reason != reason) {
           s.r.waiting_reason = reason;
@@ -758,7 +891,6 @@ Result<RotationEngine::Outcome> RotationEngine::RunStep(
         }
         return Outcome::kWait;
       }
-      n++;
       KW_RETURN_IF_ERROR(Enter(s, Step::kPreflight, now));
       return Outcome::kContinue;
     }
@@ -965,7 +1097,10 @@ Result<RotationEngine::Outcome> RotationEngine::Create(State& s, TimePoint now) 
   KW_RETURN_IF_ERROR(failpoints_.Hit("rotation.before_create"));
   KW_ASSIGN_OR_RETURN(CreatedKey created, issuer->CreateKey(user));
   KW_RETURN_IF_ERROR(failpoints_.Hit("rotation.after_create"));
-  fresh_secrets_[s.r.rotation_id] = std::move(created.secret_access_key);
+  {
+    std::lock_guard fresh_lock(fresh_mu_);
+    fresh_secrets_[s.r.rotation_id] = std::move(created.secret_access_key);
+  }
   s.r.new_key_id = created.access_key_id;
   s.new_key_created = created.create_date;
   KW_RETURN_IF_ERROR(Enter(s, Step::kStore, now));
@@ -976,8 +1111,15 @@ Result<RotationEngine::Outcome> RotationEngine::Store(State& s, TimePoint now) {
   KW_ASSIGN_OR_RETURN(Issuer * issuer, IssuerFor(s.policy.issuer));
   KW_ASSIGN_OR_RETURN(SecretTarget * target, TargetFor(s.policy.secret_target));
   const std::string& secret_id = s.policy.secret_id;
-  auto fresh = fresh_secrets_.find(s.r.rotation_id);
-  if (fresh == fresh_secrets_.end()) {
+  // A copy: other rotations' threads change the map meanwhile.
+  std::optional<SecretBytes> fresh;
+  {
+    std::lock_guard fresh_lock(fresh_mu_);
+    if (auto it = fresh_secrets_.find(s.r.rotation_id); it != fresh_secrets_.end()) {
+      fresh.emplace(std::string(it->second.Reveal()));
+    }
+  }
+  if (!fresh) {
     // Resumed after a crash: the new secret was in memory only. If it reached the
     // secret store, go on; otherwise the key is useless: delete it and create again.
     KW_ASSIGN_OR_RETURN(auto stored, target->GetVersion(secret_id, s.r.new_version_id));
@@ -999,14 +1141,16 @@ Result<RotationEngine::Outcome> RotationEngine::Store(State& s, TimePoint now) {
     return Outcome::kContinue;
   }
   KW_ASSIGN_OR_RETURN(SecretVersion cur, target->GetCurrent(secret_id));
-  KW_ASSIGN_OR_RETURN(SecretBytes value,
-                      ReplaceKeyPair(cur.secret_string, s.r.new_key_id, fresh->second));
+  KW_ASSIGN_OR_RETURN(SecretBytes value, ReplaceKeyPair(cur.secret_string, s.r.new_key_id, *fresh));
   s.phase = "calling";
   KW_RETURN_IF_ERROR(Save(s, now));
   KW_RETURN_IF_ERROR(failpoints_.Hit("rotation.before_store"));
   KW_RETURN_IF_ERROR(target->PutPending(secret_id, s.r.new_version_id, value));
   KW_RETURN_IF_ERROR(failpoints_.Hit("rotation.after_store"));
-  fresh_secrets_.erase(fresh);
+  {
+    std::lock_guard fresh_lock(fresh_mu_);
+    fresh_secrets_.erase(s.r.rotation_id);
+  }
   KW_RETURN_IF_ERROR(Enter(s, Step::kTest, now));
   return Outcome::kContinue;
 }

@@ -33,10 +33,12 @@
 //   rot_deactivated access key id -> deactivation time (keys this engine deactivated)
 //
 // Thread-safety: the API methods are thread-safe (each change is one transaction).
-// Tick is serialised by an internal mutex; run it from one process at a time per store
+// Tick is serialised by an internal mutex (it advances rotations on up to
+// EngineOptions::advance_threads threads of its own); run it from one process at a time per store
 // (several servers over one store need a lease in the composition root: the policy
 // claim is safe, step execution is not designed for two concurrent runners).
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -165,7 +167,7 @@ struct Rotation {
 
 struct EngineOptions {
   // Rotations past preflight at once, per issuer; more wait in kQueued.
-  std::size_t max_active_per_issuer = 4;
+  std::size_t max_active_per_issuer = 32;
   // AutomaticallyAfterDays: extra lead time beyond ack timeout + quiet period (ADR 0009).
   Seconds schedule_margin{3600};
   // Keys created up to this long before a create intent still count as possible
@@ -177,6 +179,13 @@ struct EngineOptions {
   Seconds failed_retry{3600};
   // Step transitions one Tick runs per rotation at most (keeps a Tick bounded).
   int max_steps_per_advance = 32;
+  // Rotations one Tick advances at once, each on a thread of its own (two rotations of
+  // one user never at once). Their steps mostly wait for durable commits, which the
+  // store groups, so threads buy throughput even on few cores.
+  std::size_t advance_threads = 4;
+  // A rotation that polls (host acknowledgements, uses of the old key during grace) is
+  // looked at again after this long; 0: on every Tick.
+  std::chrono::milliseconds poll_interval{0};
 };
 
 struct TickReport {
@@ -184,6 +193,61 @@ struct TickReport {
   int advanced = 0;   // rotations that changed step
   int completed = 0;  // reached done
   int failed = 0;     // reached failed
+  // The earliest time a waiting rotation wants to be looked at again (the end of a quiet
+  // or grace period, a back-off, the next poll); nullopt when none waits. A caller that
+  // ticks on a fixed cadence may Tick then instead, so that no step waits a whole tick.
+  std::optional<TimePoint> next_wake;
+};
+
+// ---- Plan: what a rotation started now would do, without doing it -------------------
+
+// A target host as the plan sees it, from the fleet's instance records and the policy's
+// past rotations.
+struct PlannedHost {
+  std::string instance_id;
+  bool registered = false;  // false: no such instance (or no instance directory)
+  std::string ping_status;  // "Online", "ConnectionLost", ...; empty if not registered
+  std::string computer_name;
+  std::string ip_address;
+  // "Seen using the current key": the host acknowledged installing the secret version
+  // that holds the current key (in a past rotation of this policy). Hosts do not sign
+  // with the rotated key through keyward's own channel, and the issuer reports a key's
+  // latest use without telling hosts apart, so an acknowledgement is the only per-host
+  // evidence. A host not seen may hold an older copy, a hand-installed one, or none.
+  bool seen_with_current_key = false;
+  std::optional<TimePoint> acked_at;  // when it acknowledged that version
+  std::string seen_in_rotation;       // the rotation whose delivery it acknowledged
+};
+
+struct PlannedStep {
+  Step step = Step::kQueued;
+  // When the step would be entered if every host acknowledged at once, and if the hosts
+  // took the whole acknowledgement timeout (equal when nothing is delivered). A use of
+  // the old key during verify pushes everything after it later.
+  TimePoint earliest;
+  TimePoint latest;
+  std::string note;
+};
+
+struct RotationPlan {
+  RotationPolicy policy;
+  TimePoint start;                          // the `now` given to Plan
+  std::string current_version_id;           // the secret's AWSCURRENT version; empty if unreadable
+  std::string old_key_id;                   // the key in it: the one the rotation would replace
+  std::optional<IssuedKey> old_key;         // as the issuer lists it; nullopt if not the user's
+  std::optional<KeyUse> old_key_last_used;  // its latest accepted use, if the issuer knows
+  std::vector<IssuedKey> user_keys;
+  // What preflight would do about the user's key slots, for the operator.
+  std::string preflight;
+  // Why a rotation started now would not run or would stop; empty when none is known.
+  std::vector<std::string> blockers;
+  std::vector<PlannedHost> hosts;  // empty for delivery "none"
+  std::string hosts_note;          // how the hosts were found, or why none
+  Seconds quiet_period{0};         // the effective quiet period
+  std::vector<PlannedStep> steps;  // preflight .. done
+  // The policy's next rotation after this one: the next schedule slot, or for
+  // AutomaticallyAfterDays the due time of the key this rotation would create.
+  std::optional<TimePoint> next_rotation;
 };
 
 class RotationEngine {
@@ -219,6 +283,15 @@ class RotationEngine {
   // Newest first.
   Result<std::vector<Rotation>> ListRotations(std::string_view policy_id);
 
+  // What RotateNow at `now` would do, changing nothing: which key would be replaced,
+  // which hosts would receive the new one (and which of them were never seen with the
+  // current key), and when each step would fall given the policy's periods. Reads the
+  // policy, its rotations, the secret's current value (only the key ID is kept), the
+  // user's keys and their use, and the instance directory. kNotFound
+  // ("ResourceNotFoundException") for an unknown policy; a dependency that fails is
+  // reported in `blockers` instead. Thread-safe. Implemented in rotation_plan.cpp.
+  Result<RotationPlan> Plan(std::string_view policy_id, TimePoint now);
+
   // Starts the rotations whose schedule is due at `now` and advances every active
   // rotation as far as it can go. Errors of one rotation are recorded in it (waiting
   // reason, back-off) and do not fail the Tick; a store error or a failpoint crash
@@ -234,12 +307,22 @@ class RotationEngine {
   Result<std::optional<TimePoint>> FirstDue(const RotationPolicy& p, TimePoint now);
   Status ClaimDue(const std::string& due_key, const std::string& policy_id, TimePoint now,
                   TickReport& report);
-  Status Advance(const std::string& rotation_id, TimePoint now,
-                 std::map<std::string, std::size_t>& running, TickReport& report);
+  // What Tick remembers of an active rotation between Ticks, so that one waiting until
+  // a known time costs nothing until then. Only this engine writes rotation records, so
+  // the memory is at worst late (a record changed elsewhere is seen at `wake`).
+  struct Known {
+    TimePoint wake;        // not looked at before this
+    bool running = false;  // past kQueued (counts against its issuer's bound)
+    std::string issuer;
+    std::string user;
+  };
+  // Runs the rotation's steps until it waits. `admitted`: a queued rotation may start.
+  Status Advance(const std::string& rotation_id, TimePoint now, bool admitted, TickReport& report);
+  void Remember(const State& s, TimePoint now);
   Status Save(State& s, TimePoint now);
   Status Finish(State& s, TimePoint now, bool failed, std::string reason);
 
-  Result<Outcome> RunStep(State& s, TimePoint now, std::map<std::string, std::size_t>& running);
+  Result<Outcome> RunStep(State& s, TimePoint now, bool admitted);
   Result<Outcome> Preflight(State& s, TimePoint now);
   Result<Outcome> Create(State& s, TimePoint now);
   Result<Outcome> Store(State& s, TimePoint now);
@@ -269,8 +352,11 @@ class RotationEngine {
   fleet::InstanceDirectory* directory_ = nullptr;
   std::mutex tick_mu_;  // one Tick at a time
   // Secret of the key created in this process and not yet stored, by rotation id.
-  // Guarded by tick_mu_ (only Tick's steps touch it). Lost on a crash, by design.
-  std::map<std::string, SecretBytes> fresh_secrets_;
+  // Lost on a crash, by design.
+  std::map<std::string, SecretBytes> fresh_secrets_;  // guarded by fresh_mu_
+  std::mutex fresh_mu_;
+  std::map<std::string, Known> known_;  // by rotation id; guarded by known_mu_
+  std::mutex known_mu_;
 };
 
 // The effective quiet period of a policy with an issuer of the given exactness.

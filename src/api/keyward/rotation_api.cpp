@@ -134,6 +134,65 @@ json EncodeRotation(const rotation::Rotation& r) {
   return j;
 }
 
+// The plan of a rotation (RotationEngine::Plan). Holds key IDs and host names, never a
+// secret.
+json EncodePlan(const rotation::RotationPlan& plan) {
+  json keys = json::array();
+  for (const auto& k : plan.user_keys) {
+    keys.push_back({{"AccessKeyId", k.access_key_id},
+                    {"Status", k.status == rotation::KeyStatus::kActive ? "Active" : "Inactive"},
+                    {"CreateDate", Epoch(k.create_date)}});
+  }
+  json hosts = json::array();
+  for (const auto& h : plan.hosts) {
+    json jh{{"InstanceId", h.instance_id},
+            {"Registered", h.registered},
+            {"SeenWithCurrentKey", h.seen_with_current_key}};
+    if (!h.ping_status.empty()) jh["PingStatus"] = h.ping_status;
+    if (!h.computer_name.empty()) jh["ComputerName"] = h.computer_name;
+    if (!h.ip_address.empty()) jh["IPAddress"] = h.ip_address;
+    if (h.acked_at) jh["AckedDate"] = Epoch(*h.acked_at);
+    if (!h.seen_in_rotation.empty()) jh["SeenInRotationId"] = h.seen_in_rotation;
+    hosts.push_back(std::move(jh));
+  }
+  json steps = json::array();
+  for (const auto& s : plan.steps) {
+    steps.push_back({{"Step", rotation::StepName(s.step)},
+                     {"EarliestDate", Epoch(s.earliest)},
+                     {"LatestDate", Epoch(s.latest)},
+                     {"Note", s.note}});
+  }
+  json j{{"PolicyId", plan.policy.policy_id},
+         {"UserName", plan.policy.user_name},
+         {"SecretId", plan.policy.secret_id},
+         {"Issuer", plan.policy.issuer},
+         {"DeliveryType", plan.policy.delivery.kind},
+         {"StartDate", Epoch(plan.start)},
+         {"UserKeys", std::move(keys)},
+         {"Preflight", plan.preflight},
+         {"Blockers", plan.blockers},
+         {"Hosts", std::move(hosts)},
+         {"HostsNote", plan.hosts_note},
+         {"QuietPeriodSeconds", plan.quiet_period.count()},
+         {"GracePeriodSeconds", plan.policy.grace_period.count()},
+         {"AckTimeoutSeconds", plan.policy.ack_timeout.count()},
+         {"ReactivateOnUse", plan.policy.reactivate_on_use},
+         {"Steps", std::move(steps)}};
+  if (!plan.current_version_id.empty()) j["CurrentVersionId"] = plan.current_version_id;
+  if (!plan.old_key_id.empty()) j["OldAccessKeyId"] = plan.old_key_id;
+  if (plan.old_key) {
+    j["OldKeyStatus"] =
+        plan.old_key->status == rotation::KeyStatus::kActive ? "Active" : "Inactive";
+    j["OldKeyCreateDate"] = Epoch(plan.old_key->create_date);
+  }
+  if (plan.old_key_last_used) {
+    j["OldKeyLastUsedDate"] = Epoch(plan.old_key_last_used->when);
+    j["OldKeyLastUsedSource"] = plan.old_key_last_used->source;
+  }
+  if (plan.next_rotation) j["NextRotationDate"] = Epoch(*plan.next_rotation);
+  return j;
+}
+
 Result<rotation::DeliverySpec> DecodeDelivery(const json& in) {
   auto it = in.find("Delivery");
   if (it == in.end() || it->is_null()) return Missing("Delivery");
@@ -289,6 +348,12 @@ std::vector<JsonOperation> RotationOperations(RotationEngine& engine, const iam:
         KW_ASSIGN_OR_RETURN(std::string id, ReqNonEmpty(call.input, "RotationId"));
         KW_ASSIGN_OR_RETURN(rotation::Rotation r, eng->GetRotation(id));
         return json{{"Rotation", EncodeRotation(r)}};
+      }));
+  ops.push_back(MakeJsonOperation(
+      "PlanRotation", true, policy_arn, [eng](const JsonCall& call) -> Result<json> {
+        KW_ASSIGN_OR_RETURN(std::string id, ReqNonEmpty(call.input, "PolicyId"));
+        KW_ASSIGN_OR_RETURN(rotation::RotationPlan plan, eng->Plan(id, call.now));
+        return json{{"Plan", EncodePlan(plan)}};
       }));
   return ops;
 }

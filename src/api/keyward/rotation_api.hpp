@@ -16,6 +16,14 @@
 //   ListRotations {PolicyId, MaxResults?, NextToken?} -> {Rotations (newest first),
 //       NextToken?}                                                           (read-only)
 //   GetRotation {RotationId} -> {Rotation}                                    (read-only)
+//   PlanRotation {PolicyId} -> {Plan}: what RotateNow would do now, doing nothing: the key
+//       it would replace (OldAccessKeyId, its status, creation and last use), the user's
+//       keys and Preflight (slots), Blockers (why it would not run), Hosts [{InstanceId,
+//       Registered, PingStatus?, IPAddress?, SeenWithCurrentKey, AckedDate?,
+//       SeenInRotationId?}] with HostsNote (what "seen" means: the host acknowledged the
+//       secret's current version in a rotation of this policy), Steps [{Step,
+//       EarliestDate, LatestDate, Note}] from the policy's periods, NextRotationDate
+//                                                                             (read-only)
 //
 // A Rotation carries its Step, History [{Step, EnteredDate}], WaitingReason,
 // FailureReason, Hosts [{InstanceId, Status pending|acked|failed, AckedDate?, Reason?}],

@@ -300,3 +300,47 @@ TEST_F(RotationApiTest, AuthorizationResources) {
 
 }  // namespace
 }  // namespace kw::api
+
+namespace kw::api {
+namespace {
+
+TEST_F(RotationApiTest, PlanRotationShowsWhatWouldHappenWithoutStartingIt) {
+  const std::string id = MustCreate();
+  const double now = ToEpochSeconds(clock_.Now());
+  EXPECT_EQ(Resource("PlanRotation", {{"PolicyId", id}}),
+            "arn:aws:keyward:us-east-1:123456789012:rotation-policy/" + id);
+  auto r = Call("PlanRotation", {{"PolicyId", id}});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  const json& plan = (*r)["Plan"];
+  EXPECT_EQ(plan["PolicyId"], id);
+  EXPECT_EQ(plan["OldAccessKeyId"], old_key_);
+  EXPECT_EQ(plan["OldKeyStatus"], "Active");
+  EXPECT_EQ(plan["StartDate"].get<double>(), now);
+  EXPECT_TRUE(plan["Blockers"].empty()) << plan["Blockers"].dump();
+  ASSERT_EQ(plan["Hosts"].size(), 1u);
+  EXPECT_EQ(plan["Hosts"][0]["InstanceId"], kHost);
+  EXPECT_EQ(plan["Hosts"][0]["SeenWithCurrentKey"], false);
+  EXPECT_NE(plan["HostsNote"].get<std::string>().find("seen ="), std::string::npos);
+  bool found = false;
+  for (const auto& s : plan["Steps"]) {
+    if (s["Step"] != "deactivate") continue;
+    found = true;
+    EXPECT_EQ(s["EarliestDate"].get<double>(), now + 600);
+    EXPECT_EQ(s["LatestDate"].get<double>(), now + 3600 + 600);
+  }
+  EXPECT_TRUE(found) << plan["Steps"].dump();
+  // Nothing was started.
+  auto rotations = Call("ListRotations", {{"PolicyId", id}});
+  ASSERT_TRUE(rotations.has_value());
+  EXPECT_TRUE((*rotations)["Rotations"].empty());
+
+  auto unknown = Call("PlanRotation", {{"PolicyId", "rp-0000000000000000"}});
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().reason, "ResourceNotFoundException");
+  auto missing = Call("PlanRotation", json::object());
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().reason, "ValidationException");
+}
+
+}  // namespace
+}  // namespace kw::api

@@ -189,8 +189,21 @@ JsonOperation Op(std::string name, bool read_only,
 
 }  // namespace
 
-JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account& account) {
+JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account& account,
+                                      SecretRotationLink* rotation) {
   SecretService* svc = &secrets;
+  SecretRotationLink* link = rotation;
+  // A policy's view of a covered secret replaces the stored rotation configuration's:
+  // the policy is what rotates it.
+  auto with_policy = [link](secrets::SecretDescription& d) -> Status {
+    if (link == nullptr) return OkStatus();
+    KW_ASSIGN_OR_RETURN(auto state, link->Find(d.name, d.arn));
+    if (!state) return OkStatus();
+    d.rotation_enabled = true;
+    d.next_rotation = state->next_rotation;
+    if (state->last_rotated) d.last_rotated = state->last_rotated;
+    return OkStatus();
+  };
   const std::string arn_prefix = secrets::SecretArnPrefix(account);
 
   // The secret named by SecretId, for authorization.
@@ -301,30 +314,34 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
                    }));
 
   ops.push_back(Op("DescribeSecret", true, secret_arn, secret_policy,
-                   [svc](const JsonCall& call) -> Result<json> {
+                   [svc, with_policy](const JsonCall& call) -> Result<json> {
                      KW_ASSIGN_OR_RETURN(std::string id, SecretId(call.input));
                      KW_ASSIGN_OR_RETURN(secrets::SecretDescription d, svc->DescribeSecret(id));
+                     KW_RETURN_IF_ERROR(with_policy(d));
                      return EncodeDescription(d, "VersionIdsToStages");
                    }));
 
-  ops.push_back(Op("ListSecrets", true, star, nullptr, [svc](const JsonCall& call) -> Result<json> {
-    const json& in = call.input;
-    secrets::ListSecretsRequest req;
-    KW_ASSIGN_OR_RETURN(req.filters, DecodeFilters(in));
-    KW_ASSIGN_OR_RETURN(req.sort_order, OptString(in, "SortOrder"));
-    KW_ASSIGN_OR_RETURN(req.sort_by, OptString(in, "SortBy"));
-    KW_ASSIGN_OR_RETURN(req.max_results, MaxResults(in, 100));
-    KW_ASSIGN_OR_RETURN(req.next_token, OptString(in, "NextToken"));
-    KW_ASSIGN_OR_RETURN(auto planned, OptBool(in, "IncludePlannedDeletion"));
-    req.include_planned_deletion = planned.value_or(false);
-    KW_ASSIGN_OR_RETURN(secrets::SecretPage page, svc->ListSecrets(req));
-    json list = json::array();
-    for (const auto& d : page.secrets)
-      list.push_back(EncodeDescription(d, "SecretVersionsToStages"));
-    json out = {{"SecretList", std::move(list)}};
-    if (!page.next_token.empty()) out["NextToken"] = page.next_token;
-    return out;
-  }));
+  ops.push_back(Op("ListSecrets", true, star, nullptr,
+                   [svc, with_policy](const JsonCall& call) -> Result<json> {
+                     const json& in = call.input;
+                     secrets::ListSecretsRequest req;
+                     KW_ASSIGN_OR_RETURN(req.filters, DecodeFilters(in));
+                     KW_ASSIGN_OR_RETURN(req.sort_order, OptString(in, "SortOrder"));
+                     KW_ASSIGN_OR_RETURN(req.sort_by, OptString(in, "SortBy"));
+                     KW_ASSIGN_OR_RETURN(req.max_results, MaxResults(in, 100));
+                     KW_ASSIGN_OR_RETURN(req.next_token, OptString(in, "NextToken"));
+                     KW_ASSIGN_OR_RETURN(auto planned, OptBool(in, "IncludePlannedDeletion"));
+                     req.include_planned_deletion = planned.value_or(false);
+                     KW_ASSIGN_OR_RETURN(secrets::SecretPage page, svc->ListSecrets(req));
+                     json list = json::array();
+                     for (auto& d : page.secrets) {
+                       KW_RETURN_IF_ERROR(with_policy(d));
+                       list.push_back(EncodeDescription(d, "SecretVersionsToStages"));
+                     }
+                     json out = {{"SecretList", std::move(list)}};
+                     if (!page.next_token.empty()) out["NextToken"] = page.next_token;
+                     return out;
+                   }));
 
   ops.push_back(Op("ListSecretVersionIds", true, secret_arn, secret_policy,
                    [svc](const JsonCall& call) -> Result<json> {
@@ -431,7 +448,7 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
 
   ops.push_back(
       Op("RotateSecret", false, secret_arn, secret_policy,
-         [svc](const JsonCall& call) -> Result<json> {
+         [svc, link](const JsonCall& call) -> Result<json> {
            const json& in = call.input;
            secrets::RotateSecretRequest req;
            KW_ASSIGN_OR_RETURN(req.secret_id, SecretId(in));
@@ -440,8 +457,19 @@ JsonService SecretsManagerJsonService(SecretService& secrets, const iam::Account
            KW_ASSIGN_OR_RETURN(req.rules, DecodeRules(in));
            KW_ASSIGN_OR_RETURN(auto immediately, OptBool(in, "RotateImmediately"));
            req.rotate_immediately = immediately.value_or(true);
+           // Stores the configuration (and validates the token) as Secrets Manager does;
+           // then a secret under a rotation policy is rotated by keyward's engine.
            KW_ASSIGN_OR_RETURN(secrets::VersionRef ref, svc->RotateSecret(req));
            json out = ArnName(ref.arn, ref.name);
+           if (link != nullptr && req.rotate_immediately) {
+             KW_ASSIGN_OR_RETURN(auto started, link->RotateNow(ref.name, ref.arn));
+             // AWS answers with the ClientRequestToken, which becomes the new version's
+             // ID; keyward's rotation names its version only when it creates the key,
+             // so VersionId is left out rather than naming a version that will not
+             // exist (the model marks it optional).
+             if (started && !started->empty()) out["VersionId"] = *started;
+             if (started) return out;
+           }
            if (!ref.version_id.empty()) out["VersionId"] = ref.version_id;
            return out;
          }));

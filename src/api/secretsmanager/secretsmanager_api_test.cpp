@@ -321,3 +321,107 @@ TEST_F(SecretsManagerApiTest, RotationAndPasswordShapes) {
 
 }  // namespace
 }  // namespace kw::api
+
+namespace kw::api {
+namespace {
+
+// A rotation policy covering the secret named "covered" (by name or ARN), as the engine
+// link reports it; records the rotations it was asked to start.
+class FakeRotationLink final : public SecretRotationLink {
+ public:
+  Result<std::optional<State>> Find(std::string_view name, std::string_view arn) override {
+    if (name != "covered") return std::optional<State>();
+    arns.push_back(std::string(arn));
+    return std::optional<State>(state);
+  }
+  Result<std::optional<std::string>> RotateNow(std::string_view name, std::string_view) override {
+    if (name != "covered") return std::optional<std::string>();
+    if (busy) {
+      return FailedPrecondition("A previous rotation isn't complete", "InvalidRequestException");
+    }
+    ++started;
+    return std::optional<std::string>(version);
+  }
+  State state;
+  std::string version;
+  bool busy = false;
+  int started = 0;
+  std::vector<std::string> arns;
+};
+
+class SecretsManagerRotationLinkTest : public SecretsManagerApiTest {
+ protected:
+  SecretsManagerRotationLinkTest() {
+    service_ = SecretsManagerJsonService(secrets_, account_, &link_);
+    link_.state.next_rotation = *ParseIso8601("2026-03-31T10:00:00Z");
+    link_.state.last_rotated = *ParseIso8601("2026-02-28T09:00:00Z");
+    Ok("CreateSecret", {{"Name", "covered"}, {"SecretString", "{}"}});
+    Ok("CreateSecret", {{"Name", "plain"}, {"SecretString", "{}"}});
+  }
+  FakeRotationLink link_;
+};
+
+TEST_F(SecretsManagerRotationLinkTest, DescribeAndListShowThePolicysDates) {
+  const json d = Ok("DescribeSecret", {{"SecretId", "covered"}});
+  EXPECT_EQ(d["RotationEnabled"], true);
+  EXPECT_EQ(d["NextRotationDate"].get<double>(),
+            ToEpochSeconds(*ParseIso8601("2026-03-31T10:00:00Z")));
+  EXPECT_EQ(d["LastRotatedDate"].get<double>(),
+            ToEpochSeconds(*ParseIso8601("2026-02-28T09:00:00Z")));
+  ASSERT_FALSE(link_.arns.empty());
+  EXPECT_EQ(link_.arns.back(), d["ARN"]);
+
+  const json plain = Ok("DescribeSecret", {{"SecretId", "plain"}});
+  EXPECT_EQ(plain["RotationEnabled"], false);
+  EXPECT_FALSE(plain.contains("NextRotationDate"));
+  EXPECT_FALSE(plain.contains("LastRotatedDate"));
+
+  const json list = Ok("ListSecrets", json::object());
+  int seen = 0;
+  for (const auto& e : list["SecretList"]) {
+    if (e["Name"] == "covered") {
+      ++seen;
+      EXPECT_EQ(e["RotationEnabled"], true);
+      EXPECT_TRUE(e["NextRotationDate"].is_number());
+      EXPECT_TRUE(e["LastRotatedDate"].is_number());
+    } else if (e["Name"] == "plain") {
+      ++seen;
+      EXPECT_EQ(e["RotationEnabled"], false);
+    }
+  }
+  EXPECT_EQ(seen, 2);
+}
+
+TEST_F(SecretsManagerRotationLinkTest, RotateSecretStartsTheEnginesRotation) {
+  link_.version = "v-new";
+  json out = Ok("RotateSecret", {{"SecretId", "covered"}});
+  EXPECT_EQ(link_.started, 1);
+  EXPECT_EQ(out["Name"], "covered");
+  EXPECT_EQ(out["VersionId"], "v-new");
+
+  // The version is not known yet: no VersionId rather than one that will not exist.
+  link_.version.clear();
+  out = Ok("RotateSecret", {{"SecretId", "covered"}, {"ClientRequestToken", std::string(32, 'a')}});
+  EXPECT_EQ(link_.started, 2);
+  EXPECT_FALSE(out.contains("VersionId"));
+
+  // Rules are stored as Secrets Manager stores them; RotateImmediately false starts nothing.
+  Ok("RotateSecret", {{"SecretId", "covered"},
+                      {"RotationRules", {{"ScheduleExpression", "rate(10 days)"}}},
+                      {"RotateImmediately", false}});
+  EXPECT_EQ(link_.started, 2);
+  EXPECT_EQ(Ok("DescribeSecret", {{"SecretId", "covered"}})["RotationRules"],
+            json({{"ScheduleExpression", "rate(10 days)"}}));
+
+  link_.busy = true;
+  EXPECT_EQ(Reason("RotateSecret", {{"SecretId", "covered"}}), "InvalidRequestException");
+
+  // Without a policy: today's behaviour, configuration only.
+  Ok("RotateSecret", {{"SecretId", "plain"}, {"RotationRules", {{"AutomaticallyAfterDays", 5}}}});
+  EXPECT_EQ(link_.started, 2);
+  EXPECT_EQ(Ok("DescribeSecret", {{"SecretId", "plain"}})["RotationEnabled"], true);
+  EXPECT_EQ(Reason("RotateSecret", {{"SecretId", "missing"}}), "ResourceNotFoundException");
+}
+
+}  // namespace
+}  // namespace kw::api
