@@ -65,13 +65,13 @@ def median_of(runs):
 class Keyward:
     """A keyward server on a fresh data directory, with its administrator's credentials."""
 
-    def __init__(self, binary, tmp):
+    def __init__(self, binary, tmp, extra_args=()):
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.data_dir = os.path.join(tmp, "d")
         self.log = open(os.path.join(tmp, "server.log"), "wb")
         self.proc = subprocess.Popen([binary, "server", "--data-dir", self.data_dir,
-                                      "--listen", f"127.0.0.1:{self.port}"],
+                                      "--listen", f"127.0.0.1:{self.port}", *extra_args],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while True:

@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev clang-format clang-tidy
   python3 python3-pytest python3-boto3 python3-cryptography awscli wrk jq
   iproute2 util-linux mount
+  libldap2-dev slapd ldap-utils
 )
 
 missing=()

@@ -1,13 +1,20 @@
 #pragma once
 
-// Runs the rules and keeps their findings. Storage: KvStore table "audit_findings",
-// finding ID -> JSON. One audit is one transaction that merges the observations:
+// Runs the rules and keeps their findings. Storage: KvStore table
+// "audit_finding_buckets": findings grouped into 4,096 buckets by their ID's hash, each a
+// compact binary row (audit_service.cpp says why and how). Findings of the older
+// one-JSON-row-per-finding table "audit_findings" are moved into buckets by the next
+// audit. An audit merges the observations in ID order, one transaction per range of
+// buckets (so that a large audit does not hold the store's writer for long; each
+// finding is merged atomically, but a crash between ranges leaves the audit half
+// applied):
 //   - a finding seen again: last seen, count + 1, the latest evidence and severity;
 //     a suppressed one stays suppressed, a resolved one becomes active again;
 //   - an active finding not seen any more: resolved ("no longer observed");
 //   - a new observation: a new active finding.
 // So repeated audits update findings rather than duplicate them. Thread-safe.
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -83,13 +90,24 @@ class AuditService {
 
   const AuditPolicy& policy() const { return policy_; }
 
+  // About how many findings an audit merges per transaction (the bucket ranges are
+  // 1/16, 1/256 or 1/4096 of all buckets, the largest that keeps this bound for the
+  // audit's observations); at least 1. Set before the first audit (tests use small
+  // chunks to cross range boundaries); not synchronized with a running audit.
+  static constexpr std::size_t kDefaultChunkSize = 20000;
+  void set_chunk_size(std::size_t n) { chunk_size_ = std::max<std::size_t>(1, n); }
+
  private:
+  // Moves findings of the format 1 table into buckets (nothing if it is empty).
+  Status MoveLegacyFindings();
+
   store::KvStore& store_;
   const Clock& clock_;
   AuditDataSource& source_;
   const AuditPolicy policy_;
   const std::vector<std::unique_ptr<Rule>> rules_;
   std::mutex run_mu_;  // one audit at a time
+  std::size_t chunk_size_ = kDefaultChunkSize;
 };
 
 }  // namespace kw::audit

@@ -1,5 +1,8 @@
 #include "cli/app.hpp"
 
+#include <unistd.h>
+
+#include <iostream>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -78,7 +81,8 @@ int RunApp(int argc, const char* const* argv, const AppEnvironment& environment,
     b->def = &def;
     b->app = parent->add_subcommand(def.path.back(), def.help);
     for (const auto& arg : def.args) {
-      CLI::Option* opt = b->app->add_option(arg.name, b->values[arg.name], arg.help);
+      CLI::Option* opt = arg.flag ? b->app->add_flag(arg.name, arg.help)
+                                  : b->app->add_option(arg.name, b->values[arg.name], arg.help);
       if (arg.required) opt->required();
       if (arg.repeatable) opt->multi_option_policy(CLI::MultiOptionPolicy::Join);
       b->options[arg.name] = opt;
@@ -108,12 +112,14 @@ int RunApp(int argc, const char* const* argv, const AppEnvironment& environment,
     }
     CommandContext ctx(std::move(global), std::move(args), environment.env, *environment.transport,
                        *environment.clock, environment.sleep);
+    // Only the process's own stdout can be a terminal; tests pass string streams.
+    ctx.SetLiveOutput(&out, &out == &std::cout && isatty(STDOUT_FILENO) == 1);
     Result<CommandOutput> result = b->def->run(ctx);
     if (!result) {
       err << ErrorLine(result.error()) << '\n';
       return 1;
     }
-    PrintOutput(*result, ctx.options().output, out);
+    PrintOutput(*result, result->format.value_or(ctx.options().output), out);
     if (result->error) {
       err << ErrorLine(*result->error) << '\n';
       return 1;

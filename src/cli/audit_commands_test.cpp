@@ -29,6 +29,7 @@ TEST_F(AuditCommandsTest, FailOnExitsNonZeroAtOrAboveTheSeverity) {
   EXPECT_EQ(Header(0, "X-Amz-Target"), "Keyward.RunAudit");
   EXPECT_EQ(Header(1, "X-Amz-Target"), "Keyward.ListFindings");
   EXPECT_EQ(Body(1)["State"], "ACTIVE");
+  EXPECT_EQ(Body(1)["MaxResults"], 1000);  // the largest page: fewer round trips
 
   transport_.requests.clear();
   transport_.Reply(200, {{"Observed", 1}});

@@ -43,6 +43,8 @@ std::vector<CommandDef> AllClientCommands() {
   for (auto& c : IamCommands()) all.push_back(std::move(c));
   for (auto& c : FleetCommands()) all.push_back(std::move(c));
   for (auto& c : RotationCommands()) all.push_back(std::move(c));
+  for (auto& c : AuditCommands()) all.push_back(std::move(c));
+  for (auto& c : AwsCommands()) all.push_back(std::move(c));
   return all;
 }
 

@@ -31,6 +31,8 @@ struct ArgSpec {
   // An option that may be given several times; Arg() then returns the values joined
   // with '\n'.
   bool repeatable = false;
+  // An option without a value ("--dry-run"); Arg() returns "" when it is given.
+  bool flag = false;
 };
 
 // Options every client command takes.
@@ -54,6 +56,8 @@ class CommandContext {
   // not given.
   std::optional<std::string> Arg(std::string_view name) const;
   const GlobalOptions& options() const { return options_; }
+  // The process environment (for commands that resolve credentials themselves).
+  const EnvLookup& env() const { return env_; }
   // --endpoint, else $KEYWARD_ENDPOINT, else http://127.0.0.1:8787.
   const std::string& endpoint() const { return endpoint_; }
   HttpTransport& transport() { return transport_; }
@@ -65,6 +69,16 @@ class CommandContext {
   // an endpoint that is not an http(s) URL.
   Result<const QueryClient*> Client();
 
+  // Where a command that prints as it goes (`rotation status --watch`) writes what it
+  // shows before its result; null when the caller gave nothing (such a command then
+  // prints only its result). `terminal`: that stream is an interactive terminal.
+  void SetLiveOutput(std::ostream* out, bool terminal) {
+    live_out_ = out;
+    live_terminal_ = terminal;
+  }
+  std::ostream* live_output() const { return live_out_; }
+  bool live_output_is_terminal() const { return live_terminal_; }
+
  private:
   GlobalOptions options_;
   std::map<std::string, std::string> args_;
@@ -74,6 +88,8 @@ class CommandContext {
   std::function<void(std::chrono::milliseconds)> sleep_;
   std::string endpoint_;
   std::optional<QueryClient> client_;
+  std::ostream* live_out_ = nullptr;
+  bool live_terminal_ = false;
 };
 
 struct CommandDef {
@@ -94,6 +110,8 @@ std::vector<CommandDef> StsCommands();       // status, whoami
 std::vector<CommandDef> IamCommands();       // user ..., access-key ..., credential-report
 std::vector<CommandDef> FleetCommands();     // activation ..., instance ...
 std::vector<CommandDef> RotationCommands();  // rotation ...
+std::vector<CommandDef> AuditCommands();     // audit, finding ..., directory ..., offboard
+std::vector<CommandDef> AwsCommands();       // aws bootstrap
 std::vector<CommandGroup> CommandGroups();
 
 // All client commands, in the order --help lists them.

@@ -204,6 +204,9 @@ std::vector<CommandGroup> CommandGroups() {
       {"activation", "Manage activations that register hosts running keyward-agent"},
       {"instance", "Manage the registered hosts (managed instances)"},
       {"rotation", "Rotate IAM users' access keys on a schedule and follow rotations"},
+      {"finding", "Review and triage audit findings"},
+      {"directory", "Sync the people directory (active, departed, transferred owners)"},
+      {"aws", "Set up keyward over AWS IAM, Secrets Manager and SSM (docs/aws.md)"},
   };
 }
 

@@ -52,6 +52,8 @@ struct CommandOutput {
   // A failure that still left something to show (status of an unreachable
   // identity): printed after the output as the error line; the exit code is 1.
   std::optional<Error> error;
+  // Overrides --output (a command's own --format option, as `audit` has).
+  std::optional<OutputFormat> format;
 };
 
 void PrintOutput(const CommandOutput& output, OutputFormat format, std::ostream& out);

@@ -1,6 +1,9 @@
 #include "server/data_dir.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
@@ -131,6 +134,20 @@ std::string SharedCredentialsText(std::string_view profile, std::string_view acc
   out += "aws_access_key_id = " + std::string(access_key_id) + "\n";
   out += "aws_secret_access_key = " + std::string(secret.Reveal()) + "\n";
   return out;
+}
+
+Result<FileLock> FileLock::Take(const std::filesystem::path& path, std::string_view busy_message) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return PermissionDenied("cannot open " + path.string());
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return FailedPrecondition(std::string(busy_message));
+  }
+  return FileLock(fd);
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 }  // namespace kw::server

@@ -44,6 +44,27 @@ Status WriteKeyringFile(const std::filesystem::path& data_dir, const crypto::Key
 // absent.
 Result<LoadedKeyring> LoadOrCreateKeyring(const std::filesystem::path& data_dir, Random& random);
 
+// An exclusive, non-blocking flock on a file of the data directory, held for the
+// object's lifetime (released by the kernel if the process dies).
+class FileLock {
+ public:
+  // kFailedPrecondition with `busy_message` if another process holds it;
+  // kPermissionDenied if the file cannot be opened.
+  static Result<FileLock> Take(const std::filesystem::path& path, std::string_view busy_message);
+  FileLock(FileLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  FileLock& operator=(FileLock&&) = delete;
+  FileLock(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// The rotation engine's lock: one Tick runner per data directory (the server, or
+// `keyward rotate --once` when no server runs there).
+inline constexpr const char* kRotationLockFileName = "rotation.lock";
+
 // AWS shared-credentials text for one profile.
 std::string SharedCredentialsText(std::string_view profile, std::string_view access_key_id,
                                   const SecretBytes& secret);

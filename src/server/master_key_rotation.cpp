@@ -1,9 +1,5 @@
 #include "server/master_key_rotation.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -52,29 +48,6 @@ struct Pending {
   std::string value;  // the rewritten value
   std::int64_t revision = 0;
   std::int64_t envelopes = 0;  // re-wrapped in this value
-};
-
-// Holds an exclusive flock on a file for the object's lifetime.
-class FileLock {
- public:
-  static Result<FileLock> Take(const std::filesystem::path& path) {
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return PermissionDenied("cannot open " + path.string());
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd);
-      return FailedPrecondition("another master-key rotation is running on this data directory");
-    }
-    return FileLock(fd);
-  }
-  FileLock(FileLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  FileLock& operator=(FileLock&&) = delete;
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
 };
 
 }  // namespace
@@ -178,7 +151,10 @@ Status Rotate(const std::filesystem::path& data_dir, std::ostream& out,
                               " is set: a master key from the environment is rotated by the "
                               "operator (set a new key there), not by master-key rotate");
   }
-  KW_ASSIGN_OR_RETURN(FileLock lock, FileLock::Take(data_dir / "master-key.lock"));
+  KW_ASSIGN_OR_RETURN(
+      FileLock lock,
+      FileLock::Take(data_dir / "master-key.lock",
+                     "another master-key rotation is running on this data directory"));
   auto current = ReadKeyringFile(data_dir);
   if (!current && current.error().code == ErrorCode::kNotFound) {
     return FailedPrecondition("no keyring in " + data_dir.string() +

@@ -47,6 +47,22 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerConfig& config) 
         config.tls_cert_file = kv.second.as<std::string>();
       } else if (key == "tls_key") {
         config.tls_key_file = kv.second.as<std::string>();
+      } else if (key == "integrations") {
+        config.integrations_file = kv.second.as<std::string>();
+      } else if (key == "rotation_tick_ms") {
+        const long ms = kv.second.as<long>();
+        if (ms < 10 || ms > 60000) return InvalidArgument("rotation_tick_ms must be 10 to 60000");
+        config.rotation_tick = std::chrono::milliseconds(ms);
+      } else if (key == "rotation_max_active_per_issuer") {
+        const long n = kv.second.as<long>();
+        if (n < 1 || n > 100000) {
+          return InvalidArgument("rotation_max_active_per_issuer must be 1 to 100000");
+        }
+        config.rotation_max_active_per_issuer = static_cast<std::size_t>(n);
+      } else if (key == "rotation_threads") {
+        const long n = kv.second.as<long>();
+        if (n < 1 || n > 256) return InvalidArgument("rotation_threads must be 1 to 256");
+        config.rotation_threads = static_cast<std::size_t>(n);
       } else {
         return InvalidArgument("config file " + path.string() + ": unknown setting '" + key + "'");
       }

@@ -23,13 +23,41 @@ struct ServerConfig {
   // chain may hold intermediates after the leaf.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // YAML file of external integrations (issuers, ...), server/integrations_config.hpp.
+  // Empty: none.
+  std::string integrations_file;
+  // Audit, directory and offboarding (docs/audit.md). The IAM user tag naming a
+  // user's owner; the directory source: a .csv or .json export file or an ldap:// URL
+  // (empty: none, `directory sync` fails); LDAP bind DN and a file holding its
+  // password; whether a sync offboards departures by itself.
+  std::string owner_tag = "owner";
+  std::string directory_source;
+  std::string directory_bind_dn;
+  std::string directory_password_file;
+  bool directory_auto_offboard = false;
+  int audit_key_max_age_days = 90;
+  std::string audit_exempt;  // comma-separated user names, key IDs, activation IDs
+  // The event log (docs/events.md): on unless turned off (the benchmark compares);
+  // its Ed25519 signing key file (empty: DATA_DIR/events-signing.key); records older
+  // than the retention are pruned (0: kept forever).
+  bool events_enabled = true;
+  std::string events_signing_key;
+  int events_retention_days = 90;
+  // The access-key rotation engine (rotation::EngineOptions): how often it looks at
+  // rotations that poll (it also wakes when a quiet period, grace period or back-off
+  // ends), how many run past the queue per issuer, and on how many threads they advance.
+  // YAML: rotation_tick_ms, rotation_max_active_per_issuer, rotation_threads.
+  std::chrono::milliseconds rotation_tick{1000};
+  std::size_t rotation_max_active_per_issuer = 32;
+  std::size_t rotation_threads = 4;
 };
 
 // "HOST:PORT", "[::1]:PORT" or ":PORT". kInvalidArgument on anything else.
 Status ParseListen(std::string_view listen, ServerConfig& config);
 
 // Applies a YAML file's settings (data_dir, listen, threads, max_body_bytes, tls_cert,
-// tls_key) over `config`. Unknown keys are an error, so a typo does not pass silently.
+// tls_key, integrations) over `config`. Unknown keys are an error, so a typo does not
+// pass silently.
 Status ApplyConfigFile(const std::filesystem::path& path, ServerConfig& config);
 
 }  // namespace kw::server

@@ -26,7 +26,9 @@ def envelope_key_ids(data_dir):
     db = sqlite3.connect(f"file:{os.path.join(data_dir, 'keyward.db')}?mode=ro", uri=True)
     try:
         for (value,) in db.execute("SELECT value FROM kv"):
-            text = value.decode() if isinstance(value, bytes) else value
+            # Binary values (compressed event-log blocks, audit records) hold no
+            # envelopes; decode leniently so they do not stop the count.
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
             for chunk in text.split("kw2:")[1:]:
                 key_id = chunk.split(":", 1)[0]
                 counts[key_id] = counts.get(key_id, 0) + 1

@@ -185,12 +185,14 @@ std::string Metrics::Render() const {
     out.append(std::to_string(n));
     out.push_back('\n');
   }
-  out.append(
-      "# HELP keyward_events_dropped_total Events the event log's full queue could not take.\n"
-      "# TYPE keyward_events_dropped_total counter\n"
-      "keyward_events_dropped_total ");
-  out.append(std::to_string(events_dropped_.load(std::memory_order_relaxed)));
-  out.push_back('\n');
+  if (event_log_declared_.load(std::memory_order_relaxed)) {
+    out.append(
+        "# HELP keyward_events_dropped_total Events the event log's full queue could not take.\n"
+        "# TYPE keyward_events_dropped_total counter\n"
+        "keyward_events_dropped_total{reason=\"queue_full\"} ");
+    out.append(std::to_string(events_dropped_.load(std::memory_order_relaxed)));
+    out.push_back('\n');
+  }
   return out;
 }
 

@@ -55,8 +55,10 @@ class Metrics {
   // Counts one rejected authentication, by AWS error code (e.g. "SignatureDoesNotMatch").
   void RecordAuthFailure(std::string_view reason);
 
-  // Counts events the event log dropped because its queue was full
-  // (keyward_events_dropped_total). Lock-free.
+  // Declares keyward_events_dropped_total{reason="queue_full"}: the event log is on,
+  // and Render shows the family (0 until something is dropped). Call before serving.
+  void DeclareEventLog() { event_log_declared_.store(true, std::memory_order_relaxed); }
+  // Counts events the event log dropped because its queue was full. Lock-free.
   void RecordEventsDropped(std::uint64_t n = 1) {
     events_dropped_.fetch_add(n, std::memory_order_relaxed);
   }
@@ -78,6 +80,7 @@ class Metrics {
   std::map<std::string, Histogram, std::less<>> latency_;            // guarded by mu_
   std::map<std::string, std::uint64_t, std::less<>> auth_failures_;  // guarded by mu_
   std::atomic<std::uint64_t> events_dropped_{0};
+  std::atomic<bool> event_log_declared_{false};
 };
 
 // Escapes a label value for the text format: backslash, double quote and newline.
