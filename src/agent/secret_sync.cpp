@@ -19,6 +19,7 @@
 
 #include "agent/credentials_file.hpp"
 #include "agent/transport.hpp"
+#include "common/atomic_file.hpp"
 #include "crypto/digest.hpp"
 #include "sigv4/sigv4.hpp"
 
@@ -31,21 +32,11 @@ using json = nlohmann::json;
 constexpr std::size_t kMaxFileBytes = 1 << 20;  // credentials and env files are small
 
 Error Errno(int err, std::string_view what, const fs::path& path) {
-  std::string message = std::string(what) + " " + path.string() + ": " + std::strerror(err);
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-      return NotFound(std::move(message));
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return PermissionDenied(std::move(message));
-    case ELOOP:
-      return FailedPrecondition(std::string(what) + " " + path.string() +
-                                ": is a symbolic link, which keyward-agent does not follow");
-    default:
-      return Unavailable(std::move(message));
+  if (err == ELOOP) {
+    return FailedPrecondition(std::string(what) + " " + path.string() +
+                              ": is a symbolic link, which keyward-agent does not follow");
   }
+  return ErrnoError(err, what, path);
 }
 
 class Fd {

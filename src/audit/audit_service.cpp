@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "audit/event_rules.hpp"
+
 namespace kw::audit {
 namespace {
 
@@ -295,6 +297,9 @@ Result<AuditData> LiveAuditData::Collect(TimePoint now) {
       if (page.next_token.empty()) break;
       areq.next_token = page.next_token;
     }
+    // The registered addresses, for InstanceCredentialsOffInstance.
+    KW_ASSIGN_OR_RETURN(auto instances, fleet_->ListInstances());
+    for (const auto& i : instances) data.instance_ips[i.instance_id] = i.ip_address;
   }
   KW_ASSIGN_OR_RETURN(auto people, directory_.Load());
   data.directory = std::make_shared<directory::OwnerIndex>(std::move(people));
@@ -311,7 +316,20 @@ AuditService::AuditService(store::KvStore& store, const Clock& clock, AuditDataS
 
 Result<AuditRun> AuditService::Run() {
   KW_ASSIGN_OR_RETURN(AuditData data, source_.Collect(clock_.Now()));
-  return RunOn(data);
+  std::optional<TimePoint> window_start;
+  if (event_source_ != nullptr) {
+    // Only the events since the last audit, so that an audit stays fast.
+    std::lock_guard<std::mutex> lock(event_mu_);
+    window_start = last_event_audit_ ? *last_event_audit_ - policy_.event_overlap
+                                     : data.now - policy_.first_event_window;
+    KW_RETURN_IF_ERROR(CollectEventData(*event_source_, policy_, *window_start, data));
+  }
+  KW_ASSIGN_OR_RETURN(AuditRun run, RunOn(data));
+  if (event_source_ != nullptr) {
+    std::lock_guard<std::mutex> lock(event_mu_);
+    if (!last_event_audit_ || *last_event_audit_ < data.now) last_event_audit_ = data.now;
+  }
+  return run;
 }
 
 Status AuditService::MoveLegacyFindings() {
@@ -426,6 +444,7 @@ Result<AuditRun> AuditService::RunOn(const AuditData& data) {
               h.state = FindingState::kActive;
               h.updated = now;
               ++created;
+              if (new_finding_hook_) KW_RETURN_IF_ERROR(new_finding_hook_(txn, id, *obs, now));
             }
             h.severity = obs->severity;
             h.last_seen = now;

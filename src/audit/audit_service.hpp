@@ -15,12 +15,14 @@
 // So repeated audits update findings rather than duplicate them. Thread-safe.
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "audit/event_rules.hpp"
 #include "audit/rules.hpp"
 #include "common/result.hpp"
 #include "fleet/fleet_service.hpp"
@@ -90,12 +92,25 @@ class AuditService {
 
   const AuditPolicy& policy() const { return policy_; }
 
+  // The event log for the event rules (event_rules.hpp); null (the default): no event
+  // findings. Set before the first audit. Each audit reads the events since the previous
+  // one (kept in memory: after a restart, the first audit reads first_event_window).
+  void set_event_source(const EventSource* source) { event_source_ = source; }
+
   // About how many findings an audit merges per transaction (the bucket ranges are
   // 1/16, 1/256 or 1/4096 of all buckets, the largest that keeps this bound for the
   // audit's observations); at least 1. Set before the first audit (tests use small
   // chunks to cross range boundaries); not synchronized with a running audit.
   static constexpr std::size_t kDefaultChunkSize = 20000;
   void set_chunk_size(std::size_t n) { chunk_size_ = std::max<std::size_t>(1, n); }
+
+  // Called for each new finding inside the transaction that creates it (so that, e.g.,
+  // a notification outbox entry commits with the finding or not at all). It may run
+  // again if the transaction is retried, must write only through `txn`, and an error
+  // rolls the range back. Set before the first audit; not synchronized with one.
+  using NewFindingHook = std::function<Status(store::Txn& txn, std::string_view finding_id,
+                                              const Observation& observation, TimePoint now)>;
+  void set_new_finding_hook(NewFindingHook hook) { new_finding_hook_ = std::move(hook); }
 
  private:
   // Moves findings of the format 1 table into buckets (nothing if it is empty).
@@ -108,6 +123,10 @@ class AuditService {
   const std::vector<std::unique_ptr<Rule>> rules_;
   std::mutex run_mu_;  // one audit at a time
   std::size_t chunk_size_ = kDefaultChunkSize;
+  NewFindingHook new_finding_hook_;
+  const EventSource* event_source_ = nullptr;
+  std::mutex event_mu_;  // guards last_event_audit_
+  std::optional<TimePoint> last_event_audit_;
 };
 
 }  // namespace kw::audit

@@ -223,5 +223,27 @@ TEST_F(AuditServiceTest, DamagedBucketIsAnErrorNotACrash) {
             "ResourceNotFoundException");
 }
 
+TEST_F(AuditServiceTest, NewFindingHookWritesInTheSameTransactionOnlyForNewFindings) {
+  std::vector<std::string> seen;
+  service_.set_new_finding_hook(
+      [&seen](store::Txn& txn, std::string_view id, const Observation& o, TimePoint) -> Status {
+        seen.push_back(std::string(id));
+        KW_RETURN_IF_ERROR(txn.Put("hook_outbox", id, o.type));
+        return OkStatus();
+      });
+  ASSERT_TRUE(service_.RunOn(Ownerless(0, 3)));
+  EXPECT_EQ(seen.size(), 3u);
+  EXPECT_EQ(store_.List("hook_outbox", {})->size(), 3u);
+  // Seen again: not new, no call.
+  ASSERT_TRUE(service_.RunOn(Ownerless(0, 3)));
+  EXPECT_EQ(seen.size(), 3u);
+  // A failing hook rolls the finding back with it: neither is stored.
+  service_.set_new_finding_hook([](store::Txn&, std::string_view, const Observation&,
+                                   TimePoint) -> Status { return Unavailable("outbox down"); });
+  EXPECT_FALSE(service_.RunOn(Ownerless(0, 4)).has_value());
+  EXPECT_EQ(store_.List("hook_outbox", {})->size(), 3u);
+  EXPECT_FALSE(service_.Get(FindingId("OwnerMissing", Ownerless(3, 4).users[0].arn)));
+}
+
 }  // namespace
 }  // namespace kw::audit

@@ -1,5 +1,6 @@
 #include "audit/rules.hpp"
 
+#include "audit/event_rules.hpp"
 #include "common/strings.hpp"
 #include "common/time_format.hpp"
 #include "crypto/digest.hpp"
@@ -45,6 +46,16 @@ void Emit(std::vector<Observation>& out, const AuditPolicy& policy,
   }
   out.push_back(std::move(o));
 }
+
+}  // namespace
+
+void EmitUnlessExempt(std::vector<Observation>& out, const AuditPolicy& policy,
+                      const std::map<std::string, std::string>& tags,
+                      std::initializer_list<std::string_view> ids, Observation o) {
+  Emit(out, policy, tags, ids, std::move(o));
+}
+
+namespace {
 
 std::string Iso(TimePoint t) { return FormatIso8601(t); }
 
@@ -237,6 +248,7 @@ std::vector<std::unique_ptr<Rule>> DefaultRules() {
   rules.push_back(std::make_unique<TwoActiveKeysRule>());
   rules.push_back(std::make_unique<OwnerRule>());
   rules.push_back(std::make_unique<ActivationRule>());
+  AppendEventRules(rules);
   return rules;
 }
 

@@ -1,10 +1,9 @@
 #pragma once
 
 // Audit rules over a snapshot of IAM users, their keys, their owners and the fleet's
-// activations. Each Rule is a pure function of (AuditData, AuditPolicy): rules over
-// the event log (a key used from an unknown source, a deactivated key tried, a burst
-// of failed signatures, ...) are added as further Rules once AuditData carries the
-// events they need. Thread-safe (no state).
+// activations, and over the event log's window since the last audit (event_rules.hpp
+// lists those rules and how their data is collected). Each Rule is a pure function of
+// (AuditData, AuditPolicy). Thread-safe (no state).
 //
 // Finding types and default severities:
 //   AccessKeyTooOld          HIGH     active key older than key_max_age (90 days)
@@ -26,6 +25,7 @@
 // exempt from every rule.
 
 #include <chrono>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -50,6 +50,18 @@ struct AuditPolicy {
   Days unused_critical{90};
   Days never_used_grace{7};
   std::chrono::hours activation_grace{24};
+  // Event rules (event_rules.hpp).
+  int burst_threshold = 10;                   // failed signatures for one key ID...
+  std::chrono::seconds burst_window{300};     // ...within this long
+  Days first_use_gap{30};                     // first use this long after creation
+  Days consumer_learning{7};                  // known consumers: users of the first days
+  std::chrono::hours first_event_window{24};  // window of the first audit (no last audit)
+  Days event_lookback{90};
+  // Each window starts this long before the previous audit: events are stamped when
+  // their request arrives but reach the log later (the recorder batches them), so an
+  // event may land behind an audit that has already passed its time. Findings are
+  // merged by (type, resource), so seeing an event twice adds nothing.
+  std::chrono::seconds event_overlap{120};  // history scanned before the window, at most
 };
 
 struct KeyView {
@@ -77,6 +89,30 @@ struct ActivationView {
   std::map<std::string, std::string> tags;
 };
 
+// One event of the log, as the event rules need it (events::EventSummary, reduced).
+struct AuditEvent {
+  TimePoint time;
+  std::string event_name;
+  std::string access_key_id;  // as presented, also for refused signatures
+  std::string user_arn;
+  std::string instance_id;  // managed instance credentials ("mi-..."), else empty
+  std::string source_ip;
+  std::string error_code;     // empty on success
+  bool key_inactive = false;  // refused: validly signed by an Inactive key
+};
+
+struct FinishedRotation {
+  std::string rotation_id;
+  std::string old_key_id;
+  TimePoint finished;
+};
+
+// What the log says about a key before the audit's window (event_rules.cpp collects it).
+struct KeyHistory {
+  bool used_before = false;         // a successful use before the window
+  std::set<std::string> consumers;  // source IPs / instance IDs of its learning period
+};
+
 struct AuditData {
   TimePoint now;
   std::vector<UserView> users;
@@ -84,6 +120,13 @@ struct AuditData {
   // Owners by ID or email. An empty directory (never synced) disables OwnerUnknown,
   // OwnerDeparted and OwnerTransferred: without a directory nobody can be judged.
   std::shared_ptr<const directory::OwnerIndex> directory;
+  // Event rules: only when `events_enabled` (an event log is configured).
+  bool events_enabled = false;
+  TimePoint events_since;                           // the window's start
+  std::vector<AuditEvent> events;                   // in the window, newest first
+  std::map<std::string, KeyHistory> key_history;    // by access key ID
+  std::map<std::string, std::string> instance_ips;  // instance ID -> registered IP
+  std::vector<FinishedRotation> finished_rotations;
 };
 
 class Rule {
@@ -100,6 +143,12 @@ std::vector<std::unique_ptr<Rule>> DefaultRules();
 // Runs `rules` and drops exempt observations.
 std::vector<Observation> Evaluate(const std::vector<std::unique_ptr<Rule>>& rules,
                                   const AuditData& data, const AuditPolicy& policy);
+
+// Appends `o` unless the subject (its tags, or any of `ids` by AuditPolicy::exempt) is
+// exempt from o.type.
+void EmitUnlessExempt(std::vector<Observation>& out, const AuditPolicy& policy,
+                      const std::map<std::string, std::string>& tags,
+                      std::initializer_list<std::string_view> ids, Observation o);
 
 // The owner tag's value (tag key compared case-insensitively); empty if none.
 std::string OwnerOf(const std::map<std::string, std::string>& tags, std::string_view owner_tag);

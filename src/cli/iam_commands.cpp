@@ -2,7 +2,7 @@
 #include <chrono>
 
 #include "cli/command.hpp"
-#include "cli/csv.hpp"
+#include "common/csv.hpp"
 #include "crypto/digest.hpp"
 
 namespace kw::cli {

@@ -30,6 +30,7 @@ struct ServerFlags {
   bool no_event_log = false;
   std::string events_signing_key;
   int events_retention_days = -1;  // -1: the ServerConfig default
+  std::vector<std::string> webhooks;
   CLI::Option* data_dir_opt = nullptr;
   CLI::Option* listen_opt = nullptr;
   CLI::Option* config_opt = nullptr;
@@ -68,6 +69,7 @@ int RunServerCommand(const ServerFlags& flags) {
   if (flags.no_event_log) config.events_enabled = false;
   if (!flags.events_signing_key.empty()) config.events_signing_key = flags.events_signing_key;
   if (flags.events_retention_days >= 0) config.events_retention_days = flags.events_retention_days;
+  if (!flags.webhooks.empty()) config.webhooks = flags.webhooks;
   if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
     std::cerr << "keyward: error: --tls-cert and --tls-key go together\n";
     return 2;
@@ -185,6 +187,10 @@ int main(int argc, char** argv) {
     sub.add_option("--events-retention-days", flags.events_retention_days,
                    "Prune events older than this many days (default 90; 0 keeps all)")
         ->check(CLI::Range(0, 36500));
+    sub.add_option("--webhook", flags.webhooks,
+                   "URL[,format=slack][,secret-file=PATH][,timeout=SECONDS]: POST findings and "
+                   "failed rotations there, HMAC-signed (docs/notifications.md); repeatable")
+        ->allow_extra_args(false);
   };
   kw::cli::AddEventsCommand(extra, std::cout, std::cerr);
 

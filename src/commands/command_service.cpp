@@ -8,6 +8,7 @@
 
 #include "commands/limits.hpp"
 #include "common/time_format.hpp"
+#include "common/uuid.hpp"
 #include "crypto/digest.hpp"
 
 namespace kw::commands {
@@ -85,15 +86,6 @@ TimePoint FromMillis(std::int64_t ms) {
 std::string InvertedTime(std::int64_t ms) {
   std::string s = std::to_string(9999999999999LL - std::max<std::int64_t>(ms, 0));
   return std::string(13 - std::min<std::size_t>(13, s.size()), '0') + s;
-}
-
-std::string NewUuid(Random& random) {
-  std::string b = random.Bytes(16);
-  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
-  const std::string hex = crypto::HexEncode(b);
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
-         hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
 std::string InvKey(std::string_view command_id, std::string_view instance_id) {

@@ -15,30 +15,6 @@
 namespace kw {
 namespace {
 
-Error ErrnoError(int err, std::string_view what, const std::filesystem::path& path) {
-  std::string message = std::string(what) + " " + path.string() + ": " + std::strerror(err);
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-      return NotFound(std::move(message));
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return PermissionDenied(std::move(message));
-    case ENOSPC:
-    case EDQUOT:
-    case EIO:
-    case EMFILE:
-    case ENFILE:
-    case ENOMEM:
-      return Unavailable(std::move(message));
-    case EEXIST:
-      return AlreadyExists(std::move(message));
-    default:
-      return Internal(std::move(message));
-  }
-}
-
 // Closes a descriptor on scope exit unless Release()d.
 class Fd {
  public:
@@ -114,6 +90,30 @@ Status CreateParents(const std::filesystem::path& path) {
 }
 
 }  // namespace
+
+Error ErrnoError(int err, std::string_view what, const std::filesystem::path& path) {
+  std::string message = std::string(what) + " " + path.string() + ": " + std::strerror(err);
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return NotFound(std::move(message));
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return PermissionDenied(std::move(message));
+    case ENOSPC:
+    case EDQUOT:
+    case EIO:
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+      return Unavailable(std::move(message));
+    case EEXIST:
+      return AlreadyExists(std::move(message));
+    default:
+      return Internal(std::move(message));
+  }
+}
 
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view content, mode_t mode) {
   if (path.filename().empty()) {

@@ -36,6 +36,10 @@ namespace kw {
 // The new file belongs to the calling user.
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view content, mode_t mode);
 
+// The error for a failed system call on `path`, with the codes above: "WHAT PATH:
+// strerror". For callers doing their own file work, so that errors read alike.
+Error ErrnoError(int err, std::string_view what, const std::filesystem::path& path);
+
 // Reads a whole regular file of at most `max_bytes`. kFailedPrecondition if it is
 // larger or not a regular file (so a FIFO or device cannot block or flood the caller).
 Result<std::string> ReadFileLimited(const std::filesystem::path& path, std::size_t max_bytes);

@@ -394,6 +394,11 @@ std::optional<EventSummary> Summarize(std::int64_t sequence, const json& record)
       s.username = s.user_arn.substr(s.user_arn.rfind('/') + 1);
     }
   }
+  auto extra = record.find("additionalEventData");
+  if (extra != record.end() && extra->is_object()) {
+    auto inactive = extra->find("keyInactive");
+    s.key_inactive = inactive != extra->end() && inactive->is_boolean() && inactive->get<bool>();
+  }
   auto res = record.find("resources");
   if (res != record.end() && res->is_array()) {
     for (const json& r : *res) s.resources.push_back({StringAt(r, "type"), StringAt(r, "ARN")});

@@ -97,6 +97,8 @@ struct EventSummary {
   std::string error_code;
   bool read_only = false;
   std::vector<Resource> resources;
+  // additionalEventData.keyInactive: refused, but validly signed by an Inactive key.
+  bool key_inactive = false;
 };
 
 // nullopt if the record lacks eventTime or is not an object.

@@ -1,7 +1,9 @@
 #include "events/event_recorder.hpp"
 
+#include <array>
 #include <utility>
 
+#include "common/uuid.hpp"
 #include "crypto/digest.hpp"
 #include "events/redaction.hpp"
 
@@ -87,19 +89,9 @@ std::string EventRecorder::NewEventId() {
   // A UUID (version 4 layout) from a keyed hash of a counter: unique without a CSPRNG
   // draw per event.
   const auto d = crypto::Sha256(event_id_key_ + std::to_string(++id_counter_));
-  unsigned char b[16];
-  for (int i = 0; i < 16; ++i) b[i] = d[static_cast<std::size_t>(i)];
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[b[i] >> 4]);
-    out.push_back(kHex[b[i] & 0x0f]);
-  }
-  return out;
+  std::array<unsigned char, 16> b{};
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = d[i];
+  return FormatUuidV4(b);
 }
 
 void EventRecorder::WriteBatch(Event* events, std::size_t count) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/uuid.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/signature.hpp"
 #include "fleet/cidr.hpp"
@@ -57,15 +58,6 @@ bool IsUuid(std::string_view s) {
     }
   }
   return true;
-}
-
-std::string NewUuid(Random& random) {
-  std::string b = random.Bytes(16);
-  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
-  const std::string hex = crypto::HexEncode(b);
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
-         hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
 json TagsJson(const Tags& tags) {

@@ -960,6 +960,7 @@ Status RotationEngine::Finish(State& s, TimePoint now, bool failed, std::string 
         rev, txn.CompareAndPut(kRotations, s.r.rotation_id, s.Encode().dump(), s.revision));
     Status d = txn.Delete(kActive, s.r.rotation_id);
     if (!d && d.error().code != ErrorCode::kNotFound) return d;
+    if (failed && options_.on_failed) KW_RETURN_IF_ERROR(options_.on_failed(txn, s.r));
     if (!failed && !s.r.old_key_id.empty()) {
       Status dd = txn.Delete(kDeactivated, s.r.old_key_id);
       if (!dd && dd.error().code != ErrorCode::kNotFound) return dd;

@@ -41,6 +41,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -186,6 +187,10 @@ struct EngineOptions {
   // A rotation that polls (host acknowledgements, uses of the old key during grace) is
   // looked at again after this long; 0: on every Tick.
   std::chrono::milliseconds poll_interval{0};
+  // Called when a rotation reaches failed, inside the transaction that records it (so
+  // that, e.g., a notification outbox entry commits with it or not at all). It may run
+  // again if the transaction is retried; it must write only through `txn`.
+  std::function<Status(store::Txn& txn, const Rotation& rotation)> on_failed;
 };
 
 struct TickReport {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/strings.hpp"
+#include "common/uuid.hpp"
 #include "crypto/digest.hpp"
 
 namespace kw::secrets {
@@ -82,15 +83,6 @@ std::optional<std::string> GetString(const json& j, const char* key) {
 bool ValidNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
          std::string_view("/_+=.@-").find(c) != std::string_view::npos;
-}
-
-std::string NewUuid(Random& random) {
-  std::string b = random.Bytes(16);
-  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
-  const std::string hex = crypto::HexEncode(b);
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
-         hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
 Status ValidateToken(const std::optional<std::string>& token) {

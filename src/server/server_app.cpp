@@ -10,6 +10,7 @@
 #include <iterator>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <thread>
 
@@ -33,6 +34,7 @@
 #include "api/ssm/windows/window_tags.hpp"
 #include "api/ssm/windows/windows_api.hpp"
 #include "api/sts/sts_api.hpp"
+#include "audit/event_log_source.hpp"
 #include "commands/command_service.hpp"
 #include "common/atomic_file.hpp"
 #include "common/strings.hpp"
@@ -47,6 +49,8 @@
 #include "iam/ids.hpp"
 #include "iam/policy_service.hpp"
 #include "iam/user_service.hpp"
+#include "notify/outbox.hpp"
+#include "notify/sender.hpp"
 #include "rotation/builtin/agent_sync_delivery.hpp"
 #include "rotation/builtin/document_delivery.hpp"
 #include "rotation/builtin/iam_issuer.hpp"
@@ -416,7 +420,21 @@ Status Serve(const ServerConfig& config, std::ostream& out, RotateOnceRun* once 
   rotation::builtin::SecretsTarget secrets_target(secrets);
   rotation::builtin::DocumentDelivery document_delivery(commands);
   rotation::builtin::AgentSyncDelivery agent_sync_delivery(commands);
+  // Webhooks (docs/notifications.md): a bad spec or secret file refuses to start. With
+  // none configured nothing is written to the outbox, which would only grow.
+  std::vector<notify::Webhook> webhooks;
+  for (const std::string& spec : config.webhooks) {
+    KW_ASSIGN_OR_RETURN(notify::WebhookConfig wc, notify::ParseWebhookFlag(spec));
+    KW_ASSIGN_OR_RETURN(notify::Webhook w, notify::MakeWebhook(wc));
+    webhooks.push_back(std::move(w));
+  }
+  const bool notify_enabled = !webhooks.empty();
   rotation::EngineOptions engine_options;
+  if (notify_enabled) {
+    engine_options.on_failed = [&clock](store::Txn& txn, const rotation::Rotation& r) {
+      return notify::Enqueue(txn, notify::RotationFailedEvent(r, clock.Now()), clock.Now());
+    };
+  }
   engine_options.max_active_per_issuer = config.rotation_max_active_per_issuer;
   engine_options.advance_threads = config.rotation_threads;
   engine_options.poll_interval = config.rotation_tick;
@@ -499,6 +517,18 @@ Status Serve(const ServerConfig& config, std::ostream& out, RotateOnceRun* once 
                                       config.directory_auto_offboard);
   audit::LiveAuditData audit_data(users, &fleet, directory);
   audit::AuditService audit_service(*store, clock, audit_data, MakeAuditPolicy(config));
+  // Event findings read keyward's own event log (none when it is off).
+  std::optional<audit::EventLogSource> audit_events;
+  if (event_log) {
+    audit_events.emplace(*event_log, &rotation_engine);
+    audit_service.set_event_source(&*audit_events);
+  }
+  if (notify_enabled) {
+    audit_service.set_new_finding_hook(
+        [](store::Txn& txn, std::string_view id, const audit::Observation& o, TimePoint now) {
+          return notify::Enqueue(txn, notify::FindingEvent(id, o, now), now);
+        });
+  }
   for (auto& op :
        api::AuditOperations({audit_service, offboarder, directory_sync, directory}, account)) {
     keyward_service.operations.push_back(std::move(op));
@@ -534,6 +564,9 @@ Status Serve(const ServerConfig& config, std::ostream& out, RotateOnceRun* once 
   KW_ASSIGN_OR_RETURN(auto server, HttpServer::Start(http, dispatcher, &control_channel));
   Maintenance maintenance(users, sts, secrets, clock, config.usage_flush_interval);
   Scheduler scheduler(commands, windows, fleet, rotation_engine, clock, config.rotation_tick);
+  notify::WebhookSender webhook_sender(*store, clock, random, std::move(webhooks));
+  std::optional<notify::Notifier> notifier;
+  if (notify_enabled) notifier.emplace(webhook_sender, std::chrono::milliseconds(500));
   dispatcher.SetReady(true);
   out << "keyward: account " << account.id << ", listening on "
       << (config.tls_cert_file.empty() ? "http://" : "https://") << config.listen_host << ":"

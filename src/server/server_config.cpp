@@ -63,6 +63,21 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerConfig& config) 
         const long n = kv.second.as<long>();
         if (n < 1 || n > 256) return InvalidArgument("rotation_threads must be 1 to 256");
         config.rotation_threads = static_cast<std::size_t>(n);
+      } else if (key == "webhooks") {
+        if (!kv.second.IsSequence()) return InvalidArgument("webhooks must be a list");
+        config.webhooks.clear();
+        for (const auto& w : kv.second) {
+          if (w.IsScalar()) {
+            config.webhooks.push_back(w.as<std::string>());
+            continue;
+          }
+          if (!w.IsMap() || !w["url"]) return InvalidArgument("each webhook needs a url");
+          std::string spec = w["url"].as<std::string>();
+          if (w["format"]) spec += ",format=" + w["format"].as<std::string>();
+          if (w["secret_file"]) spec += ",secret-file=" + w["secret_file"].as<std::string>();
+          if (w["timeout"]) spec += ",timeout=" + w["timeout"].as<std::string>();
+          config.webhooks.push_back(std::move(spec));
+        }
       } else {
         return InvalidArgument("config file " + path.string() + ": unknown setting '" + key + "'");
       }

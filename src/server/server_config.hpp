@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -50,6 +51,11 @@ struct ServerConfig {
   std::chrono::milliseconds rotation_tick{1000};
   std::size_t rotation_max_active_per_issuer = 32;
   std::size_t rotation_threads = 4;
+  // Webhooks for findings and failed rotations (docs/notifications.md), each as
+  // "URL[,format=json|slack][,secret-file=PATH][,timeout=SECONDS]", parsed at start by
+  // notify::ParseWebhookFlag. YAML: webhooks, a list of such strings or of maps with
+  // url, format, secret_file, timeout. --webhook flags replace the file's list.
+  std::vector<std::string> webhooks;
 };
 
 // "HOST:PORT", "[::1]:PORT" or ":PORT". kInvalidArgument on anything else.

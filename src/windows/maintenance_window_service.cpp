@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/time_format.hpp"
+#include "common/uuid.hpp"
 #include "crypto/digest.hpp"
 #include "schedule/schedule.hpp"
 
@@ -45,15 +46,6 @@ TimePoint FromMs(std::int64_t ms) {
   return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
 }
 std::int64_t Secs(TimePoint t) { return std::chrono::floor<Seconds>(t.time_since_epoch()).count(); }
-
-std::string NewUuid(Random& random) {
-  std::string b = random.Bytes(16);
-  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
-  const std::string h = crypto::HexEncode(b);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
-         "-" + h.substr(20, 12);
-}
 
 std::string DueKey(std::int64_t due) {
   char buf[32];

@@ -44,6 +44,8 @@ events::Event EventFromRequest(const ObservedRequest& r, std::string_view defaul
   }
   e.error_code = r.error_code;
   e.error_message = r.error_message;
+  // The audit's DeactivatedKeyTried: the signature was valid, the key is Inactive.
+  if (r.key_inactive) e.additional_event_data = {{"keyInactive", true}};
   e.resources = events::ResourcesOf(e.event_source, e.request_parameters);
   return e;
 }

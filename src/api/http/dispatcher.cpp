@@ -1,11 +1,13 @@
 #include "api/http/dispatcher.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 
 #include "api/http/aws_error.hpp"
 #include "common/strings.hpp"
 #include "common/time_format.hpp"
+#include "common/uuid.hpp"
 
 namespace kw::api {
 namespace {
@@ -149,23 +151,12 @@ std::string Dispatcher::NewRequestId() {
   const std::uint64_t n = request_id_counter_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t lo = Mix64(n ^ request_id_key_[1]);
   const std::uint64_t hi = Mix64(lo ^ request_id_key_[0]);
-  unsigned char b[16];
+  std::array<unsigned char, 16> b{};
   for (int i = 0; i < 8; ++i) {
     b[i] = static_cast<unsigned char>(hi >> (8 * i));
     b[8 + i] = static_cast<unsigned char>(lo >> (8 * i));
   }
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  // 8-4-4-4-12 hex digits, without snprintf (it showed in the request profile).
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[b[i] >> 4]);
-    out.push_back(kHex[b[i] & 0x0f]);
-  }
-  return out;
+  return FormatUuidV4(b);
 }
 
 HttpResponse Dispatcher::Handle(const HttpRequest& request) {

@@ -482,6 +482,29 @@ TEST_F(RotationTest, PreflightRefusesWhenTheOtherSlotHoldsAnActiveKey) {
   EXPECT_TRUE(pol->active_rotation_id.empty());
 }
 
+TEST_F(RotationTest, OnFailedHookRunsInTheTransactionThatRecordsTheFailure) {
+  std::vector<std::string> failed;
+  EngineOptions opts;
+  opts.on_failed = [&failed](store::Txn& txn, const Rotation& r) -> Status {
+    failed.push_back(r.rotation_id);
+    EXPECT_EQ(r.step, Step::kFailed);
+    KW_RETURN_IF_ERROR(txn.Put("hook_outbox", r.rotation_id, r.failure_reason));
+    return OkStatus();
+  };
+  NewEngine(opts);
+  ASSERT_TRUE(users_.CreateAccessKey(kUser, nullptr).has_value());
+  RotationPolicy p = MustPolicy(BasePolicy());
+  auto started = engine_->RotateNow(p.policy_id);
+  ASSERT_TRUE(started.has_value());
+  ASSERT_TRUE(Run(started->rotation_id).has_value());
+  ASSERT_EQ(MustRotation(started->rotation_id).step, Step::kFailed);
+  ASSERT_FALSE(failed.empty());
+  EXPECT_EQ(failed.back(), started->rotation_id);
+  auto row = store_.Get("hook_outbox", started->rotation_id);
+  ASSERT_TRUE(row.has_value() && row->has_value());
+  EXPECT_NE((*row)->value.find("no free access-key slot"), std::string::npos);
+}
+
 TEST_F(RotationTest, PreflightDeletesAnUnusedInactiveKeyButNotOneStillTried) {
   auto extra = users_.CreateAccessKey(kUser, nullptr);
   ASSERT_TRUE(extra.has_value());

@@ -1,6 +1,6 @@
-#include "cli/csv.hpp"
+#include "common/csv.hpp"
 
-namespace kw::cli {
+namespace kw {
 
 Result<std::vector<std::vector<std::string>>> ParseCsv(std::string_view text) {
   std::vector<std::vector<std::string>> rows;
@@ -64,4 +64,4 @@ Result<std::vector<std::vector<std::string>>> ParseCsv(std::string_view text) {
   return rows;
 }
 
-}  // namespace kw::cli
+}  // namespace kw

@@ -1,6 +1,7 @@
 #pragma once
 
-// An RFC 4180 CSV reader for the IAM credential report. Pure; thread-safe.
+// An RFC 4180 CSV reader (the IAM credential report, directory exports). Pure;
+// thread-safe.
 
 #include <string>
 #include <string_view>
@@ -8,11 +9,11 @@
 
 #include "common/result.hpp"
 
-namespace kw::cli {
+namespace kw {
 
 // Rows of fields. Quoted fields may hold ',', '""' and line breaks; lines end with
 // LF or CRLF; a final line break is optional. kInvalidArgument on a stray quote or
 // an unterminated quoted field.
 Result<std::vector<std::vector<std::string>>> ParseCsv(std::string_view text);
 
-}  // namespace kw::cli
+}  // namespace kw

@@ -1,8 +1,8 @@
-#include "cli/csv.hpp"
+#include "common/csv.hpp"
 
 #include <gtest/gtest.h>
 
-namespace kw::cli {
+namespace kw {
 namespace {
 
 using Rows = std::vector<std::vector<std::string>>;
@@ -37,4 +37,4 @@ TEST(CsvTest, Malformed) {
 }
 
 }  // namespace
-}  // namespace kw::cli
+}  // namespace kw
