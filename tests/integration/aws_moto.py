@@ -50,7 +50,9 @@ class Moto:
     """moto's server; the first 3 actions (creating an admin, its policy and its key) run
     unauthenticated, every later request must be signed and allowed."""
 
-    def __init__(self, root):
+    def __init__(self, root, user="admin", actions="*"):
+        """`user` is bootstrapped with an inline policy allowing `actions` (a list, or "*")
+        on every resource; its key is admin_key/admin_secret."""
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
@@ -71,12 +73,13 @@ class Moto:
                     raise RuntimeError("moto did not start")
                 time.sleep(0.1)
         boot = aws_client("iam", self.endpoint, "AKIABOOTSTRAP", "bootstrap")
-        boot.create_user(UserName="admin")
-        boot.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=json.dumps({
+        boot.create_user(UserName=user)
+        boot.put_user_policy(UserName=user, PolicyName="bootstrap", PolicyDocument=json.dumps({
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-        key = boot.create_access_key(UserName="admin")["AccessKey"]
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+        key = boot.create_access_key(UserName=user)["AccessKey"]
         self.admin_key, self.admin_secret = key["AccessKeyId"], key["SecretAccessKey"]
+        self.iam = self.client("iam")
 
     def client(self, service, key=None, secret=None):
         return aws_client(service, self.endpoint, key or self.admin_key,

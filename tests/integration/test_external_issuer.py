@@ -9,10 +9,7 @@ moto is not packaged by Debian 12; where it is not importable the moto tests ski
 import contextlib
 import json
 import os
-import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
@@ -23,30 +20,13 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+import aws_moto
+from aws_moto import HAVE_MOTO
 from conftest import REGION, Server, free_port
 from fault_proxy import FaultProxy
 
 
 
-def _moto_python():
-    """A Python that can run moto's server: this one, or the machine's `python3` (moto
-    may be installed for a different interpreter than the one running pytest)."""
-    candidates = [sys.executable]
-    which = shutil.which("python3")
-    if which and which not in candidates:
-        candidates.append(which)
-    for python in candidates:
-        try:
-            if subprocess.run([python, "-c", "import moto.server"], capture_output=True,
-                              timeout=60).returncode == 0:
-                return python
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    return None
-
-
-MOTO_PYTHON = _moto_python()
-HAVE_MOTO = MOTO_PYTHON is not None
 needs_moto = pytest.mark.skipif(not HAVE_MOTO,
                                 reason="moto is not installed (pip install 'moto[server]')")
 
@@ -61,47 +41,14 @@ def iam_client(endpoint, key, secret, service="iam"):
                         config=botocore.config.Config(retries={"max_attempts": 1}))
 
 
-class Moto:
-    """moto's server with authentication enforced after the bootstrap of one admin."""
+class Moto(aws_moto.Moto):
+    """moto with authentication enforced, bootstrapping only a least-privilege rotator:
+    every later request must be signed by a known key and allowed."""
 
     def __init__(self, root):
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ)
-        # The first 3 actions run unauthenticated (creating the admin user, its policy
-        # and its key); every later request must be signed by a known key and allowed.
-        env["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
-        self.log = open(os.path.join(root, f"moto-{self.port}.log"), "wb")
-        self.proc = subprocess.Popen([MOTO_PYTHON, "-m", "moto.server", "-H", "127.0.0.1",
-                                      "-p", str(self.port)], env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("moto did not start")
-                time.sleep(0.1)
-        boot = iam_client(self.endpoint, "AKIABOOTSTRAP", "bootstrap")
-        boot.create_user(UserName="keyward-rotator")
-        boot.put_user_policy(UserName="keyward-rotator", PolicyName="rotate-keys", PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
-                "iam:ListAccessKeys", "iam:CreateAccessKey", "iam:UpdateAccessKey",
-                "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:CreateUser"],
-                "Resource": "*"}]}))
-        key = boot.create_access_key(UserName="keyward-rotator")["AccessKey"]
-        self.admin_key, self.admin_secret = key["AccessKeyId"], key["SecretAccessKey"]
-        self.iam = iam_client(self.endpoint, self.admin_key, self.admin_secret)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        super().__init__(root, user="keyward-rotator", actions=[
+            "iam:ListAccessKeys", "iam:CreateAccessKey", "iam:UpdateAccessKey",
+            "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:CreateUser"])
 
 
 @contextlib.contextmanager
