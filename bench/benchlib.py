@@ -69,9 +69,17 @@ class Keyward:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.data_dir = os.path.join(tmp, "d")
-        self.log = open(os.path.join(tmp, "server.log"), "wb")
-        self.proc = subprocess.Popen([binary, "server", "--data-dir", self.data_dir,
-                                      "--listen", f"127.0.0.1:{self.port}", *extra_args],
+        self.binary, self.tmp, self.extra_args = binary, tmp, tuple(extra_args)
+        self._start()
+        creds = configparser.ConfigParser()
+        creds.read(os.path.join(self.data_dir, "admin-credentials"))
+        self.credentials = Credentials(creds["default"]["aws_access_key_id"],
+                                       creds["default"]["aws_secret_access_key"])
+
+    def _start(self):
+        self.log = open(os.path.join(self.tmp, "server.log"), "ab")
+        self.proc = subprocess.Popen([self.binary, "server", "--data-dir", self.data_dir,
+                                      "--listen", f"127.0.0.1:{self.port}", *self.extra_args],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while True:
@@ -84,10 +92,11 @@ class Keyward:
                 if time.time() > deadline:
                     raise RuntimeError("keyward did not become ready")
                 time.sleep(0.05)
-        creds = configparser.ConfigParser()
-        creds.read(os.path.join(self.data_dir, "admin-credentials"))
-        self.credentials = Credentials(creds["default"]["aws_access_key_id"],
-                                       creds["default"]["aws_secret_access_key"])
+
+    def restart(self):
+        """Stops the server and starts it again on the same data directory and port."""
+        self.stop()
+        self._start()
 
     def client(self, service):
         return boto3.client(

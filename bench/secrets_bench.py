@@ -14,7 +14,7 @@ ClientRequestToken, so none is an idempotent repeat) for --write-duration second
 Prints Markdown tables of medians.
 
     bench/secrets_bench.py [--bin build/bin/keyward] [--rounds 3] [--duration 10]
-                           [--with-100k] [--write-duration 10]
+                           [--with-100k] [--restart] [--settle S] [--write-duration 10]
 """
 import argparse
 import concurrent.futures
@@ -161,6 +161,11 @@ def main():
     add_wrk_arguments(ap)
     ap.add_argument("--pool", type=int, default=256, help="signed GetSecretValue requests")
     ap.add_argument("--with-100k", action="store_true", help="also measure at 100,000 secrets")
+    ap.add_argument("--restart", action="store_true",
+                    help="restart the server after filling the store, before measuring reads, "
+                         "so the figures do not include the aftermath of the creations")
+    ap.add_argument("--settle", type=float, default=0,
+                    help="seconds to wait after filling (and restarting) before measuring")
     ap.add_argument("--write-duration", type=int, default=10)
     ap.add_argument("--writes-only", action="store_true",
                     help="only the PutSecretValue benchmark, over 1,000 secrets")
@@ -184,6 +189,9 @@ def main():
             print(f"  {size - created} secrets created in {secs:.1f}s "
                   f"({(size - created) / secs:.0f}/s)", file=sys.stderr)
             created = size
+            if args.restart:
+                kw.restart()
+            time.sleep(args.settle)
             if not args.writes_only:
                 reads[size] = bench_reads(kw, args, size, tmp)
         writes = bench_writes(kw, args, created, tmp)

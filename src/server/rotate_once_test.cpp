@@ -10,47 +10,11 @@
 
 #include "common/time_format.hpp"
 #include "crypto/csprng.hpp"
+#include "rotation/rotation_test_support.hpp"
 #include "store/memory/memory_kv_store.hpp"
 
 namespace kw::server {
 namespace {
-
-class NoKeysIssuer final : public rotation::Issuer {
- public:
-  bool exact_usage() const override { return true; }
-  bool observes_rejected() const override { return true; }
-  std::size_t max_keys_per_user() const override { return 2; }
-  Result<std::vector<rotation::IssuedKey>> ListKeys(std::string_view) override {
-    return std::vector<rotation::IssuedKey>{};
-  }
-  Result<rotation::CreatedKey> CreateKey(std::string_view) override { return Unavailable("no"); }
-  Status SetStatus(std::string_view, std::string_view, rotation::KeyStatus) override {
-    return Unavailable("no");
-  }
-  Status DeleteKey(std::string_view, std::string_view) override { return Unavailable("no"); }
-  Result<rotation::KeyUsage> Usage(std::string_view) override { return rotation::KeyUsage{}; }
-  Result<bool> TestKey(std::string_view, const SecretBytes&) override { return false; }
-};
-
-// Down (every call kUnavailable), or holding `value` as AWSCURRENT.
-class OneValueTarget final : public rotation::SecretTarget {
- public:
-  std::optional<std::string> value;
-  Result<rotation::SecretVersion> GetCurrent(std::string_view) override {
-    if (!value) return Unavailable("secrets endpoint down");
-    return rotation::SecretVersion{"v1", SecretBytes(*value)};
-  }
-  Result<std::optional<rotation::SecretVersion>> GetVersion(std::string_view,
-                                                            std::string_view) override {
-    return Unavailable("secrets endpoint down");
-  }
-  Status PutPending(std::string_view, std::string_view, const SecretBytes&) override {
-    return Unavailable("secrets endpoint down");
-  }
-  Status Promote(std::string_view, std::string_view) override {
-    return Unavailable("secrets endpoint down");
-  }
-};
 
 class RotateOnceTest : public ::testing::Test {
  protected:
@@ -81,8 +45,8 @@ class RotateOnceTest : public ::testing::Test {
   crypto::Csprng random_;
   FakeClock clock_;
   store::MemoryKvStore store_;
-  NoKeysIssuer issuer_;
-  OneValueTarget target_;
+  rotation::test_support::InertIssuer issuer_;
+  rotation::test_support::InertTarget target_;
   rotation::RotationEngine engine_;
   std::vector<std::chrono::milliseconds> sleeps_;
 };
@@ -123,7 +87,7 @@ TEST_F(RotateOnceTest, WaitKeepsRetryingUntilTheDeadlineWithPauses) {
 }
 
 TEST_F(RotateOnceTest, ARotationThatFailsDuringTheRunIsFailed) {
-  target_.value = R"({"username":"app","password":"p"})";
+  target_.current = R"({"username":"app","password":"p"})";
   StartRotation();
   auto r = Run(std::chrono::seconds(0));
   ASSERT_TRUE(r) << r.error().message;

@@ -8,43 +8,11 @@
 
 #include "common/time_format.hpp"
 #include "crypto/csprng.hpp"
+#include "rotation/rotation_test_support.hpp"
 #include "store/memory/memory_kv_store.hpp"
 
 namespace kw::server {
 namespace {
-
-// Only registered so that policies validate; the tests never Tick.
-class InertIssuer final : public rotation::Issuer {
- public:
-  bool exact_usage() const override { return true; }
-  bool observes_rejected() const override { return true; }
-  std::size_t max_keys_per_user() const override { return 2; }
-  Result<std::vector<rotation::IssuedKey>> ListKeys(std::string_view) override {
-    return std::vector<rotation::IssuedKey>{};
-  }
-  Result<rotation::CreatedKey> CreateKey(std::string_view) override { return Unavailable("inert"); }
-  Status SetStatus(std::string_view, std::string_view, rotation::KeyStatus) override {
-    return Unavailable("inert");
-  }
-  Status DeleteKey(std::string_view, std::string_view) override { return Unavailable("inert"); }
-  Result<rotation::KeyUsage> Usage(std::string_view) override { return rotation::KeyUsage{}; }
-  Result<bool> TestKey(std::string_view, const SecretBytes&) override { return false; }
-};
-
-class InertTarget final : public rotation::SecretTarget {
- public:
-  Result<rotation::SecretVersion> GetCurrent(std::string_view) override {
-    return Unavailable("inert");
-  }
-  Result<std::optional<rotation::SecretVersion>> GetVersion(std::string_view,
-                                                            std::string_view) override {
-    return Unavailable("inert");
-  }
-  Status PutPending(std::string_view, std::string_view, const SecretBytes&) override {
-    return Unavailable("inert");
-  }
-  Status Promote(std::string_view, std::string_view) override { return Unavailable("inert"); }
-};
 
 class EngineSecretRotationLinkTest : public ::testing::Test {
  protected:
@@ -67,8 +35,8 @@ class EngineSecretRotationLinkTest : public ::testing::Test {
   crypto::Csprng random_;
   FakeClock clock_;
   store::MemoryKvStore store_;
-  InertIssuer issuer_;
-  InertTarget target_;
+  rotation::test_support::InertIssuer issuer_;  // policies validate; no test Ticks
+  rotation::test_support::InertTarget target_;
   rotation::RotationEngine engine_;
 };
 

@@ -11,6 +11,7 @@
 
 #include "common/time_format.hpp"
 #include "crypto/csprng.hpp"
+#include "rotation/builtin/builtin_services_test_support.hpp"
 #include "rotation/builtin/document_delivery.hpp"
 #include "rotation/builtin/iam_issuer.hpp"
 #include "rotation/builtin/secrets_target.hpp"
@@ -74,36 +75,18 @@ class FakeSender final : public commands::CommandSender {
 };
 
 // The services live across engine "crashes"; only the engine is destroyed and rebuilt.
-class RotationTest : public ::testing::Test {
+class RotationTest : public ::testing::Test, protected test_support::BuiltinServices {
  protected:
-  RotationTest()
-      : clock_(*ParseIso8601("2026-03-01T10:00:00Z")),
-        envelope_("test-master", SecretBytes(random_.Bytes(32)), random_),
-        users_(store_, envelope_, clock_, random_, iam::Account{"123456789012"}),
-        secrets_(store_, envelope_, clock_, random_, iam::Account{"123456789012"}),
-        issuer_(users_, clock_, &attempts_),
-        target_(secrets_),
-        delivery_(sender_) {
-    EXPECT_TRUE(users_.CreateUser({kUser, std::nullopt, {}}).has_value());
-    auto k = users_.CreateAccessKey(kUser, nullptr);
-    EXPECT_TRUE(k.has_value());
-    old_key_ = k->metadata.access_key_id;
-    nlohmann::json value = {{"aws_access_key_id", old_key_},
-                            {"aws_secret_access_key", std::string(k->secret_access_key.Reveal())},
-                            {"region", "eu-west-1"}};
-    secrets::CreateSecretRequest cs;
-    cs.name = kSecret;
-    cs.value = secrets::SecretValueInput{false, SecretBytes(value.dump())};
-    auto created = secrets_.CreateSecret(cs);
-    EXPECT_TRUE(created.has_value());
-    old_version_ = created->version_id;
+  RotationTest() : delivery_(sender_) {
+    auto seeded = SeedUser(kUser, kSecret, {{"region", "eu-west-1"}});
+    old_key_ = seeded.access_key_id;
+    old_version_ = seeded.version_id;
     NewEngine();
   }
 
   void NewEngine(EngineOptions options = {}) {
     engine_ = std::make_unique<RotationEngine>(store_, clock_, random_, options, failpoints_);
-    engine_->RegisterIssuer("builtin", issuer_);
-    engine_->RegisterSecretTarget("builtin", target_);
+    RegisterBuiltins(*engine_);
     engine_->RegisterDelivery("document", delivery_);
   }
 
@@ -177,15 +160,6 @@ class RotationTest : public ::testing::Test {
     EXPECT_EQ(d->version_stages[old_version_], std::vector<std::string>{"AWSPREVIOUS"});
   }
 
-  crypto::Csprng random_;
-  FakeClock clock_;
-  store::MemoryKvStore store_;
-  crypto::Envelope envelope_;
-  iam::UserService users_;
-  secrets::SecretService secrets_;
-  KeyAttemptLog attempts_;
-  IamIssuer issuer_;
-  SecretsTarget target_;
   FakeSender sender_;
   DocumentDelivery delivery_;
   Failpoints failpoints_;

@@ -8,6 +8,7 @@
 
 #include "common/time_format.hpp"
 #include "crypto/csprng.hpp"
+#include "rotation/builtin/builtin_services_test_support.hpp"
 #include "rotation/builtin/iam_issuer.hpp"
 #include "rotation/builtin/secrets_target.hpp"
 #include "rotation/rotation_engine.hpp"
@@ -19,20 +20,11 @@ namespace {
 
 using std::chrono::seconds;
 
-class ParallelRotationTest : public ::testing::Test {
+class ParallelRotationTest : public ::testing::Test, protected test_support::BuiltinServices {
  protected:
-  ParallelRotationTest()
-      : clock_(*ParseIso8601("2026-03-01T10:00:00Z")),
-        envelope_("test-master", SecretBytes(random_.Bytes(32)), random_),
-        users_(store_, envelope_, clock_, random_, iam::Account{"123456789012"}),
-        secrets_(store_, envelope_, clock_, random_, iam::Account{"123456789012"}),
-        issuer_(users_, clock_, &attempts_),
-        target_(secrets_) {}
-
   std::unique_ptr<RotationEngine> Engine(EngineOptions options) {
     auto e = std::make_unique<RotationEngine>(store_, clock_, random_, options);
-    e->RegisterIssuer("builtin", issuer_);
-    e->RegisterSecretTarget("builtin", target_);
+    RegisterBuiltins(*e);
     return e;
   }
 
@@ -41,18 +33,11 @@ class ParallelRotationTest : public ::testing::Test {
     std::vector<std::string> ids;
     for (int i = 0; i < n; ++i) {
       const std::string user = "u" + std::to_string(i);
-      EXPECT_TRUE(users_.CreateUser({user, std::nullopt, {}}).has_value());
-      auto k = users_.CreateAccessKey(user, nullptr);
-      EXPECT_TRUE(k.has_value());
-      nlohmann::json v = {{"aws_access_key_id", k->metadata.access_key_id},
-                          {"aws_secret_access_key", std::string(k->secret_access_key.Reveal())}};
-      secrets::CreateSecretRequest cs;
-      cs.name = user + "/creds";
-      cs.value = secrets::SecretValueInput{false, SecretBytes(v.dump())};
-      EXPECT_TRUE(secrets_.CreateSecret(cs).has_value());
+      const std::string secret = user + "/creds";
+      SeedUser(user, secret);
       RotationPolicy p;
       p.user_name = user;
-      p.secret_id = cs.name;
+      p.secret_id = secret;
       p.delivery.kind = "none";
       p.automatically_after_days = 90;
       p.quiet_period = seconds(10);
@@ -71,16 +56,6 @@ class ParallelRotationTest : public ::testing::Test {
     for (const auto& id : ids) n += engine.GetRotation(id)->step == step ? 1 : 0;
     return n;
   }
-
-  crypto::Csprng random_;
-  FakeClock clock_;
-  store::MemoryKvStore store_;
-  crypto::Envelope envelope_;
-  iam::UserService users_;
-  secrets::SecretService secrets_;
-  builtin::KeyAttemptLog attempts_;
-  builtin::IamIssuer issuer_;
-  builtin::SecretsTarget target_;
 };
 
 TEST_F(ParallelRotationTest, ManyRotationsOnThreadsEachEndWithOneKeyAndWakeAtTheirEnds) {

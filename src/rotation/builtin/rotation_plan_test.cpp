@@ -9,6 +9,7 @@
 
 #include "common/time_format.hpp"
 #include "crypto/csprng.hpp"
+#include "rotation/builtin/builtin_services_test_support.hpp"
 #include "rotation/builtin/document_delivery.hpp"
 #include "rotation/builtin/iam_issuer.hpp"
 #include "rotation/builtin/secrets_target.hpp"
@@ -64,31 +65,13 @@ class OneHostDirectory final : public fleet::InstanceDirectory {
   }
 };
 
-class RotationPlanTest : public ::testing::Test {
+class RotationPlanTest : public ::testing::Test, protected test_support::BuiltinServices {
  protected:
-  RotationPlanTest()
-      : clock_(*ParseIso8601("2026-03-01T10:00:00Z")),
-        envelope_("test-master", SecretBytes(random_.Bytes(32)), random_),
-        users_(store_, envelope_, clock_, random_, iam::Account{"123456789012"}),
-        secrets_(store_, envelope_, clock_, random_, iam::Account{"123456789012"}),
-        issuer_(users_, clock_, &attempts_),
-        target_(secrets_),
-        delivery_(sender_),
-        engine_(store_, clock_, random_) {
-    EXPECT_TRUE(users_.CreateUser({kUser, std::nullopt, {}}).has_value());
-    auto k = users_.CreateAccessKey(kUser, nullptr);
-    EXPECT_TRUE(k.has_value());
-    old_key_ = k->metadata.access_key_id;
-    nlohmann::json value = {{"aws_access_key_id", old_key_},
-                            {"aws_secret_access_key", std::string(k->secret_access_key.Reveal())}};
-    secrets::CreateSecretRequest cs;
-    cs.name = kSecret;
-    cs.value = secrets::SecretValueInput{false, SecretBytes(value.dump())};
-    auto created = secrets_.CreateSecret(cs);
-    EXPECT_TRUE(created.has_value());
-    old_version_ = created->version_id;
-    engine_.RegisterIssuer("builtin", issuer_);
-    engine_.RegisterSecretTarget("builtin", target_);
+  RotationPlanTest() : delivery_(sender_), engine_(store_, clock_, random_) {
+    auto seeded = SeedUser(kUser, kSecret);
+    old_key_ = seeded.access_key_id;
+    old_version_ = seeded.version_id;
+    RegisterBuiltins(engine_);
     engine_.RegisterDelivery("document", delivery_);
     engine_.SetInstanceDirectory(&directory_);
   }
@@ -116,15 +99,6 @@ class RotationPlanTest : public ::testing::Test {
     return plan.steps.front();
   }
 
-  crypto::Csprng random_;
-  FakeClock clock_;
-  store::MemoryKvStore store_;
-  crypto::Envelope envelope_;
-  iam::UserService users_;
-  secrets::SecretService secrets_;
-  builtin::KeyAttemptLog attempts_;
-  builtin::IamIssuer issuer_;
-  builtin::SecretsTarget target_;
   InstantSender sender_;
   builtin::DocumentDelivery delivery_;
   OneHostDirectory directory_;
