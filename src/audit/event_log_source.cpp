@@ -7,10 +7,20 @@ AuditEvent ToAuditEvent(const events::EventSummary& s) {
                     s.instance_id, s.source_ip,  s.error_code,    s.key_inactive};
 }
 
+AuditEvent ToAuditEvent(const events::IndexedEvent& e) {
+  return AuditEvent{e.time,        e.event_name, e.access_key_id, e.user_arn,
+                    e.instance_id, e.source_ip,  e.error_code,    e.key_inactive};
+}
+
 Status EventLogSource::Scan(std::optional<TimePoint> start, std::optional<TimePoint> end,
                             const std::function<bool(const AuditEvent&)>& fn) const {
-  return log_.Scan(start, end,
-                   [&](const events::StoredEvent& e) { return fn(ToAuditEvent(e.summary)); });
+  return log_.ScanIndexed(start, end,
+                          [&](const events::IndexedEvent& e) { return fn(ToAuditEvent(e)); });
+}
+
+Status EventLogSource::ScanBlocks(std::optional<TimePoint> start, std::optional<TimePoint> end,
+                                  const std::function<bool(const events::IndexBlock&)>& fn) const {
+  return log_.ScanIndexBlocks(start, end, fn);
 }
 
 Result<std::vector<FinishedRotation>> EventLogSource::FinishedRotations() const {

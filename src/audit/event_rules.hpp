@@ -33,6 +33,7 @@
 
 #include "audit/rules.hpp"
 #include "common/result.hpp"
+#include "events/event_index_scan.hpp"
 
 namespace kw::audit {
 
@@ -41,17 +42,28 @@ class EventSource {
  public:
   virtual ~EventSource() = default;
   // Calls `fn` for every event with start <= time <= end (either open), newest first,
-  // until it returns false.
+  // until it returns false. The event's views are valid during the call only.
   virtual Status Scan(std::optional<TimePoint> start, std::optional<TimePoint> end,
                       const std::function<bool(const AuditEvent&)>& fn) const = 0;
+  // The same events in the same order, a batch at a time with each batch's strings
+  // numbered once (events/event_index_scan.hpp), until `fn` returns false: the audit's
+  // window scan, which resolves each distinct string of a batch once instead of once per
+  // event. By default, batches of Scan's events with their strings copied;
+  // EventLogSource hands out the index's own blocks.
+  virtual Status ScanBlocks(std::optional<TimePoint> start, std::optional<TimePoint> end,
+                            const std::function<bool(const events::IndexBlock&)>& fn) const;
   // Finished rotations (with their old key); none by default.
   virtual Result<std::vector<FinishedRotation>> FinishedRotations() const {
     return std::vector<FinishedRotation>{};
   }
 };
 
-// Fills data.events (since `since`), data.key_history for the window's keys,
-// data.finished_rotations, and sets events_enabled. data.users must be filled.
+// Scans the window since `since` once (ScanBlocks), aggregating what each event rule
+// needs into data.event_facts as it goes (no event is kept: per block, each distinct key
+// ID is resolved once to a dense slot, and per event only slot-indexed state is touched);
+// then fills data.key_history for the window's keys (Scan, over their history),
+// data.finished_rotations, and sets events_enabled. data.users and data.instance_ips
+// must be filled.
 Status CollectEventData(const EventSource& source, const AuditPolicy& policy, TimePoint since,
                         AuditData& data);
 

@@ -25,12 +25,14 @@
 // exempt from every rule.
 
 #include <chrono>
+#include <cstdint>
 #include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "audit/finding.hpp"
@@ -51,10 +53,12 @@ struct AuditPolicy {
   Days never_used_grace{7};
   std::chrono::hours activation_grace{24};
   // Event rules (event_rules.hpp).
-  int burst_threshold = 10;                   // failed signatures for one key ID...
-  std::chrono::seconds burst_window{300};     // ...within this long
-  Days first_use_gap{30};                     // first use this long after creation
-  Days consumer_learning{7};                  // known consumers: users of the first days
+  int burst_threshold = 10;                // failed signatures for one key ID...
+  std::chrono::seconds burst_window{300};  // ...within this long
+  // A first use this long after creation is late; the known consumers are the users of
+  // this long after creation. Seconds, so that a server can shorten them for tests.
+  std::chrono::seconds first_use_gap{Days(30)};
+  std::chrono::seconds consumer_learning{Days(7)};
   std::chrono::hours first_event_window{24};  // window of the first audit (no last audit)
   Days event_lookback{90};
   // Each window starts this long before the previous audit: events are stamped when
@@ -89,16 +93,17 @@ struct ActivationView {
   std::map<std::string, std::string> tags;
 };
 
-// One event of the log, as the event rules need it (events::EventSummary, reduced).
+// One event of the log, as EventSource::Scan hands it out (events::EventSummary,
+// reduced). The views are valid during the callback only.
 struct AuditEvent {
   TimePoint time;
-  std::string event_name;
-  std::string access_key_id;  // as presented, also for refused signatures
-  std::string user_arn;
-  std::string instance_id;  // managed instance credentials ("mi-..."), else empty
-  std::string source_ip;
-  std::string error_code;     // empty on success
-  bool key_inactive = false;  // refused: validly signed by an Inactive key
+  std::string_view event_name;
+  std::string_view access_key_id;  // as presented, also for refused signatures
+  std::string_view user_arn;
+  std::string_view instance_id;  // managed instance credentials ("mi-..."), else empty
+  std::string_view source_ip;
+  std::string_view error_code;  // empty on success
+  bool key_inactive = false;    // refused: validly signed by an Inactive key
 };
 
 struct FinishedRotation {
@@ -113,6 +118,61 @@ struct KeyHistory {
   std::set<std::string> consumers;  // source IPs / instance IDs of its learning period
 };
 
+// What the window's events say, aggregated while they are scanned (CollectEventData):
+// per event rule, only what that rule reports, for the keys and instances it concerns,
+// so that an audit holds no event however many the window has. "Newest first" below is
+// the scan's order. Computed under the AuditPolicy given to CollectEventData (its
+// consumer_learning and event_lookback): evaluate the rules with the same policy.
+struct EventFacts {
+  struct Tries {  // DeactivatedKeyTried, by the key ID presented
+    int count = 0;
+    TimePoint last;  // the first one scanned
+    std::set<std::string> ips;
+  };
+  struct Failure {  // FailedSignatureBurst
+    TimePoint time;
+    std::string source_ip;
+  };
+  struct OffInstance {  // InstanceCredentialsOffInstance, by instance ID
+    int count = 0;
+    TimePoint last;  // the first one scanned
+    std::set<std::string> ips;
+    std::set<std::string> key_ids;
+  };
+  struct AfterRotation {  // OldKeyUsedAfterRotation, by old key ID
+    int count = 0;
+    int refused = 0;
+    TimePoint last;  // the first one scanned
+    std::set<std::string> sources;
+  };
+  struct FirstUse {  // AccessKeyFirstUseLate: the last successful use scanned (the oldest)
+    TimePoint time;
+    std::string source_ip;
+  };
+  struct LaterUse {  // AccessKeyUnknownConsumer: a distinct (consumer, address) pair
+    std::string consumer;
+    std::string ip;
+    std::uint64_t order = 0;  // scan position of its first event scanned (its newest)
+    TimePoint time;           // that event's time
+  };
+  struct Consumers {
+    std::set<std::string> known;  // the window's uses in the key's learning period
+    std::vector<LaterUse> later;  // uses after it, in the order first scanned
+  };
+  std::uint64_t events = 0;  // in the window
+  std::map<std::string, Tries> inactive_tries;
+  std::map<std::string, std::vector<Failure>> failures;  // refused signatures, newest first
+  std::map<std::string, OffInstance> off_instance;
+  std::map<std::string, AfterRotation> after_rotation;
+  // Keys of the report created at or after events_since - event_lookback and used
+  // successfully in the window.
+  std::map<std::string, FirstUse> first_use;
+  // Keys of the report that can be judged (learning period reaching into the window, or
+  // created within the lookback: known consumers may come from history) with uses after
+  // their learning period.
+  std::map<std::string, Consumers> consumers;
+};
+
 struct AuditData {
   TimePoint now;
   std::vector<UserView> users;
@@ -123,7 +183,7 @@ struct AuditData {
   // Event rules: only when `events_enabled` (an event log is configured).
   bool events_enabled = false;
   TimePoint events_since;                           // the window's start
-  std::vector<AuditEvent> events;                   // in the window, newest first
+  EventFacts event_facts;                           // of the window's events
   std::map<std::string, KeyHistory> key_history;    // by access key ID
   std::map<std::string, std::string> instance_ips;  // instance ID -> registered IP
   std::vector<FinishedRotation> finished_rotations;

@@ -192,6 +192,48 @@ TEST_F(CredentialSourcesTest, NothingAnywhereNamesEveryProviderTried) {
   }
 }
 
+// What the server does (AwsConnection: the chain behind the cache): credentials that a
+// provider hands out already expired are refused with the provider's name, never used.
+TEST_F(CredentialSourcesTest, ExpiredCredentialsFromTheChainNameTheirProvider) {
+  Write(".aws/config", "[profile rotator]\ncredential_process = /opt/get-creds\n");
+  process_output_ =
+      std::string(R"({"Version":1,"AccessKeyId":"ASIASTALE","SecretAccessKey":"stalesecret",)"
+                  R"("SessionToken":"staletok","Expiration":"2023-11-14T22:00:00Z"})");
+  ChainOptions options;
+  options.profile = "rotator";
+  DefaultChainProvider chain(options, Deps());
+  CachingCredentialProvider cache(chain, clock_);
+  auto r = cache.Get();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_NE(r.error().message.find("credential_process (profile 'rotator')"), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("expired at 2023-11-14T22:00:00Z"), std::string::npos)
+      << r.error().message;
+  for (const char* secret : {"stalesecret", "staletok"}) {
+    EXPECT_EQ(r.error().message.find(secret), std::string::npos) << secret;
+  }
+  // Asked again (the helper may have been fixed meanwhile), not served from a cache.
+  EXPECT_FALSE(cache.Get().has_value());
+  EXPECT_EQ(commands_.size(), 2u);
+
+  // The same for an instance role whose credentials IMDS serves stale.
+  Write(".aws/config", "");
+  vars_["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:9";
+  imds_.Push(200, "imds-token");
+  imds_.Push(200, "rotator-role\n");
+  imds_.Push(200, R"({"Code":"Success","AccessKeyId":"ASIAIMDS","SecretAccessKey":"is",)"
+                  R"("Token":"itok","Expiration":"2023-11-14T22:13:19Z"})");
+  DefaultChainProvider imds_chain({}, Deps());
+  CachingCredentialProvider imds_cache(imds_chain, clock_);
+  auto i = imds_cache.Get();
+  ASSERT_FALSE(i.has_value());
+  EXPECT_EQ(i.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_NE(i.error().message.find("instance metadata (role rotator-role)"), std::string::npos)
+      << i.error().message;
+  EXPECT_NE(i.error().message.find("expired"), std::string::npos) << i.error().message;
+}
+
 class CountingProvider final : public CredentialProvider {
  public:
   Result<ProvidedCredentials> Get() override {

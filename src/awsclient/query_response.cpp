@@ -76,17 +76,36 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// application/x-www-form-urlencoded as botocore writes it (Python's urlencode, i.e.
+// quote_plus): SigV4's unreserved set kept, space as '+', everything else %XX. AWS
+// hashes the body as sent, so either spelling of a space signs; moto re-encodes the
+// parsed form with '+' before checking the signature and rejects "%20".
+std::string FormEncode(std::string_view s) {
+  std::string encoded = sigv4::UriEncode(s, false);
+  std::string out;
+  out.reserve(encoded.size());
+  for (std::size_t i = 0; i < encoded.size(); ++i) {
+    // '%' itself is encoded as %25, so "%20" here always stands for a space.
+    if (encoded.compare(i, 3, "%20") == 0) {
+      out += '+';
+      i += 2;
+    } else {
+      out += encoded[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string EncodeQueryForm(std::string_view action, std::string_view version,
                             const QueryParamList& params) {
-  std::string out =
-      "Action=" + sigv4::UriEncode(action, false) + "&Version=" + sigv4::UriEncode(version, false);
+  std::string out = "Action=" + FormEncode(action) + "&Version=" + FormEncode(version);
   for (const auto& [name, value] : params) {
     out += '&';
-    out += sigv4::UriEncode(name, false);
+    out += FormEncode(name);
     out += '=';
-    out += sigv4::UriEncode(value, false);
+    out += FormEncode(value);
   }
   return out;
 }
@@ -113,12 +132,12 @@ Error ParseQueryError(int http_status, std::string_view body) {
   auto doc = xml::Parse(body);
   const xml::Node* err = nullptr;
   if (doc) {
-    // Query protocol: <ErrorResponse><Error>; the EC2 style <Response><Errors><Error>
-    // is accepted too, since some AWS-compatible servers answer with it.
-    if (doc->name == "ErrorResponse") {
+    // Query protocol: <ErrorResponse><Error>. Also accepted, since AWS-compatible
+    // servers answer with them: <ErrorResponse><Errors><Error> (moto's query services)
+    // and the EC2 style <Response><Errors><Error>.
+    if (doc->name == "ErrorResponse" || doc->name == "Response") {
       err = doc->Child("Error");
-    } else if (doc->name == "Response") {
-      err = doc->Find("Errors/Error");
+      if (err == nullptr) err = doc->Find("Errors/Error");
     }
   }
   if (err == nullptr) {

@@ -17,8 +17,9 @@ namespace kw::awsclient {
 // Parameters in the order they are given (Marker after UserName, ...).
 using QueryParamList = std::vector<std::pair<std::string, std::string>>;
 
-// "Action=ListUsers&Version=2010-05-08&UserName=a%20b", each name and value
-// percent-encoded as SigV4 wants (sigv4::UriEncode).
+// "Action=ListUsers&Version=2010-05-08&UserName=a+b", each name and value encoded as
+// botocore does (unreserved characters kept, space as '+', the rest %XX): moto refuses
+// a body that spells a space "%20".
 std::string EncodeQueryForm(std::string_view action, std::string_view version,
                             const QueryParamList& params);
 
@@ -29,8 +30,10 @@ Result<xml::Node> ParseQueryResult(std::string_view action, std::string_view bod
 
 // An Error from a >= 400 response: message "Code: Message", reason = the AWS error
 // code, ErrorCode mapped from the code (NoSuchEntity -> kNotFound, AccessDenied ->
-// kPermissionDenied, ...) or else from the HTTP status. A body that is no
-// <ErrorResponse> gives "HTTP 503" with the status and no body text.
+// kPermissionDenied, ...) or else from the HTTP status. The Error may sit in
+// <ErrorResponse><Error> (AWS), <ErrorResponse><Errors><Error> (moto) or
+// <Response><Errors><Error> (EC2 style). A body that is none of these gives "HTTP 503"
+// with the status and no body text.
 Error ParseQueryError(int http_status, std::string_view body);
 
 }  // namespace kw::awsclient

@@ -7,7 +7,10 @@ namespace {
 
 TEST(QueryResponseTest, EncodesFormInOrderWithPercentEncoding) {
   EXPECT_EQ(EncodeQueryForm("CreateUser", "2010-05-08", {{"UserName", "a b+c"}, {"Path", "/x/"}}),
-            "Action=CreateUser&Version=2010-05-08&UserName=a%20b%2Bc&Path=%2Fx%2F");
+            "Action=CreateUser&Version=2010-05-08&UserName=a+b%2Bc&Path=%2Fx%2F");
+  // As botocore (urlencode): a literal "%20" stays distinguishable from a space.
+  EXPECT_EQ(EncodeQueryForm("TagUser", "2010-05-08", {{"Tags.member.1.Value", "x %20~y"}}),
+            "Action=TagUser&Version=2010-05-08&Tags.member.1.Value=x+%2520~y");
   EXPECT_EQ(EncodeQueryForm("GetCallerIdentity", "2011-06-15", {}),
             "Action=GetCallerIdentity&Version=2011-06-15");
 }
@@ -55,6 +58,32 @@ TEST(QueryResponseTest, Ec2StyleErrorsAccepted) {
       "</Errors><RequestID>x</RequestID></Response>");
   EXPECT_EQ(e.reason, "InvalidAction");
   EXPECT_EQ(e.message, "InvalidAction: no");
+}
+
+TEST(QueryResponseTest, MotoStyleErrorsListAccepted) {
+  // moto's query services wrap the Error in <Errors> inside <ErrorResponse>.
+  const Error e = ParseQueryError(
+      404,
+      "<ErrorResponse><Errors><Error><Code>NoSuchEntity</Code><Message>The user with name x "
+      "cannot be found.</Message></Error></Errors><RequestId>r</RequestId></ErrorResponse>");
+  EXPECT_EQ(e.code, ErrorCode::kNotFound);
+  EXPECT_EQ(e.reason, "NoSuchEntity");
+  EXPECT_EQ(e.message, "NoSuchEntity: The user with name x cannot be found.");
+}
+
+TEST(QueryResponseTest, AllThreeShapesGiveTheSameError) {
+  const std::string inner = "<Error><Code>AccessDenied</Code><Message>no</Message></Error>";
+  for (const std::string& body : {"<ErrorResponse>" + inner + "</ErrorResponse>",
+                                  "<ErrorResponse><Errors>" + inner + "</Errors></ErrorResponse>",
+                                  "<Response><Errors>" + inner + "</Errors></Response>"}) {
+    const Error e = ParseQueryError(403, body);
+    EXPECT_EQ(e.code, ErrorCode::kPermissionDenied) << body;
+    EXPECT_EQ(e.reason, "AccessDenied") << body;
+    EXPECT_EQ(e.message, "AccessDenied: no") << body;
+  }
+  // An <Errors> list that is empty, or an unrelated root, is no error document.
+  EXPECT_TRUE(ParseQueryError(400, "<ErrorResponse><Errors/></ErrorResponse>").reason.empty());
+  EXPECT_TRUE(ParseQueryError(400, "<Other><Errors>" + inner + "</Errors></Other>").reason.empty());
 }
 
 TEST(QueryResponseTest, NonXmlErrorBodyGivesStatusOnly) {

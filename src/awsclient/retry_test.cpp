@@ -179,5 +179,33 @@ TEST_F(QueryClientRetryTest, JsonThrottlingIsRetried) {
   EXPECT_EQ(transport_.requests.size(), 2u);
 }
 
+// The JSON services (Secrets Manager, SSM, CloudTrail) go through the same policy: a
+// namespaced TooManyRequestsException, a 5xx whose body is not JSON, and a timeout are
+// each retried, after a back-off, until the call succeeds.
+TEST_F(QueryClientRetryTest, JsonThrottlingServerErrorsAndTimeoutsAreRetriedWithBackOff) {
+  constexpr JsonTarget kSecretsManager{"secretsmanager", "secretsmanager"};
+  transport_.Push(400, R"({"__type":"com.amazonaws.secretsmanager#TooManyRequestsException",)"
+                       R"("message":"slow down"})");
+  transport_.Push(503, "<html>Service Unavailable</html>");
+  transport_.PushError(Unavailable("Operation timed out after 5000 milliseconds"));
+  transport_.Push(200, R"({"Name":"iam-user-app"})");
+  auto r = Client().CallJson(kSecretsManager, "GetSecretValue",
+                             nlohmann::json{{"SecretId", "iam-user-app"}});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ((*r)["Name"], "iam-user-app");
+  EXPECT_EQ(transport_.requests.size(), 4u);
+  EXPECT_GT(slept_.count(), 0);
+}
+
+TEST_F(QueryClientRetryTest, JsonRetriesStopAtMaxAttemptsWithTheLastError) {
+  for (int i = 0; i < 6; ++i) {
+    transport_.Push(400, R"({"__type":"ThrottlingException","message":"Rate exceeded"})");
+  }
+  auto r = Client().CallJson(kSsm, "GetCommandInvocation", nlohmann::json::object());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().reason, "ThrottlingException");
+  EXPECT_EQ(transport_.requests.size(), 5u);  // the policy's max_attempts
+}
+
 }  // namespace
 }  // namespace kw::awsclient

@@ -338,8 +338,6 @@ class Bootstrap {
                    {"Resource", secret_arn_}}}}};
   }
 
-  // IAM calls carry no free-text Description: moto re-encodes a form body before checking
-  // its signature, and a space sent as %20 then no longer matches.
   Status InstanceRole() {
     auto role = iam_.Call(kIam, "GetRole", {{"RoleName", o_.instance_role}});
     if (role) {
@@ -357,7 +355,9 @@ class Bootstrap {
                           {"Action", "sts:AssumeRole"}}}}};
       KW_RETURN_IF_ERROR(
           iam_.Call(kIam, "CreateRole",
-                    {{"RoleName", o_.instance_role}, {"AssumeRolePolicyDocument", trust.dump()}}));
+                    {{"RoleName", o_.instance_role},
+                     {"AssumeRolePolicyDocument", trust.dump()},
+                     {"Description", "keyward: managed instances that read " + o_.secret_name}}));
       auto attached = iam_.Call(kIam, "AttachRolePolicy",
                                 {{"RoleName", o_.instance_role}, {"PolicyArn", kSsmCorePolicy}});
       // An IAM without AWS's managed policies (keyward's own) does not need it.

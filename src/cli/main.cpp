@@ -6,9 +6,11 @@
 
 #include <iostream>
 #include <thread>
+#include <tuple>
 
 #include "cli/app.hpp"
 #include "cli/events_commands.hpp"
+#include "cli/json_commands.hpp"
 #include "server/master_key_rotation.hpp"
 #include "server/server_app.hpp"
 #include "server/server_config.hpp"
@@ -26,6 +28,7 @@ struct ServerFlags {
   std::string owner_tag, directory_source, directory_bind_dn, directory_password_file, audit_exempt;
   bool directory_auto_offboard = false;
   int audit_key_max_age_days = 0;
+  std::string audit_first_use_gap, audit_consumer_learning;  // durations, e.g. "30d"
   // The event log (docs/events.md).
   bool no_event_log = false;
   std::string events_signing_key;
@@ -66,6 +69,18 @@ int RunServerCommand(const ServerFlags& flags) {
   if (flags.audit_key_max_age_days > 0)
     config.audit_key_max_age_days = flags.audit_key_max_age_days;
   if (!flags.audit_exempt.empty()) config.audit_exempt = flags.audit_exempt;
+  for (const auto& [text, target, name] :
+       {std::tuple{&flags.audit_first_use_gap, &config.audit_first_use_gap, "first-use-gap"},
+        std::tuple{&flags.audit_consumer_learning, &config.audit_consumer_learning,
+                   "consumer-learning"}}) {
+    if (text->empty()) continue;
+    const auto d = kw::cli::ParseDuration(*text);
+    if (!d || d->count() <= 0) {
+      std::cerr << "keyward: error: --audit-" << name << " must be a duration such as 7d\n";
+      return 2;
+    }
+    *target = *d;
+  }
   if (flags.no_event_log) config.events_enabled = false;
   if (!flags.events_signing_key.empty()) config.events_signing_key = flags.events_signing_key;
   if (flags.events_retention_days >= 0) config.events_retention_days = flags.events_retention_days;
@@ -109,6 +124,17 @@ int RunRotateOnceCommand(int argc, char** argv) {
   app.add_option("--wait", wait_seconds,
                  "Keep polling while a rotation wakes within this many seconds (default 0)")
       ->check(CLI::Range(0, 3600));
+  // The server's webhooks (flags or the --config file's `webhooks:`), so that a failed
+  // rotation is announced by the run that failed it.
+  std::vector<std::string> webhooks;
+  std::string notify_timeout = "30s";
+  app.add_option("--webhook", webhooks,
+                 "URL[,format=slack][,secret-file=PATH][,timeout=SECONDS], as for the server; "
+                 "repeatable, replaces the config file's list")
+      ->allow_extra_args(false);
+  app.add_option("--notify-timeout", notify_timeout,
+                 "How long to deliver and retry webhook notifications before exiting; what "
+                 "is left stays in the outbox (default 30s)");
   try {
     app.parse(argc - 1, argv + 1);
   } catch (const CLI::ParseError& e) {
@@ -127,6 +153,13 @@ int RunRotateOnceCommand(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("keyward"));
   kw::server::RotateOnceOptions options;
   options.wait = std::chrono::seconds(wait_seconds);
+  if (!webhooks.empty()) config.webhooks = webhooks;
+  const auto notify_deadline = kw::cli::ParseDuration(notify_timeout);
+  if (!notify_deadline || *notify_deadline > std::chrono::hours(1)) {
+    std::cerr << "keyward: error: --notify-timeout must be a duration such as 30s, at most 1h\n";
+    return 2;
+  }
+  options.notify_timeout = *notify_deadline;
   return kw::server::RunRotateOnce(config, options, std::cout);
 }
 
@@ -175,6 +208,12 @@ int main(int argc, char** argv) {
                      sub.add_option("--audit-exempt", flags.audit_exempt,
                                     "Comma-separated user names, key IDs or activation IDs "
                                     "exempt from audit rules");
+                     sub.add_option("--audit-first-use-gap", flags.audit_first_use_gap,
+                                    "A key first used this long after its creation is a "
+                                    "finding (default 30d)");
+                     sub.add_option("--audit-consumer-learning", flags.audit_consumer_learning,
+                                    "A key's known consumers are those of this long after its "
+                                    "creation (default 7d)");
                    },
                    [&flags] { return RunServerCommand(flags); }});
   extra.back().setup = [setup = extra.back().setup, &flags](CLI::App& sub) {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "common/time_format.hpp"
+#include "events/redaction.hpp"
 
 namespace kw::events {
 namespace {
@@ -228,6 +229,15 @@ void AppendIdentity(std::string& out, const UserIdentity& id) {
 std::string RecordJson(const Event& e) {
   std::string out;
   out.reserve(1024);
+  AppendRecordJson(out, e);
+  return out;
+}
+
+void AppendJsonValue(std::string& out, const json& value) { AppendJson(out, value); }
+
+void AppendJsonString(std::string& out, std::string_view s) { AppendString(out, s); }
+
+void AppendRecordJson(std::string& out, const Event& e) {
   out.push_back('{');
   bool first = true;
   // Members in byte order of their names, as nlohmann's std::map-backed objects dump.
@@ -252,7 +262,12 @@ std::string RecordJson(const Event& e) {
   out += e.read_only ? "true" : "false";
   StringMember(out, first, "recipientAccountId", e.recipient_account_id);
   StringMember(out, first, "requestID", e.request_id);
-  JsonMember(out, first, "requestParameters", e.request_parameters);
+  Key(out, first, "requestParameters");
+  if (!e.request_parameters_text.empty()) {
+    out.append(e.request_parameters_text);
+  } else {
+    AppendJson(out, e.request_parameters);
+  }
   if (!e.resources.empty()) {
     Key(out, first, "resources");
     out.push_back('[');
@@ -266,13 +281,17 @@ std::string RecordJson(const Event& e) {
     }
     out.push_back(']');
   }
-  JsonMember(out, first, "responseElements", e.response_elements);
+  Key(out, first, "responseElements");
+  if (!e.response_elements_text.empty()) {
+    out.append(e.response_elements_text);
+  } else {
+    AppendJson(out, e.response_elements);
+  }
   StringMember(out, first, "sourceIPAddress", e.source_ip);
   StringMember(out, first, "userAgent", e.user_agent);
   Key(out, first, "userIdentity");
   AppendIdentity(out, e.identity);
   out.push_back('}');
-  return out;
 }
 
 std::string FormatEventTime(TimePoint t) { return FormatIso8601(t); }
@@ -291,8 +310,12 @@ json ToRecord(const Event& e) {
     r["errorCode"] = e.error_code;
     r["errorMessage"] = e.error_message;
   }
-  r["requestParameters"] = e.request_parameters;
-  r["responseElements"] = e.response_elements;
+  r["requestParameters"] = e.request_parameters_text.empty()
+                               ? e.request_parameters
+                               : json::parse(e.request_parameters_text, nullptr, false);
+  r["responseElements"] = e.response_elements_text.empty()
+                              ? e.response_elements
+                              : json::parse(e.response_elements_text, nullptr, false);
   if (!e.additional_event_data.is_null()) r["additionalEventData"] = e.additional_event_data;
   r["requestID"] = e.request_id;
   r["eventID"] = e.event_id;
@@ -323,7 +346,24 @@ bool IsReadOnlyOperation(std::string_view op) {
 
 std::vector<Resource> ResourcesOf(std::string_view event_source, const json& params) {
   std::vector<Resource> out;
-  if (!params.is_object()) return out;
+  ResourcesInto(event_source, params, true, out);
+  return out;
+}
+
+void ResourcesInto(std::string_view event_source, const json& params, bool redacted,
+                   std::vector<Resource>& out) {
+  std::size_t n = 0;
+  // Assigns into the slots `out` already has, so a reused Event allocates nothing here.
+  auto add = [&](std::string_view type, std::string_view name) {
+    if (n == out.size()) out.emplace_back();
+    out[n].type.assign(type);
+    out[n].name.assign(name);
+    ++n;
+  };
+  if (!params.is_object()) {
+    out.clear();
+    return;
+  }
   struct Rule {
     const char* member;
     const char* type;
@@ -345,7 +385,12 @@ std::vector<Resource> ResourcesOf(std::string_view event_source, const json& par
       {"ActivationId", "AWS::SSM::Activation"},
   }};
   for (const Rule& rule : kRules) {
-    std::string value = StringAt(params, rule.member);
+    auto it = params.find(rule.member);
+    if (it == params.end()) continue;
+    // What RedactJsonInput would have left: an unsafe member's value is kRedacted.
+    std::string_view value = !redacted && !IsSafeMember("", rule.member) ? kRedacted
+                             : it->is_string() ? std::string_view(it->get_ref<const std::string&>())
+                                               : std::string_view();
     if (value.empty()) continue;
     const char* type = rule.type;
     if (type == nullptr) {
@@ -357,15 +402,16 @@ std::vector<Resource> ResourcesOf(std::string_view event_source, const json& par
         continue;
       }
     }
-    out.push_back({type, std::move(value)});
+    add(type, value);
   }
+  // InstanceIds is safe, and redaction keeps a safe list's strings as they are.
   auto ids = params.find("InstanceIds");
   if (ids != params.end() && ids->is_array()) {
     for (const json& id : *ids) {
-      if (id.is_string()) out.push_back({"AWS::SSM::ManagedInstance", id.get<std::string>()});
+      if (id.is_string()) add("AWS::SSM::ManagedInstance", id.get_ref<const std::string&>());
     }
   }
-  return out;
+  out.resize(n);
 }
 
 std::optional<EventSummary> Summarize(std::int64_t sequence, const json& record) {
@@ -403,6 +449,52 @@ std::optional<EventSummary> Summarize(std::int64_t sequence, const json& record)
   if (res != record.end() && res->is_array()) {
     for (const json& r : *res) s.resources.push_back({StringAt(r, "type"), StringAt(r, "ARN")});
   }
+  return s;
+}
+
+namespace {
+
+// A string as a record's reader gets it back: unchanged unless RecordJson had to escape
+// or replace something in it (rare: then the same escape, read back).
+std::string AsStored(const std::string& s) {
+  if (std::all_of(s.begin(), s.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return c >= 0x20 && c < 0x7f;
+      })) {
+    return s;
+  }
+  std::string quoted;
+  AppendString(quoted, s);
+  json back = json::parse(quoted, nullptr, false);
+  return back.is_string() ? back.get<std::string>() : std::string();
+}
+
+}  // namespace
+
+EventSummary SummaryOf(const Event& e) {
+  EventSummary s;
+  s.time = std::chrono::floor<std::chrono::seconds>(e.time);
+  s.event_id = AsStored(e.event_id);
+  s.event_name = AsStored(e.event_name);
+  s.event_source = AsStored(e.event_source);
+  s.source_ip = AsStored(e.source_ip);
+  s.error_code = AsStored(e.error_code);
+  s.read_only = e.read_only;
+  s.access_key_id = AsStored(e.identity.access_key_id);
+  s.user_arn = AsStored(e.identity.arn);
+  s.user_type = AsStored(e.identity.type);
+  s.instance_id = AsStored(e.identity.instance_id);
+  s.username = AsStored(e.identity.user_name);
+  if (s.username.empty() && s.user_arn.find(":assumed-role/") != std::string::npos) {
+    s.username = s.user_arn.substr(s.user_arn.rfind('/') + 1);
+  }
+  if (e.additional_event_data.is_object()) {
+    auto inactive = e.additional_event_data.find("keyInactive");
+    s.key_inactive = inactive != e.additional_event_data.end() && inactive->is_boolean() &&
+                     inactive->get<bool>();
+  }
+  s.resources.reserve(e.resources.size());
+  for (const Resource& r : e.resources) s.resources.push_back({AsStored(r.type), AsStored(r.name)});
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -49,6 +50,12 @@ struct Event {
   UserIdentity identity;
   nlohmann::json request_parameters;  // redacted; null when none
   nlohmann::json response_elements;   // redacted; null when none
+  // The same two, already written as JSON text (AppendRedactedJsonInput); when not empty
+  // they take the place of the members above. The request pipeline fills these: writing
+  // text into buffers that events reuse costs far less on the request's thread than
+  // building a JSON tree there and freeing it on the writer's.
+  std::string request_parameters_text;
+  std::string response_elements_text;
   nlohmann::json additional_event_data;
   std::string error_code;  // empty on success
   std::string error_message;
@@ -68,6 +75,12 @@ nlohmann::json ToRecord(const Event& event);
 // writer uses it because building the JSON tree cost several times the rest of an
 // event's recording.
 std::string RecordJson(const Event& event);
+// The same, appended to `out` (the writer reuses one buffer per record slot).
+void AppendRecordJson(std::string& out, const Event& event);
+
+// value.dump() (invalid UTF-8 replaced) and json(s).dump(), appended to `out`.
+void AppendJsonValue(std::string& out, const nlohmann::json& value);
+void AppendJsonString(std::string& out, std::string_view s);
 
 // "secretsmanager" -> "secretsmanager.amazonaws.com".
 std::string EventSourceFor(std::string_view signing_name);
@@ -80,6 +93,11 @@ bool IsReadOnlyOperation(std::string_view operation);
 // ResourceType and ResourceName attributes).
 std::vector<Resource> ResourcesOf(std::string_view event_source,
                                   const nlohmann::json& request_parameters);
+// The same into `out` (replaced; its elements' strings are reused), from parameters
+// either already redacted (`redacted` true) or as the client sent them, in which case the
+// result is what ResourcesOf(event_source, RedactJsonInput(input)) gives.
+void ResourcesInto(std::string_view event_source, const nlohmann::json& params, bool redacted,
+                   std::vector<Resource>& out);
 
 // The fields of a stored record that lookups filter on, read back from its JSON.
 struct EventSummary {
@@ -103,6 +121,11 @@ struct EventSummary {
 
 // nullopt if the record lacks eventTime or is not an object.
 std::optional<EventSummary> Summarize(std::int64_t sequence, const nlohmann::json& record);
+
+// Exactly what Summarize reads back from RecordJson(event) (sequence 0; time at second
+// precision; invalid UTF-8 replaced as in the record), without building or parsing the
+// record: the event log's writer indexes each record with it (event_log.hpp).
+EventSummary SummaryOf(const Event& event);
 
 // "2026-11-29T23:25:14Z" <-> TimePoint, at second precision, as CloudTrail writes it.
 std::string FormatEventTime(TimePoint t);

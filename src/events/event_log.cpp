@@ -3,12 +3,16 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <memory>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "common/time_format.hpp"
 #include "crypto/digest.hpp"
@@ -243,7 +247,315 @@ Status ScanEvents(store::KvStore& store, std::int64_t from, std::optional<TimePo
   });
 }
 
+void PutVarint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+std::uint64_t ZigZag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t UnZigZag(std::uint64_t v) {
+  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
+// A bounds-checked reader of the index encoding.
+struct Reader {
+  const char* p;
+  const char* end;
+  bool ok = true;
+  std::uint64_t Varint() {
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p == end) break;
+      const auto b = static_cast<unsigned char>(*p++);
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if (b < 0x80) return v;
+    }
+    ok = false;
+    return 0;
+  }
+};
+
+constexpr std::string_view kIndexMagic = "kwix1";
+constexpr std::size_t kIndexFields = 6;
+
+// The index entry of a record line (the fallback for blocks without an index row, and
+// what verify compares the index against); nullopt if unreadable.
+std::optional<EventSummary> SummaryOfLine(std::string_view line) {
+  auto e = ReadEvent(line);
+  if (!e) return std::nullopt;
+  return std::move(e->summary);
+}
+
+// Verify's comparison of an index entry with the record's own summary.
+bool SameIndexed(const IndexedEvent& a, const IndexedEvent& b) {
+  return a.sequence == b.sequence && a.time == b.time && a.event_name == b.event_name &&
+         a.access_key_id == b.access_key_id && a.user_arn == b.user_arn &&
+         a.instance_id == b.instance_id && a.source_ip == b.source_ip &&
+         a.error_code == b.error_code && a.key_inactive == b.key_inactive;
+}
+
+// The writer's hot path: every buffer below is kept from one block or batch to the next,
+// so that steady traffic allocates (and zero-fills) nothing per block or per record.
+
+// A byte buffer that only grows: `data.size()` is its capacity as far as writing goes and
+// `used` what holds content, so writing into space a previous block already paid for
+// costs no zero-fill (std::string::resize fills every byte it adds).
+struct Buffer {
+  std::string data;
+  std::size_t used = 0;
+  std::string_view view() const { return {data.data(), used}; }
+  // At least `n` writable bytes after `used`.
+  char* Room(std::size_t n) {
+    if (data.size() - used < n) data.resize(std::max(data.size() * 2, used + n));
+    return data.data() + used;
+  }
+};
+
+// Buffers bigger than this (an unusually large block) are not kept for the next batch.
+constexpr std::size_t kMaxKeptBuffer = 4u << 20;
+
+// Deflates one block after another through one zlib state, fed piece by piece while the
+// record is still in cache. compress2 per block allocated and freed ~270 KB of state
+// and needed the block's text joined first. Same parameters as compress2 (deflateInit:
+// 32 KB window, memLevel 8, default strategy), and zlib's output does not depend on how
+// its input is split, so the blocks are byte for byte what compress2 made
+// (event_log_write_test.cpp checks it). Not thread-safe: the writer's.
+class BlockDeflater {
+ public:
+  BlockDeflater() {
+    if (deflateInit(&zs_, kDeflateLevel) != Z_OK) std::abort();  // out of memory
+  }
+  ~BlockDeflater() { deflateEnd(&zs_); }
+  BlockDeflater(const BlockDeflater&) = delete;
+  BlockDeflater& operator=(const BlockDeflater&) = delete;
+
+  // Starts a block in `out` (previous contents dropped) with its header line.
+  void Begin(Buffer& out, std::int64_t first, std::int64_t min_time, std::int64_t max_time) {
+    if (deflateReset(&zs_) != Z_OK) std::abort();
+    out_ = &out;
+    out.used = 0;
+    char* at = out.Room(kInitialRoom);
+    const int n = std::snprintf(at, 96, "kwev1 %lld %lld %lld\n", static_cast<long long>(first),
+                                static_cast<long long>(min_time), static_cast<long long>(max_time));
+    out.used = static_cast<std::size_t>(n);
+  }
+  // Appends `text` to the block's uncompressed text.
+  void Add(std::string_view text) { Run(text, Z_NO_FLUSH); }
+  // Ends the zlib stream; `out` then holds the whole stored value.
+  void Finish() { Run({}, Z_FINISH); }
+
+ private:
+  static constexpr std::size_t kInitialRoom = 64u << 10;
+  static constexpr std::size_t kMinRoom = 4u << 10;
+
+  void Run(std::string_view in, int flush) {
+    zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs_.avail_in = static_cast<uInt>(in.size());
+    for (;;) {
+      Buffer& out = *out_;
+      out.Room(kMinRoom);
+      const std::size_t room = out.data.size() - out.used;
+      zs_.next_out = reinterpret_cast<Bytef*>(out.data.data() + out.used);
+      zs_.avail_out = static_cast<uInt>(room);
+      const int rc = deflate(&zs_, flush);
+      out.used += room - zs_.avail_out;
+      // Z_BUF_ERROR only means no progress was possible: the checks below decide.
+      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) std::abort();
+      if (flush == Z_FINISH ? rc == Z_STREAM_END : zs_.avail_in == 0 && zs_.avail_out != 0) {
+        return;
+      }
+    }
+  }
+
+  z_stream zs_{};
+  Buffer* out_ = nullptr;
+};
+
+// Encodes index rows (EncodeEventIndex's format) keeping its tables between blocks: the
+// interning table is an open-addressing array whose slots carry the number of the block
+// that filled them, so a new block starts by bumping that number, not by clearing or
+// reallocating. Not thread-safe.
+class IndexEncoder {
+ public:
+  // `out` is replaced (its capacity kept).
+  void Encode(const EventIndex& index, std::string& out) {
+    if (++stamp_ == 0) {  // wrapped: stale slots could look current
+      std::fill(slots_.begin(), slots_.end(), Slot{});
+      stamp_ = 1;
+    }
+    if (slots_.empty()) slots_.resize(1024);
+    strings_.clear();
+    records_.clear();
+    PutVarint(records_, index.events.size());
+    for (const IndexedEvent& e : index.events) {
+      PutVarint(records_, ZigZag(UnixSeconds(e.time) - index.min_time));
+      for (std::string_view v :
+           {e.event_name, e.access_key_id, e.user_arn, e.instance_id, e.source_ip, e.error_code}) {
+        PutVarint(records_, Intern(v));
+      }
+      records_.push_back(e.key_inactive ? 1 : 0);
+    }
+    out.assign(kIndexMagic);
+    PutVarint(out, static_cast<std::uint64_t>(index.first_sequence));
+    PutVarint(out, ZigZag(index.min_time));
+    PutVarint(out, ZigZag(index.max_time));
+    PutVarint(out, strings_.size());
+    for (std::string_view v : strings_) {
+      PutVarint(out, v.size());
+      out.append(v);
+    }
+    out.append(records_);
+  }
+
+ private:
+  struct Slot {
+    std::uint32_t stamp = 0;
+    std::uint32_t id = 0;
+  };
+
+  static std::size_t Hash(std::string_view v) { return std::hash<std::string_view>{}(v); }
+
+  // The string's number in this block, by first appearance.
+  std::uint32_t Intern(std::string_view v) {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = Hash(v) & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.stamp != stamp_) {
+        slot = {stamp_, static_cast<std::uint32_t>(strings_.size())};
+        strings_.push_back(v);
+        // At most half full, so that probes stay short.
+        if (strings_.size() * 2 > slots_.size()) Grow();
+        return static_cast<std::uint32_t>(strings_.size() - 1);
+      }
+      if (strings_[slot.id] == v) return slot.id;
+    }
+  }
+
+  void Grow() {
+    slots_.assign(slots_.size() * 2, Slot{});
+    stamp_ = 1;
+    const std::size_t mask = slots_.size() - 1;
+    for (std::uint32_t id = 0; id < strings_.size(); ++id) {
+      std::size_t i = Hash(strings_[id]) & mask;
+      while (slots_[i].stamp == stamp_) i = (i + 1) & mask;
+      slots_[i] = {stamp_, id};
+    }
+  }
+
+  std::vector<Slot> slots_;  // size a power of two
+  std::uint32_t stamp_ = 0;
+  std::vector<std::string_view> strings_;
+  std::string records_;
+};
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+char* PutHex(char* at, const unsigned char* bytes, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    *at++ = kHexDigits[bytes[i] >> 4];
+    *at++ = kHexDigits[bytes[i] & 0x0f];
+  }
+  return at;
+}
+
+bool StoredUnchanged(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c >= 0x20 && c < 0x7f;
+  });
+}
+
 }  // namespace
+
+IndexedEvent ToIndexed(const EventSummary& s) {
+  IndexedEvent e;
+  e.sequence = s.sequence;
+  e.time = std::chrono::floor<std::chrono::seconds>(s.time);
+  e.event_name = s.event_name;
+  e.access_key_id = s.access_key_id;
+  e.user_arn = s.user_arn;
+  e.instance_id = s.instance_id;
+  e.source_ip = s.source_ip;
+  e.error_code = s.error_code;
+  e.key_inactive = s.key_inactive;
+  return e;
+}
+
+std::optional<IndexedEvent> IndexedOf(const Event& e) {
+  IndexedEvent out;
+  out.time = std::chrono::floor<std::chrono::seconds>(e.time);
+  out.event_name = e.event_name;
+  out.access_key_id = e.identity.access_key_id;
+  out.user_arn = e.identity.arn;
+  out.instance_id = e.identity.instance_id;
+  out.source_ip = e.source_ip;
+  out.error_code = e.error_code;
+  for (std::string_view v : {out.event_name, out.access_key_id, out.user_arn, out.instance_id,
+                             out.source_ip, out.error_code}) {
+    if (!StoredUnchanged(v)) return std::nullopt;
+  }
+  if (e.additional_event_data.is_object()) {
+    auto inactive = e.additional_event_data.find("keyInactive");
+    out.key_inactive = inactive != e.additional_event_data.end() && inactive->is_boolean() &&
+                       inactive->get<bool>();
+  }
+  return out;
+}
+
+std::string EncodeEventIndex(const EventIndex& index) {
+  IndexEncoder encoder;
+  std::string out;
+  encoder.Encode(index, out);
+  return out;
+}
+
+std::optional<EventIndex> DecodeEventIndex(std::string_view value) {
+  if (value.substr(0, kIndexMagic.size()) != kIndexMagic) return std::nullopt;
+  Reader r{value.data() + kIndexMagic.size(), value.data() + value.size()};
+  EventIndex index;
+  index.first_sequence = static_cast<std::int64_t>(r.Varint());
+  index.min_time = UnZigZag(r.Varint());
+  index.max_time = UnZigZag(r.Varint());
+  const std::uint64_t nstrings = r.Varint();
+  if (!r.ok || index.first_sequence < 1 || nstrings > static_cast<std::uint64_t>(r.end - r.p)) {
+    return std::nullopt;
+  }
+  std::vector<std::string_view> strings;
+  strings.reserve(nstrings);
+  for (std::uint64_t i = 0; i < nstrings; ++i) {
+    const std::uint64_t len = r.Varint();
+    if (!r.ok || len > static_cast<std::uint64_t>(r.end - r.p)) return std::nullopt;
+    strings.emplace_back(r.p, len);
+    r.p += len;
+  }
+  const std::uint64_t count = r.Varint();
+  // Each record takes at least 8 bytes: a forged count cannot make us allocate much.
+  if (!r.ok || count > static_cast<std::uint64_t>(r.end - r.p) / 8) return std::nullopt;
+  index.events.resize(count);
+  for (std::uint64_t i = 0; i < count; ++i) {
+    IndexedEvent& e = index.events[i];
+    e.sequence = index.first_sequence + static_cast<std::int64_t>(i);
+    e.time = TimePoint(std::chrono::seconds(index.min_time + UnZigZag(r.Varint())));
+    std::string_view* fields[kIndexFields] = {&e.event_name,  &e.access_key_id, &e.user_arn,
+                                              &e.instance_id, &e.source_ip,     &e.error_code};
+    for (std::string_view* f : fields) {
+      const std::uint64_t id = r.Varint();
+      if (id >= strings.size()) return std::nullopt;
+      *f = strings[id];
+    }
+    if (!r.ok || r.p == r.end) return std::nullopt;
+    const char flags = *r.p++;
+    if ((flags & ~1) != 0) return std::nullopt;
+    e.key_inactive = flags == 1;
+  }
+  if (!r.ok || r.p != r.end) return std::nullopt;
+  return index;
+}
 
 std::string SignedPointMessage(std::string_view kind, const ChainPoint& p) {
   return "keyward-events-v1\n" + std::string(kind) + "\n" + std::to_string(p.sequence) + "\n" +
@@ -258,28 +570,16 @@ std::string EventKey(std::int64_t sequence) {
 }
 
 std::string EncodeEventBlock(const EventBlock& block) {
-  std::string text;
-  std::size_t size = 0;
-  for (const auto& row : block.rows) size += row.size() + 1;
-  text.reserve(size);
+  BlockDeflater deflater;
+  Buffer out;
+  deflater.Begin(out, block.first_sequence, block.min_time, block.max_time);
   for (std::size_t i = 0; i < block.rows.size(); ++i) {
-    if (i > 0) text.push_back('\n');
-    text.append(block.rows[i]);
+    if (i > 0) deflater.Add("\n");
+    deflater.Add(block.rows[i]);
   }
-  char header[96];
-  const int n = std::snprintf(
-      header, sizeof header, "kwev1 %lld %lld %lld\n", static_cast<long long>(block.first_sequence),
-      static_cast<long long>(block.min_time), static_cast<long long>(block.max_time));
-  std::string out(header, static_cast<std::size_t>(n));
-  uLongf bound = compressBound(static_cast<uLong>(text.size()));
-  out.resize(out.size() + bound);
-  // With a compressBound-sized output, compress2 can only fail to allocate its state
-  // (std::bad_alloc territory, as for every other allocation here).
-  compress2(reinterpret_cast<Bytef*>(out.data() + n), &bound,
-            reinterpret_cast<const Bytef*>(text.data()), static_cast<uLong>(text.size()),
-            kDeflateLevel);
-  out.resize(static_cast<std::size_t>(n) + bound);
-  return out;
+  deflater.Finish();
+  out.data.resize(out.used);
+  return std::move(out.data);
 }
 
 std::optional<EventBlock> DecodeEventBlock(std::string_view value) {
@@ -385,53 +685,140 @@ Status EventLog::Append(const std::vector<json>& records) {
   return AppendRaw(raw);
 }
 
+struct EventLog::Writer {
+  BlockDeflater deflater;
+  IndexEncoder index_encoder;
+  // One per block of the current call: blocks[i] and index_rows[i] are stored under the
+  // key of the i-th block. Kept for the next call (at most kKeptBlocks of them).
+  std::vector<Buffer> blocks;
+  std::vector<std::string> index_rows;
+  EventIndex index;
+  // Summaries parsed from records that came without an index entry (Append, old
+  // callers); the index's views point into them until the block is encoded.
+  std::vector<EventSummary> parsed;
+  std::string chain_input;
+};
+
+namespace {
+// A recorder batch (2,000 events) is 4 blocks; a larger Append keeps no more buffers.
+constexpr std::size_t kKeptBlocks = 8;
+}  // namespace
+
+EventLog::EventLog(store::KvStore& store, std::optional<SecretBytes> signing_key)
+    : store_(store), signing_key_(std::move(signing_key)) {}
+
+EventLog::~EventLog() = default;
+
 Status EventLog::AppendRaw(const std::vector<RawRecord>& records) {
   if (records.empty()) return OkStatus();
-  std::vector<std::pair<std::string, std::string>> rows;
-  rows.reserve(records.size() / kBlockRecords + 1);
-  std::string prev = last_hash_;
-  std::int64_t seq = last_sequence_;
-  EventBlock block;
-  auto seal = [&] {
-    rows.emplace_back(EventKey(block.first_sequence), EncodeEventBlock(block));
-    block.rows.clear();
-  };
-  for (const RawRecord& rec : records) {
-    ++seq;
-    if (block.rows.empty()) {
-      block.first_sequence = seq;
-      block.min_time = std::numeric_limits<std::int64_t>::max();
-      block.max_time = std::numeric_limits<std::int64_t>::min();
-    }
-    const std::int64_t t = UnixSeconds(rec.time);
-    block.min_time = std::min(block.min_time, t);
-    block.max_time = std::max(block.max_time, t + 1);
-    std::string hash = ChainHash(prev, seq, rec.json);
-    std::string value;
-    value.reserve(rec.json.size() + 180);
-    value.append(kRowPrefix);
-    value.append(rec.json);
-    value.append(kHashMarker);
-    value.append(crypto::HexEncode(hash));
-    value.append(R"(","prev":")");
-    value.append(crypto::HexEncode(prev));
-    value.append(R"(","seq":)");
-    value.append(std::to_string(seq));
-    value.push_back('}');
-    block.rows.push_back(std::move(value));
-    prev = std::move(hash);
-    if (block.rows.size() == kBlockRecords) seal();
+  if (!writer_) writer_ = std::make_unique<Writer>();
+  Writer& w = *writer_;
+  const std::size_t nblocks = (records.size() + kBlockRecords - 1) / kBlockRecords;
+  if (w.blocks.size() < nblocks) {
+    w.blocks.resize(nblocks);
+    w.index_rows.resize(nblocks);
   }
-  if (!block.rows.empty()) seal();
-  KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
-    for (const auto& [key, value] : rows) {
-      auto r = txn.Insert(kEventsTable, key, value);
+  crypto::Sha256Digest prev{};
+  std::memcpy(prev.data(), last_hash_.data(), std::min(prev.size(), last_hash_.size()));
+  std::int64_t seq = last_sequence_;
+  for (std::size_t b = 0; b < nblocks; ++b) {
+    const std::size_t begin = b * kBlockRecords;
+    const std::size_t end = std::min(records.size(), begin + kBlockRecords);
+    const std::int64_t first = seq + 1;
+    // The header, which precedes the stream, needs the time bounds first.
+    std::int64_t min_time = std::numeric_limits<std::int64_t>::max();
+    std::int64_t max_time = std::numeric_limits<std::int64_t>::min();
+    for (std::size_t i = begin; i < end; ++i) {
+      const std::int64_t t = UnixSeconds(records[i].time);
+      min_time = std::min(min_time, t);
+      max_time = std::max(max_time, t + 1);
+    }
+    w.deflater.Begin(w.blocks[b], first, min_time, max_time);
+    w.index.events.clear();
+    w.parsed.clear();
+    w.parsed.reserve(end - begin);  // no reallocation: the index points into it
+    for (std::size_t i = begin; i < end; ++i) {
+      const RawRecord& rec = records[i];
+      ++seq;
+      IndexedEvent& entry = w.index.events.emplace_back();
+      if (rec.indexed) {
+        entry = *rec.indexed;
+      } else if (rec.summary) {
+        entry = ToIndexed(*rec.summary);
+      } else {
+        auto s = Summarize(seq, json::parse(rec.json, nullptr, false));
+        // A record without eventTime cannot come from RecordJson; index it by its time alone.
+        if (!s) {
+          s.emplace();
+          s->time = rec.time;
+        }
+        w.parsed.push_back(std::move(*s));
+        entry = ToIndexed(w.parsed.back());
+      }
+      entry.sequence = seq;
+
+      // hash = SHA-256(prev || decimal(seq) || "\n" || record), the input built in a
+      // reused buffer.
+      char seq_text[24];
+      const auto seq_end = std::to_chars(seq_text, seq_text + sizeof seq_text, seq).ptr;
+      const std::string_view seq_view(seq_text, static_cast<std::size_t>(seq_end - seq_text));
+      std::string& in = w.chain_input;
+      in.clear();
+      in.append(crypto::AsView(prev));
+      in.append(seq_view);
+      in.push_back('\n');
+      in.append(rec.json);
+      const crypto::Sha256Digest hash = crypto::Sha256(in);
+
+      // The line {"event":RECORD,"hash":"HEX","prev":"HEX","seq":N}, straight into the
+      // block's stream (lines joined by "\n").
+      static constexpr std::string_view kFirstPrefix = kRowPrefix;
+      static constexpr std::string_view kNextPrefix = "\n{\"event\":";
+      w.deflater.Add(i == begin ? kFirstPrefix : kNextPrefix);
+      w.deflater.Add(rec.json);
+      char tail[256];
+      char* at = tail;
+      at = std::copy(kHashMarker.begin(), kHashMarker.end(), at);
+      at = PutHex(at, hash.data(), hash.size());
+      static constexpr std::string_view kPrevMarker = R"(","prev":")";
+      at = std::copy(kPrevMarker.begin(), kPrevMarker.end(), at);
+      at = PutHex(at, prev.data(), prev.size());
+      static constexpr std::string_view kSeqMarker = R"(","seq":)";
+      at = std::copy(kSeqMarker.begin(), kSeqMarker.end(), at);
+      at = std::copy(seq_view.begin(), seq_view.end(), at);
+      *at++ = '}';
+      w.deflater.Add(std::string_view(tail, static_cast<std::size_t>(at - tail)));
+      prev = hash;
+    }
+    w.deflater.Finish();
+    w.index.first_sequence = first;
+    w.index.min_time = min_time;
+    w.index.max_time = max_time;
+    w.index_encoder.Encode(w.index, w.index_rows[b]);
+  }
+  w.parsed.clear();
+  Status stored = store_.Transact([&](store::Txn& txn) -> Status {
+    for (std::size_t b = 0; b < nblocks; ++b) {
+      const std::string key =
+          EventKey(last_sequence_ + 1 + static_cast<std::int64_t>(b * kBlockRecords));
+      auto r = txn.Insert(kEventsTable, key, w.blocks[b].view());
+      if (!r) return r.error();
+      // Put: a stale row left by a block that is gone (pruned, then restored?) is replaced.
+      r = txn.Put(kEventIndexTable, key, w.index_rows[b]);
       if (!r) return r.error();
     }
     return OkStatus();
-  }));
+  });
+  if (w.blocks.size() > kKeptBlocks) {
+    w.blocks.resize(kKeptBlocks);
+    w.index_rows.resize(kKeptBlocks);
+  }
+  for (Buffer& buf : w.blocks) {
+    if (buf.data.size() > kMaxKeptBuffer) buf = Buffer();
+  }
+  KW_RETURN_IF_ERROR(stored);
   last_sequence_ = seq;
-  last_hash_ = std::move(prev);
+  last_hash_.assign(crypto::AsView(prev));
   return OkStatus();
 }
 
@@ -475,6 +862,7 @@ Result<std::int64_t> EventLog::Prune(TimePoint cutoff, TimePoint now) {
     std::reverse(items.begin(), items.end());
     std::vector<std::string> deletes;
     std::vector<std::pair<std::string, std::string>> rewrites;  // a block's kept tail
+    std::vector<std::pair<std::string, std::string>> index_rewrites;
     std::string last_hash_hex;
     std::int64_t last_seq = 0;
     std::int64_t count = 0;
@@ -501,9 +889,19 @@ Result<std::int64_t> EventLog::Prune(TimePoint cutoff, TimePoint now) {
         if (gone < block->rows.size()) {
           // Keep the block's newer records byte for byte, re-keyed at the first kept one;
           // the old time bounds still bound them.
+          const std::size_t before = block->rows.size();
           block->rows.erase(block->rows.begin(), block->rows.begin() + gone);
           block->first_sequence = last_seq + 1;
           rewrites.emplace_back(EventKey(block->first_sequence), EncodeEventBlock(*block));
+          // Its index row likewise (a block without a usable one keeps having none).
+          KW_ASSIGN_OR_RETURN(auto index_item, store_.Get(kEventIndexTable, item.key));
+          auto index = index_item ? DecodeEventIndex(index_item->value) : std::nullopt;
+          if (index && index->events.size() == before) {
+            index->events.erase(index->events.begin(),
+                                index->events.begin() + static_cast<std::ptrdiff_t>(gone));
+            index->first_sequence = block->first_sequence;
+            index_rewrites.emplace_back(EventKey(block->first_sequence), EncodeEventIndex(*index));
+          }
         }
         count += static_cast<std::int64_t>(gone);
       }
@@ -512,9 +910,18 @@ Result<std::int64_t> EventLog::Prune(TimePoint cutoff, TimePoint now) {
     if (count == 0) break;
     KW_ASSIGN_OR_RETURN(ChainPoint p, Sign("checkpoint", last_seq, last_hash_hex, now));
     KW_RETURN_IF_ERROR(store_.Transact([&](store::Txn& txn) -> Status {
-      for (const auto& key : deletes) KW_RETURN_IF_ERROR(txn.Delete(kEventsTable, key));
+      for (const auto& key : deletes) {
+        KW_RETURN_IF_ERROR(txn.Delete(kEventsTable, key));
+        // Blocks written before the index have no row.
+        Status s = txn.Delete(kEventIndexTable, key);
+        if (!s && s.error().code != ErrorCode::kNotFound) return s;
+      }
       for (const auto& [key, value] : rewrites) {
         auto r = txn.Put(kEventsTable, key, value);
+        if (!r) return r.error();
+      }
+      for (const auto& [key, value] : index_rewrites) {
+        auto r = txn.Put(kEventIndexTable, key, value);
         if (!r) return r.error();
       }
       auto r = txn.Put(kEventMetaTable, "checkpoint", PointJson(p).dump());
@@ -573,6 +980,90 @@ Status EventLog::Scan(std::optional<TimePoint> start, std::optional<TimePoint> e
   return ScanEvents(store_, from, start, end, [&](StoredEvent& e) { return fn(e); });
 }
 
+Status EventLog::ScanIndexed(std::optional<TimePoint> start, std::optional<TimePoint> end,
+                             const std::function<bool(const IndexedEvent&)>& fn,
+                             std::vector<std::shared_ptr<const void>>* keep) const {
+  KW_ASSIGN_OR_RETURN(const std::int64_t from, StartSequenceFor(end, std::nullopt));
+  // The same filter as ScanEvents, per event; false: stop.
+  auto visit = [&](const IndexedEvent& e) {
+    if (e.sequence > from) return true;
+    if (start && e.time < *start) return e.time >= *start - kMaxOutOfOrder;
+    if (end && e.time > *end) return true;
+    return fn(e);
+  };
+  // Blocks [lo, hi] that have no usable index row: from their records.
+  bool stopped = false;
+  auto from_records = [&](std::int64_t lo, std::int64_t hi) -> Status {
+    return ScanEvents(store_, hi, start, end, [&](StoredEvent& e) {
+      if (e.sequence < lo) return false;
+      const EventSummary* summary = &e.summary;
+      if (keep != nullptr) {
+        auto owned = std::make_shared<const EventSummary>(std::move(e.summary));
+        summary = owned.get();
+        keep->push_back(std::move(owned));
+      }
+      if (!fn(ToIndexed(*summary))) {
+        stopped = true;
+        return false;
+      }
+      return true;
+    });
+  };
+  constexpr std::size_t kIndexPage = 64;
+  std::int64_t cursor = from;  // every sequence above it has been visited
+  std::string after = EventKey(from + 1);
+  while (cursor > 0) {
+    store::ListOptions opts;
+    opts.start_after = after;
+    opts.limit = kIndexPage;
+    KW_ASSIGN_OR_RETURN(auto items, store_.List(kEventIndexTable, opts));
+    if (items.size() == kIndexPage) after = items.back().key;
+    for (auto& item : items) {
+      const std::int64_t first = KeySequence(item.key);
+      std::shared_ptr<const std::string> value;
+      if (keep != nullptr) value = std::make_shared<const std::string>(std::move(item.value));
+      auto index = DecodeEventIndex(keep != nullptr ? std::string_view(*value) : item.value);
+      // An unusable row (verify reports it) stands for nothing: its block is read below.
+      if (!index || index->first_sequence != first || index->events.empty()) continue;
+      const std::int64_t last = first + static_cast<std::int64_t>(index->events.size()) - 1;
+      if (last < cursor) {
+        KW_RETURN_IF_ERROR(from_records(last + 1, cursor));
+        if (stopped) return OkStatus();
+      }
+      cursor = first - 1;
+      EventBlock header;
+      header.min_time = index->min_time;
+      header.max_time = index->max_time;
+      switch (RangeOf(header, start, end)) {
+        case BlockRange::kStop:
+          return OkStatus();
+        case BlockRange::kSkip:
+          continue;
+        case BlockRange::kRead:
+          break;
+      }
+      if (keep != nullptr) keep->push_back(value);
+      for (auto it = index->events.rbegin(); it != index->events.rend(); ++it) {
+        if (!visit(*it)) return OkStatus();
+      }
+    }
+    if (items.size() < kIndexPage) break;
+  }
+  if (cursor > 0) KW_RETURN_IF_ERROR(from_records(1, cursor));
+  return OkStatus();
+}
+
+Result<std::int64_t> EventLog::EstimateCount(std::optional<TimePoint> start,
+                                             std::optional<TimePoint> end) const {
+  KW_ASSIGN_OR_RETURN(const std::int64_t hi, StartSequenceFor(end, std::nullopt));
+  if (!start || hi == 0) return hi;
+  // The newest record of the newest block that starts before `start`.
+  KW_ASSIGN_OR_RETURN(
+      const std::int64_t lo,
+      StartSequenceFor(*start - kMaxOutOfOrder - std::chrono::seconds(1), std::nullopt));
+  return std::max<std::int64_t>(0, hi - lo + 1);
+}
+
 Result<LookupPage> EventLog::Lookup(const LookupQuery& q) const {
   LookupPage page;
   KW_ASSIGN_OR_RETURN(std::int64_t from, StartSequenceFor(q.end, q.before_sequence));
@@ -620,7 +1111,60 @@ Result<VerifyReport> EventLog::Verify(store::KvStore& store, std::string_view pu
     std::vector<std::optional<Row>> rows;  // views into block->rows
     std::set<std::int64_t> held;           // the rows' own sequences
   };
-  auto decode = [](const store::Item& item) {
+  std::set<std::string> block_keys;
+  // The audit reads the index instead of the records: an index row must say what its
+  // block's records say, entry for entry, or the audit could be blinded to a key's use
+  // (or shown uses that never happened). A block whose records are themselves reported
+  // (changed, removed, reordered) has its index differences reported only through those:
+  // they are the same tampering.
+  struct IndexProblem {
+    std::int64_t lo = 0, hi = 0;  // the block's sequences
+    std::int64_t sequence = 0;
+    std::string what;
+  };
+  std::vector<IndexProblem> index_problems;
+  auto check_index = [&](const store::Item& item, const Decoded& d) -> Status {
+    KW_ASSIGN_OR_RETURN(auto index_item, store.Get(kEventIndexTable, item.key));
+    if (!index_item || !d.block) return OkStatus();  // a block from before the index
+    const std::int64_t lo = d.key_seq;
+    auto index = DecodeEventIndex(index_item->value);
+    if (!index || index->first_sequence != d.key_seq) {
+      index_problems.push_back(
+          {lo, lo, lo, "the index of the block from this sequence is unreadable (changed)"});
+      return OkStatus();
+    }
+    const auto count = static_cast<std::int64_t>(index->events.size());
+    const std::int64_t hi =
+        lo + std::max<std::int64_t>(count, static_cast<std::int64_t>(d.rows.size())) - 1;
+    std::vector<bool> matched(index->events.size(), false);
+    for (const auto& line : d.block->rows) {
+      auto summary = SummaryOfLine(line);
+      if (!summary) continue;  // the record itself is reported
+      const std::int64_t at = summary->sequence - lo;
+      if (at < 0 || at >= count) {
+        index_problems.push_back({lo, hi, summary->sequence,
+                                  "the record is missing from its block's index (the index "
+                                  "was changed)"});
+        continue;
+      }
+      matched[static_cast<std::size_t>(at)] = true;
+      if (!SameIndexed(index->events[static_cast<std::size_t>(at)], ToIndexed(*summary))) {
+        index_problems.push_back(
+            {lo, hi, summary->sequence,
+             "the index entry differs from the record (the index was changed)"});
+      }
+    }
+    for (std::size_t i = 0; i < matched.size(); ++i) {
+      if (!matched[i]) {
+        index_problems.push_back(
+            {lo, hi, index->events[i].sequence,
+             "the index has an entry for a record its block does not hold (the index was "
+             "changed)"});
+      }
+    }
+    return OkStatus();
+  };
+  auto decode = [&](const store::Item& item) -> Result<std::unique_ptr<Decoded>> {
     auto d = std::make_unique<Decoded>();
     d->key_seq = KeySequence(item.key);
     d->block = DecodeEventBlock(item.value);
@@ -630,6 +1174,8 @@ Result<VerifyReport> EventLog::Verify(store::KvStore& store, std::string_view pu
         if (d->rows.back()) d->held.insert(d->rows.back()->seq);
       }
     }
+    block_keys.insert(item.key);
+    KW_RETURN_IF_ERROR(check_index(item, *d));
     return d;
   };
   std::optional<std::string> newer_prev;  // `prev` of the last record read (one newer)
@@ -707,7 +1253,7 @@ Result<VerifyReport> EventLog::Verify(store::KvStore& store, std::string_view pu
     opts.limit = kVerifyPage;
     KW_ASSIGN_OR_RETURN(auto items, store.List(kEventsTable, opts));
     for (const auto& item : items) {
-      auto older_block = decode(item);
+      KW_ASSIGN_OR_RETURN(auto older_block, decode(item));
       if (current) check(*current, newer_block.get(), older_block.get());
       newer_block = std::move(current);
       current = std::move(older_block);
@@ -716,6 +1262,21 @@ Result<VerifyReport> EventLog::Verify(store::KvStore& store, std::string_view pu
     after = items.back().key;
   }
   if (current) check(*current, newer_block.get(), nullptr);
+  // An index row without its block would make the audit see events that are not there.
+  for (std::string index_after;;) {
+    constexpr std::size_t kIndexPage = 256;
+    store::ListOptions opts;
+    opts.start_after = index_after;
+    opts.limit = kIndexPage;
+    KW_ASSIGN_OR_RETURN(auto items, store.List(kEventIndexTable, opts));
+    for (const auto& item : items) {
+      if (block_keys.count(item.key) == 0) {
+        problem(KeySequence(item.key), "an index row has no block of records (added)");
+      }
+    }
+    if (items.size() < kIndexPage) break;
+    index_after = items.back().key;
+  }
 
   const std::int64_t expected_first = report.checkpoint ? report.checkpoint->sequence + 1 : 1;
   const std::string expected_prev =
@@ -743,6 +1304,11 @@ Result<VerifyReport> EventLog::Verify(store::KvStore& store, std::string_view pu
   } else if (report.events > 0) {
     problem(report.last_sequence,
             "no signed head: the chain cannot be authenticated (the head record was removed?)");
+  }
+  // After every chain problem is known (see check_index).
+  for (auto& p : index_problems) {
+    auto it = problems.lower_bound(p.lo);
+    if (it == problems.end() || it->first > p.hi) problem(p.sequence, std::move(p.what));
   }
   for (auto& [seq, what] : problems) report.problems.push_back({seq, std::move(what)});
   return report;

@@ -20,6 +20,12 @@
 // is only an index: the chain covers the records, and verify locates a change, removal
 // or reordering by the records' own sequence numbers.
 //
+// Table "event_index" (ADR 0013): one row per block, same key, written in the same
+// transaction: the fields the audit reads of each record (EncodeEventIndex), so that an
+// audit over millions of events neither inflates nor parses records. Blocks written
+// before the index existed have no row; readers fall back to their records. Verify checks
+// every index row against its block's records, since the audit trusts the index.
+//
 // Table "event_meta": "head", the newest signed (sequence, hash), and "checkpoint", the
 // signed (sequence, hash) of the last record pruned. Both are Ed25519 signatures over
 // SignedPointMessage, by a key kept outside the database, so that rewriting the whole
@@ -44,6 +50,7 @@ namespace kw::events {
 
 inline constexpr std::string_view kEventsTable = "events";
 inline constexpr std::string_view kEventMetaTable = "event_meta";
+inline constexpr std::string_view kEventIndexTable = "event_index";
 
 // A signed position in the chain.
 struct ChainPoint {
@@ -75,11 +82,53 @@ std::string EncodeEventBlock(const EventBlock& block);
 // nullopt if the header or the zlib stream is unreadable.
 std::optional<EventBlock> DecodeEventBlock(std::string_view value);
 
-// A record already serialized (RecordJson) with its event time.
+// One record as the index holds it: the fields the audit reads. The views point into the
+// decoded index value (or the summary it was made from).
+struct IndexedEvent {
+  std::int64_t sequence = 0;
+  TimePoint time;  // second precision
+  std::string_view event_name;
+  std::string_view access_key_id;
+  std::string_view user_arn;
+  std::string_view instance_id;
+  std::string_view source_ip;
+  std::string_view error_code;
+  bool key_inactive = false;
+};
+IndexedEvent ToIndexed(const EventSummary& summary);
+
+// ToIndexed(SummaryOf(event)) without copying the event's strings: the views point into
+// `event`. nullopt when one of them is stored escaped or replaced (anything but printable
+// ASCII); then SummaryOf does it. The writer uses this to index records cheaply.
+std::optional<IndexedEvent> IndexedOf(const Event& event);
+
+// A record already serialized (RecordJson) with its event time and, from the writer that
+// has the Event, its index entry: `indexed` (IndexedOf(event), whose views must stay valid
+// until AppendRaw returns) or else `summary` (SummaryOf(event)). With neither, AppendRaw
+// parses `json` to index it.
 struct RawRecord {
   std::string json;
   TimePoint time;
+  std::optional<EventSummary> summary;
+  std::optional<IndexedEvent> indexed = std::nullopt;
 };
+
+// A block's index row: events[i] is the record of sequence first_sequence + i.
+struct EventIndex {
+  std::int64_t first_sequence = 0;
+  std::int64_t min_time = 0;  // as the block's header
+  std::int64_t max_time = 0;
+  std::vector<IndexedEvent> events;
+};
+// Binary: "kwix1", then varints: first sequence, min and max time (zigzag), the number of
+// distinct strings and each (length, bytes), the number of records and for each its
+// time - min_time, six string numbers and a flags byte. Strings are interned per block:
+// a key's ID and ARN cost a few bytes in each record after their first.
+std::string EncodeEventIndex(const EventIndex& index);
+// nullopt if malformed. The views point into `value`.
+std::optional<EventIndex> DecodeEventIndex(std::string_view value);
+
+struct IndexBlock;  // events/event_index_scan.hpp
 
 struct StoredEvent {
   std::int64_t sequence = 0;
@@ -145,6 +194,8 @@ inline constexpr std::chrono::seconds kMaxOutOfOrder{120};
 // (Lookup, Scan) are thread-safe and may run beside the writer.
 class EventLog {
  public:
+  ~EventLog();
+
   // Reads the chain's tail. `signing_key` is an Ed25519 PKCS#8 PEM (events/signing_key.hpp);
   // without one, SignHead and Prune fail with kFailedPrecondition.
   static Result<std::unique_ptr<EventLog>> Open(store::KvStore& store,
@@ -173,16 +224,38 @@ class EventLog {
   Status Scan(std::optional<TimePoint> start, std::optional<TimePoint> end,
               const std::function<bool(const StoredEvent&)>& fn) const;
 
+  // Scan for the audit: the same events, from the index (records only for blocks without
+  // one). The events' views are valid during the call of `fn`; with `keep`, for as long
+  // as `keep` holds what this adds to it (the index rows read), so that a caller can keep
+  // millions of events without copying their strings. Thread-safe.
+  Status ScanIndexed(std::optional<TimePoint> start, std::optional<TimePoint> end,
+                     const std::function<bool(const IndexedEvent&)>& fn,
+                     std::vector<std::shared_ptr<const void>>* keep = nullptr) const;
+
+  // The events of ScanIndexed, in the same order, a block at a time with each block's
+  // strings numbered once (events/event_index_scan.hpp, where this is defined), until
+  // `fn` returns false: for readers that aggregate millions of events. Thread-safe.
+  Status ScanIndexBlocks(std::optional<TimePoint> start, std::optional<TimePoint> end,
+                         const std::function<bool(const IndexBlock&)>& fn) const;
+
+  // About how many events have start <= time <= end (either open), from block headers:
+  // for a reader that sizes its buffers. Off by a block or two. Thread-safe.
+  Result<std::int64_t> EstimateCount(std::optional<TimePoint> start,
+                                     std::optional<TimePoint> end) const;
+
   // Checks every record of `store` against the chain, the checkpoint and the signed head
-  // (`public_key`: raw 32-byte Ed25519). Errors only for store failures; tampering is
+  // (`public_key`: raw 32-byte Ed25519), and every index row against its block's records.
+  // Errors only for store failures; tampering is
   // reported in the VerifyReport.
   static Result<VerifyReport> Verify(store::KvStore& store, std::string_view public_key);
 
   std::int64_t last_sequence() const { return last_sequence_; }  // writer only
 
  private:
-  EventLog(store::KvStore& store, std::optional<SecretBytes> signing_key)
-      : store_(store), signing_key_(std::move(signing_key)) {}
+  // What AppendRaw reuses from one call to the next (compression state, buffers).
+  struct Writer;
+
+  EventLog(store::KvStore& store, std::optional<SecretBytes> signing_key);
   Result<ChainPoint> Sign(std::string_view kind, std::int64_t sequence, std::string hash_hex,
                           TimePoint now) const;
   // The newest present sequence at or below `sequence` (0: none).
@@ -194,6 +267,7 @@ class EventLog {
   std::int64_t last_sequence_ = 0;  // writer only
   std::string last_hash_;           // writer only; raw 32 bytes
   std::int64_t signed_sequence_ = 0;
+  std::unique_ptr<Writer> writer_;  // writer only; made by the first AppendRaw
 };
 
 }  // namespace kw::events

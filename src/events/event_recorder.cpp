@@ -1,6 +1,9 @@
 #include "events/event_recorder.hpp"
 
+#include <algorithm>
 #include <array>
+#include <charconv>
+#include <iterator>
 #include <utility>
 
 #include "common/uuid.hpp"
@@ -37,6 +40,13 @@ void EventRecorder::Warn(const std::string& line) const {
 }
 
 bool EventRecorder::Record(Event event) {
+  auto owned = std::make_unique<Event>(std::move(event));
+  return Enqueue(owned, false);
+}
+
+bool EventRecorder::RecordReusing(std::unique_ptr<Event>& event) { return Enqueue(event, true); }
+
+bool EventRecorder::Enqueue(std::unique_ptr<Event>& event, bool take_spare) {
   std::size_t size = 0;
   {
     std::lock_guard lock(mu_);
@@ -47,6 +57,10 @@ bool EventRecorder::Record(Event event) {
     queue_.push_back(std::move(event));
     ++accepted_;
     size = queue_.size();
+    if (take_spare && !spare_.empty()) {
+      event = std::move(spare_.back());
+      spare_.pop_back();
+    }
   }
   // Wake the writer only for a full batch; otherwise it comes by itself within
   // flush_interval (a notify per request would cost a futex call per request).
@@ -85,23 +99,41 @@ void EventRecorder::Flush() {
   done_.wait(lock, [&] { return processed_ >= target; });
 }
 
-std::string EventRecorder::NewEventId() {
+void EventRecorder::NewEventId(std::string& out) {
   // A UUID (version 4 layout) from a keyed hash of a counter: unique without a CSPRNG
-  // draw per event.
-  const auto d = crypto::Sha256(event_id_key_ + std::to_string(++id_counter_));
+  // draw per event. The hash input lives in a reused buffer.
+  id_input_.assign(event_id_key_);
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, ++id_counter_).ptr;
+  id_input_.append(digits, end);
+  const auto d = crypto::Sha256(id_input_);
   std::array<unsigned char, 16> b{};
   for (std::size_t i = 0; i < b.size(); ++i) b[i] = d[i];
-  return FormatUuidV4(b);
+  out = FormatUuidV4(b);
 }
 
-void EventRecorder::WriteBatch(Event* events, std::size_t count) {
-  std::vector<RawRecord> records;
-  records.reserve(count);
+void EventRecorder::WriteBatch(std::unique_ptr<Event>* events, std::size_t count) {
+  // The records of the previous batch keep their buffers: appending into them spares a
+  // ~1 KB allocation per event.
+  std::vector<RawRecord>& records = records_;
+  records.resize(count);
   for (std::size_t i = 0; i < count; ++i) {
-    Event& e = events[i];
-    if (e.event_id.empty()) e.event_id = NewEventId();
+    Event& e = *events[i];
+    if (e.event_id.empty()) NewEventId(e.event_id);
     if (e.recipient_account_id.empty()) e.recipient_account_id = options_.account_id;
-    records.push_back({RecordJson(e), e.time});
+    RawRecord& rec = records[i];
+    rec.json.clear();
+    AppendRecordJson(rec.json, e);
+    rec.time = e.time;
+    // The block's index entry (ADR 0013), without parsing the record: views into `e`,
+    // which lives until the events go back to spare_ after this batch, or, when a
+    // string is stored escaped, a summary with the stored forms.
+    rec.indexed = IndexedOf(e);
+    if (rec.indexed) {
+      rec.summary.reset();
+    } else {
+      rec.summary = SummaryOf(e);
+    }
   }
   if (Status s = log_.AppendRaw(records); !s) {
     failed_.fetch_add(records.size(), std::memory_order_relaxed);
@@ -130,7 +162,7 @@ void EventRecorder::Upkeep(bool final) {
 }
 
 void EventRecorder::WriterLoop() {
-  std::vector<Event> taken;
+  std::vector<std::unique_ptr<Event>> taken;
   taken.reserve(options_.batch);
   std::unique_lock lock(mu_);
   for (;;) {
@@ -145,11 +177,19 @@ void EventRecorder::WriterLoop() {
     }
     Upkeep(stopping);
     const std::size_t n = taken.size();
-    taken.clear();
     lock.lock();
+    // Written events go back to the request threads for reuse (pointer moves only); the
+    // rest, beyond what steady traffic needs, are freed below, outside the lock.
+    const std::size_t keep = std::min(n, kMaxSpare - std::min(kMaxSpare, spare_.size()));
+    spare_.insert(spare_.end(), std::make_move_iterator(taken.begin()),
+                  std::make_move_iterator(taken.begin() + static_cast<std::ptrdiff_t>(keep)));
     processed_ += n;
     done_.notify_all();
-    if (stopping && queue_.empty()) break;
+    const bool last = stopping && queue_.empty();
+    lock.unlock();
+    taken.clear();  // frees only what spare_ had no room for
+    if (last) break;
+    lock.lock();
   }
 }
 

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -71,6 +72,14 @@ class EventRecorder {
   // the event was dropped (counted in dropped()). Never blocks on I/O.
   bool Record(Event event);
 
+  // The same for a caller that records many events (the request pipeline): takes the
+  // event out of `event` and leaves there, when it has one, an Event already written
+  // (stale contents: the caller must overwrite every member) or else null. Filling a
+  // reused Event assigns into strings that already have their capacity, so a request
+  // allocates nothing for its event, and nothing is freed on another thread. On a drop
+  // (false), `event` is left as it was.
+  bool RecordReusing(std::unique_ptr<Event>& event);
+
   // An agent-side event: eventType "AwsServiceEvent", eventSource ssm.amazonaws.com,
   // userIdentity of type AWSService invoked by keyward-agent for the instance.
   bool RecordServiceEvent(ServiceEvent event);
@@ -84,9 +93,15 @@ class EventRecorder {
 
  private:
   void WriterLoop();
-  void WriteBatch(Event* events, std::size_t count);
+  // Written events kept for reuse: enough for the events of a few writer rounds at full
+  // request rate (~1 KB each), so that steady traffic allocates none.
+  static constexpr std::size_t kMaxSpare = 4096;
+
+  bool Enqueue(std::unique_ptr<Event>& event, bool take_spare);
+  void WriteBatch(std::unique_ptr<Event>* events, std::size_t count);
   void Upkeep(bool final);
-  std::string NewEventId();
+  // Writes a fresh event ID into `out`.
+  void NewEventId(std::string& out);
   void Warn(const std::string& line) const;
 
   EventLog& log_;
@@ -97,7 +112,9 @@ class EventRecorder {
   std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  std::vector<Event> queue_;      // guarded by mu_
+  std::vector<std::unique_ptr<Event>> queue_;  // guarded by mu_
+  // Events written, kept for RecordReusing (at most kMaxSpare); guarded by mu_.
+  std::vector<std::unique_ptr<Event>> spare_;
   std::uint64_t accepted_ = 0;    // guarded by mu_; events ever queued
   std::uint64_t processed_ = 0;   // guarded by mu_; events written or failed
   bool flush_requested_ = false;  // guarded by mu_
@@ -107,7 +124,9 @@ class EventRecorder {
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> failed_{0};
   // Writer thread only.
+  std::vector<RawRecord> records_;  // reused: its strings keep their capacity
   std::uint64_t id_counter_ = 0;
+  std::string id_input_;  // NewEventId's hash input, reused
   TimePoint last_signed_{};
   TimePoint last_pruned_{};
   std::thread writer_;  // last: starts after everything above

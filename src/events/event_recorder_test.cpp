@@ -139,5 +139,53 @@ TEST_F(EventRecorderTest, ServiceEventsNameTheInstanceAndKeepOnlySafeMembers) {
   EXPECT_EQ(record.dump().find("c0de"), std::string::npos);
 }
 
+TEST_F(EventRecorderTest, RecordReusingHandsBackWrittenEventsWithTheirBuffers) {
+  const std::string long_agent(200, 'a');
+  {
+    RecorderOptions opts;
+    opts.account_id = "123456789012";
+    EventRecorder recorder(*log_, clock_, random_, opts);
+    auto event = std::make_unique<Event>(ApiEvent(0));
+    event->user_agent = long_agent;
+    ASSERT_TRUE(recorder.RecordReusing(event));
+    EXPECT_EQ(event, nullptr);  // nothing written yet, so nothing to hand back
+    recorder.Flush();
+    event = std::make_unique<Event>(ApiEvent(1));
+    ASSERT_TRUE(recorder.RecordReusing(event));
+    // The first event, written: its strings keep their capacity for the next fill.
+    ASSERT_NE(event, nullptr);
+    EXPECT_EQ(event->request_id, "r0");
+    EXPECT_GE(event->user_agent.capacity(), long_agent.size());
+    *event = ApiEvent(2);  // a caller overwrites every member, event_id included
+    ASSERT_TRUE(recorder.RecordReusing(event));
+    recorder.Flush();
+    EXPECT_EQ(recorder.written(), 3u);
+  }
+  LookupQuery q;
+  q.max_results = 10;
+  auto page = log_->Lookup(q);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->events.size(), 3u);
+  EXPECT_EQ(page->events[0].record["requestID"], "r2");
+  EXPECT_EQ(page->events[1].record["requestID"], "r1");
+  EXPECT_EQ(page->events[2].record["requestID"], "r0");
+  EXPECT_EQ(page->events[2].record["userAgent"], long_agent);
+  EXPECT_NE(page->events[0].summary.event_id, page->events[2].summary.event_id);
+  auto report = EventLog::Verify(store_, public_key_);
+  ASSERT_TRUE(report.has_value());
+  EXPECT_TRUE(report->ok());
+}
+
+TEST_F(EventRecorderTest, RecordReusingLeavesADroppedEventWithTheCaller) {
+  RecorderOptions opts;
+  opts.max_queue = 0;
+  EventRecorder recorder(*log_, clock_, random_, opts);
+  auto event = std::make_unique<Event>(ApiEvent(7));
+  EXPECT_FALSE(recorder.RecordReusing(event));
+  ASSERT_NE(event, nullptr);
+  EXPECT_EQ(event->request_id, "r7");
+  EXPECT_EQ(recorder.dropped(), 1u);
+}
+
 }  // namespace
 }  // namespace kw::events

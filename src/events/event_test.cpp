@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/time_format.hpp"
+#include "events/redaction.hpp"
 
 namespace kw::events {
 namespace {
@@ -80,6 +81,56 @@ TEST(EventTest, SummaryReadsTheLookupFields) {
   EXPECT_EQ(s->instance_id, "mi-0123456789abcdef0");
   ASSERT_EQ(s->resources.size(), 1u);
   EXPECT_EQ(s->resources[0].name, "a");
+}
+
+}  // namespace
+}  // namespace kw::events
+
+namespace kw::events {
+namespace {
+
+TEST(EventTest, ParametersAsTextGiveTheSameRecordAsParametersAsJson) {
+  Event as_json = Sample();
+  Event as_text = Sample();
+  as_text.request_parameters = nullptr;
+  as_text.response_elements = nullptr;
+  as_text.request_parameters_text = as_json.request_parameters.dump();
+  as_text.response_elements_text = as_json.response_elements.dump();
+  EXPECT_EQ(RecordJson(as_text), RecordJson(as_json));
+  EXPECT_EQ(ToRecord(as_text), ToRecord(as_json));
+  std::string appended = "x";
+  AppendRecordJson(appended, as_text);
+  EXPECT_EQ(appended, "x" + RecordJson(as_json));
+}
+
+TEST(EventTest, ResourcesFromTheRawInputAreThoseOfTheRedactedInput) {
+  const std::vector<nlohmann::json> inputs = {
+      nullptr,
+      "not an object",
+      {{"SecretId", "app/db"}, {"SecretString", "s"}},
+      {{"secretId", "lower-case is not on the safe list"}, {"Name", "n"}},
+      {{"SecretId", {{"not", "a string"}}}, {"UserName", "u"}, {"AccessKeyId", "AKIA1"}},
+      {{"InstanceIds", {"mi-1", 2, "mi-3"}}, {"DocumentName", "AWS-RunShellScript"}},
+      {{"roleArn", "arn:aws:iam::1:role/r"}, {"RoleArn", "arn:aws:iam::1:role/R"}},
+  };
+  for (const char* source :
+       {"secretsmanager.amazonaws.com", "ssm.amazonaws.com", "iam.amazonaws.com"}) {
+    for (const auto& in : inputs) {
+      // A reused vector with more, and different, elements than the answer.
+      std::vector<Resource> out = {{"t1", "n1"}, {"t2", "n2"}, {"t3", "n3"}, {"t4", "n4"}};
+      ResourcesInto(source, in, false, out);
+      const std::vector<Resource> want = ResourcesOf(source, RedactJsonInput(in));
+      ASSERT_EQ(out.size(), want.size()) << source << " " << in.dump();
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ(out[i].type, want[i].type);
+        EXPECT_EQ(out[i].name, want[i].name);
+      }
+    }
+  }
+  std::vector<Resource> hidden;
+  ResourcesInto("secretsmanager.amazonaws.com", {{"secretId", "x"}}, false, hidden);
+  ASSERT_EQ(hidden.size(), 1u);
+  EXPECT_EQ(hidden[0].name, kRedacted);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "events/event.hpp"
+
 namespace kw::events {
 namespace {
 
@@ -159,6 +161,44 @@ json RedactValue(std::string_view name, const json& value) {
   return value;
 }
 
+void AppendRedactedValue(std::string& out, std::string_view name, const json& value);
+
+// RedactObject(parent, obj).dump(): both iterate the members in the same (sorted) order.
+void AppendRedactedObject(std::string& out, std::string_view parent, const json& obj) {
+  out.push_back('{');
+  bool first = true;
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (!first) out.push_back(',');
+    first = false;
+    AppendJsonString(out, it.key());
+    out.push_back(':');
+    if (!IsSafeMember(parent, it.key())) {
+      AppendJsonString(out, kRedacted);
+    } else {
+      AppendRedactedValue(out, it.key(), it.value());
+    }
+  }
+  out.push_back('}');
+}
+
+// RedactValue(name, value).dump().
+void AppendRedactedValue(std::string& out, std::string_view name, const json& value) {
+  if (value.is_object()) {
+    AppendRedactedObject(out, name, value);
+  } else if (value.is_array()) {
+    out.push_back('[');
+    bool first = true;
+    for (const json& v : value) {
+      if (!first) out.push_back(',');
+      first = false;
+      AppendRedactedValue(out, name, v);
+    }
+    out.push_back(']');
+  } else {
+    AppendJsonValue(out, value);
+  }
+}
+
 std::string LowerFirst(std::string_view s) {
   std::string out(s);
   if (!out.empty()) out[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(out[0])));
@@ -207,6 +247,16 @@ json RedactQueryInput(const std::map<std::string, std::string, std::less<>>& par
     out[lowered] = safe ? json(value) : json(kRedacted);
   }
   return out;
+}
+
+void AppendRedactedJsonInput(std::string& out, const json& input) {
+  if (input.is_null()) {
+    out += "null";
+  } else if (!input.is_object()) {
+    AppendJsonString(out, kRedacted);
+  } else {
+    AppendRedactedObject(out, "", input);
+  }
 }
 
 json RedactJsonOutput(bool read_only, const json& output) {

@@ -35,4 +35,8 @@ nlohmann::json RedactQueryInput(const std::map<std::string, std::string, std::le
 // GetRandomPassword), else the output redacted as RedactJsonInput does.
 nlohmann::json RedactJsonOutput(bool read_only, const nlohmann::json& output);
 
+// RedactJsonInput(input).dump() (invalid UTF-8 replaced), appended to `out` without
+// building the redacted tree: the request pipeline's cheap path (Event's *_text members).
+void AppendRedactedJsonInput(std::string& out, const nlohmann::json& input);
+
 }  // namespace kw::events

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace kw::events {
 namespace {
 
@@ -59,6 +61,47 @@ TEST(RedactionTest, QueryParametersAreLowerCamelCasedAndRedacted) {
   EXPECT_EQ(out["password"], kRedacted);
   EXPECT_EQ(out["tags.member.1.key"], "team");
   EXPECT_EQ(out["tags.member.1.value"], "blue");
+}
+
+}  // namespace
+}  // namespace kw::events
+
+namespace kw::events {
+namespace {
+
+// Inputs that exercise every branch of the redaction: safe and unsafe members, nested
+// containers whose safety depends on the parent, non-object inputs, escapes and bytes
+// that are not UTF-8.
+std::vector<nlohmann::json> RedactionInputs() {
+  using nlohmann::json;
+  return {
+      nullptr,
+      json::array({1, 2}),
+      "just a string",
+      json::object(),
+      {{"SecretId", "app/db"}, {"VersionStage", "AWSCURRENT"}},
+      {{"Name", "n"},
+       {"SecretString", "hunter2"},
+       {"Tags", {{{"Key", "k\"q"}, {"Value", "v\n"}, {"Extra", "x"}}}},
+       {"Filters", {{{"Key", "name"}, {"Values", {"a", "b"}}}}},
+       {"MaxResults", 5},
+       {"ForceDeleteWithoutRecovery", true},
+       {"RecoveryWindowInDays", -7},
+       {"Nested", {{"Deep", {{"Value", "hidden"}}}}},
+       {"Value", "top-level value is secret"},
+       {"Description", std::string("bad utf8 \xff\xfe end")}},
+      {{"InstanceIds", {"mi-1", {{"Value", "x"}}, 3}}, {"Parameters", {{"commands", {"ls"}}}}},
+  };
+}
+
+TEST(RedactionTest, AppendRedactedJsonInputWritesExactlyTheDumpOfTheRedactedTree) {
+  for (const auto& in : RedactionInputs()) {
+    std::string out = "prefix";
+    AppendRedactedJsonInput(out, in);
+    EXPECT_EQ(out, "prefix" + RedactJsonInput(in).dump(-1, ' ', false,
+                                                       nlohmann::json::error_handler_t::replace))
+        << in.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
 }
 
 }  // namespace

@@ -529,6 +529,9 @@ Result<agentproto::RegisterResponse> FleetService::Register(
     ++rec.a.registrations_count;
     KW_RETURN_IF_ERROR(txn.Put(kActivations, request.activation_id, EncodeActivation(rec)));
     info.iam_role = rec.a.iam_role;
+    // As in AWS, the activation's tags are applied to every instance it registers, so
+    // that `tag:` targets reach hosts registered with a tagged activation.
+    info.tags = rec.a.tags;
     for (int attempt = 0;; ++attempt) {
       info.instance_id = "mi-" + crypto::HexEncode(random_.Bytes(9)).substr(0, 17);
       auto inserted = txn.Insert(kInstances, info.instance_id, EncodeInstance(inst));

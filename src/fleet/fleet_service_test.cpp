@@ -159,8 +159,26 @@ TEST_F(FleetServiceTest, RegisterCreatesTheInstance) {
   EXPECT_EQ(info->agent_version, "0.1.0");
   EXPECT_EQ(info->registration_date, clock_.Now());
   EXPECT_EQ(info->ping_status, "ConnectionLost");
-  EXPECT_TRUE(info->tags.empty());  // activation tags are not copied, as in SSM
+  EXPECT_TRUE(info->tags.empty());
   EXPECT_EQ(fleet_.DescribeActivations({})->activations[0].registrations_count, 1);
+}
+
+TEST_F(FleetServiceTest, RegisterAppliesTheActivationsTagsToTheInstance) {
+  // CreateActivation's Tags: "tags assigned to the activation are automatically applied
+  // to the on-premises servers or VMs" (SSM API reference).
+  CreateActivationRequest r;
+  r.iam_role = "fleet-role";
+  r.tags = {{"Role", "web"}, {"env", "prod"}};
+  auto a = fleet_.CreateActivation(r);
+  ASSERT_TRUE(a.has_value()) << a.error().message;
+  FakeHost host = FakeHost::Make("tagged");
+  ASSERT_TRUE(Register(host, *a));
+  auto tags = fleet_.ListTags(TagResourceType::kManagedInstance, host.instance_id);
+  ASSERT_TRUE(tags.has_value()) << tags.error().message;
+  EXPECT_EQ(*tags, (Tags{{"Role", "web"}, {"env", "prod"}}));
+  // The instance's tags are its own from then on.
+  ASSERT_TRUE(fleet_.RemoveTags(TagResourceType::kManagedInstance, host.instance_id, {"env"}));
+  EXPECT_EQ(fleet_.ListTags(TagResourceType::kActivation, a->activation_id)->size(), 2u);
 }
 
 TEST_F(FleetServiceTest, RegisterRefusals) {

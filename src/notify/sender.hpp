@@ -5,11 +5,19 @@
 // jitter after any non-2xx answer, a timeout or no answer (a 4xx too: the event is kept
 // rather than lost while an operator fixes the receiver; each failure is logged); given
 // up, and recorded in "notify_done" with the last error, once the next retry would fall
-// later than give_up_after from the event's creation. Deliveries are sequential, so a
-// receiver that hangs delays the others by at most its per-attempt timeout.
+// later than give_up_after from the event's creation.
+//
+// Webhooks are independent: each has its own delivery state inside the outbox entry
+// (`deliveries[webhook id]`, written in its own transaction that re-reads the entry, so
+// two webhooks' workers never overwrite each other's state) and, in the Notifier and in
+// DeliverPending, a thread of its own. A receiver that hangs or keeps failing delays only
+// its own deliveries. An event moves to "notify_done" when the last configured webhook
+// delivered or gave up. Because the state is per webhook and durable, after a restart an
+// event already delivered to A but not to B goes only to B.
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -28,7 +36,7 @@ struct SenderOptions {
   Seconds max_backoff{300};
   // Measured from the event's creation.
   Seconds give_up_after{24 * 3600};
-  // Events looked at per pass.
+  // Outbox entries read per store call (a pass pages through the whole outbox).
   std::size_t batch = 100;
 };
 
@@ -37,17 +45,42 @@ struct PassReport {
   int failed = 0;                      // attempts that did not
   int gave_up = 0;                     // (event, webhook) deliveries abandoned
   std::optional<TimePoint> next_wake;  // earliest pending retry
+
+  void Add(const PassReport& other);
 };
 
-// Not thread-safe: one thread runs passes (the Notifier's, or a test's).
+// What DeliverPending did, and what it left for the next run.
+struct DrainReport {
+  PassReport attempts;   // summed over every pass of every webhook
+  std::size_t left = 0;  // events still in the outbox afterwards
+};
+
+// Thread-safe for passes over distinct webhooks: RunWebhookOnce(i) and
+// RunWebhookOnce(j), i != j, may run at the same time (that is how webhooks stay
+// independent); two passes over the same webhook at once must not (they would send
+// twice). RunOnce and DeliverPending run passes themselves, so call them alone.
 class WebhookSender {
  public:
   // References must outlive the sender.
   WebhookSender(store::KvStore& store, const Clock& clock, Random& random,
                 std::vector<Webhook> webhooks, SenderOptions options = {});
 
-  // Attempts every due delivery once.
+  std::size_t webhook_count() const { return webhooks_.size(); }
+
+  // Attempts every due delivery to webhook number `index` once.
+  Result<PassReport> RunWebhookOnce(std::size_t index);
+
+  // Attempts every due delivery once, webhook after webhook on the calling thread
+  // (deterministic, for tests; the Notifier runs each webhook on its own thread).
   Result<PassReport> RunOnce();
+
+  // For `keyward rotate --once`: delivers on one thread per webhook until nothing is
+  // due before `deadline` (retries that fall later stay in the outbox for the next run
+  // or the server), sleeping with `sleep` between retries. An attempt in flight at the
+  // deadline finishes first, so the per-attempt timeout bounds the overrun. Errors: the
+  // store's.
+  Result<DrainReport> DeliverPending(TimePoint deadline,
+                                     const std::function<void(std::chrono::milliseconds)>& sleep);
 
   // The delay before retry number `attempts` (1: after the first failure): initial *
   // 2^(attempts-1), capped at max_backoff, then a uniform random point in its upper half.
@@ -61,8 +94,8 @@ class WebhookSender {
   SenderOptions options_;
 };
 
-// Runs a sender's passes on a thread of its own until destroyed: every `interval`, or
-// sooner when a retry is due. Thread-safe.
+// Runs a sender's passes until destroyed, one thread per webhook: each webhook's thread
+// runs a pass every `interval` (so a retry is late by at most that). Thread-safe.
 class Notifier {
  public:
   Notifier(WebhookSender& sender, std::chrono::milliseconds interval);
@@ -71,13 +104,13 @@ class Notifier {
   Notifier& operator=(const Notifier&) = delete;
 
  private:
-  void Loop();
+  void Loop(std::size_t index);
   WebhookSender& sender_;
   std::chrono::milliseconds interval_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // guarded by mu_
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace kw::notify

@@ -5,8 +5,11 @@
 #include <openssl/hmac.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "awsclient/test_fakes.hpp"
 #include "common/error.hpp"
@@ -41,27 +44,64 @@ std::string Header(const awsclient::ClientRequest& r, std::string_view name) {
   return "";
 }
 
+// A receiver whose answers wait until Open(): a hung one, for as long as a test likes.
+// Counts requests under a lock so that a test thread can wait for them.
+class GateTransport final : public awsclient::HttpTransport {
+ public:
+  explicit GateTransport(bool open) : open_(open) {}
+  Result<awsclient::ClientResponse> Send(const awsclient::ClientRequest& request) override {
+    std::unique_lock lock(mu_);
+    bodies_.push_back(request.body);
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return open_; });
+    return awsclient::ClientResponse{200, {}, ""};
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  // Waits (bounded, so a broken sender fails the test instead of hanging it) until at
+  // least n requests arrived; returns how many did.
+  std::size_t WaitFor(std::size_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(20), [&] { return bodies_.size() >= n; });
+    return bodies_.size();
+  }
+  std::vector<std::string> Bodies() {
+    std::lock_guard lock(mu_);
+    return bodies_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_;
+  std::vector<std::string> bodies_;
+};
+
 class SenderTest : public ::testing::Test {
  protected:
   SenderTest() : clock_(TimePoint(std::chrono::seconds(1'800'000'000))), random_(7) {}
 
-  Webhook Hook(std::shared_ptr<ScriptedTransport> t, WebhookFormat format = WebhookFormat::kJson,
-               std::string secret = "s3cret") {
+  Webhook Hook(std::shared_ptr<awsclient::HttpTransport> t,
+               WebhookFormat format = WebhookFormat::kJson, std::string secret = "s3cret",
+               std::string url = "http://hooks.example/x") {
     Webhook w;
-    w.url = "http://hooks.example/x";
+    w.url = std::move(url);
     w.format = format;
     w.id = WebhookId(w.url, format);
     w.secret = SecretBytes(std::move(secret));
     w.transport = std::move(t);
     return w;
   }
-  void EnqueueFinding() {
+  void EnqueueFinding(std::string id = "f-0123456789abcdef") {
     audit::Observation o{"AccessKeyNeverUsed",
                          audit::Severity::kMedium,
                          "AKIAEXAMPLE",
                          "key never used",
                          {{"user", "alice"}}};
-    Event e = FindingEvent("f-0123456789abcdef", o, clock_.Now());
+    Event e = FindingEvent(id, o, clock_.Now());
     ASSERT_TRUE(store_.Transact([&](store::Txn& txn) { return Enqueue(txn, e, clock_.Now()); }));
   }
   std::size_t Pending() { return store_.List(kOutboxTable, {}).value().size(); }
@@ -204,6 +244,143 @@ TEST_F(SenderTest, EachWebhookGetsItsOwnDeliveryState) {
   EXPECT_EQ(ok->requests.size(), 1u);  // not sent twice while the other retried
   EXPECT_EQ(bad->requests.size(), 2u);
   EXPECT_EQ(Pending(), 0u);
+}
+
+// One receiver hangs on its first request; the other must still get every event at once,
+// and the hung one must not be asked again while its attempt is in flight.
+TEST_F(SenderTest, HangingReceiverDoesNotDelayAnother) {
+  auto hung = std::make_shared<GateTransport>(false);
+  auto healthy = std::make_shared<GateTransport>(true);
+  std::vector<Webhook> hooks;
+  hooks.push_back(Hook(hung, WebhookFormat::kJson, "s3cret", "http://hung.example/x"));
+  hooks.push_back(Hook(healthy, WebhookFormat::kJson, "s3cret", "http://ok.example/x"));
+  const std::string healthy_id = hooks[1].id;
+  WebhookSender sender(store_, clock_, random_, std::move(hooks));
+  EnqueueFinding("f-1");
+  EnqueueFinding("f-2");
+  EnqueueFinding("f-3");
+  {
+    Notifier notifier(sender, 5ms);
+    // Declared after the notifier, so destroyed first: a failed assertion below opens the
+    // gate before the notifier joins its threads, rather than hanging the test.
+    struct OpenOnExit {
+      GateTransport& gate;
+      ~OpenOnExit() { gate.Open(); }
+    } open_on_exit{*hung};
+    // With sequential deliveries the healthy receiver would get nothing until the hung
+    // attempt returned, which it never does before Open().
+    ASSERT_EQ(healthy->WaitFor(3), 3u);
+    EXPECT_EQ(hung->WaitFor(1), 1u);
+    EXPECT_EQ(hung->Bodies().size(), 1u);
+    // The healthy webhook's state is recorded per event (just after its answer, so wait
+    // for the write); the events stay pending for the hung one.
+    auto healthy_delivered = [&] {
+      int n = 0;
+      // A named copy: ranging over the temporary Result's value() would dangle.
+      const auto items = store_.List(kOutboxTable, {}).value();
+      for (const auto& item : items) {
+        auto j = nlohmann::json::parse(item.value, nullptr, false);
+        EXPECT_FALSE(j.is_discarded()) << item.key << ": " << item.value;
+        if (j["deliveries"][healthy_id]["state"] == "delivered") ++n;
+      }
+      return n;
+    };
+    for (int i = 0; i < 2000 && healthy_delivered() < 3; ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(healthy_delivered(), 3);
+    EXPECT_EQ(Pending(), 3u);
+    EXPECT_EQ(hung->Bodies().size(), 1u);
+    hung->Open();
+    ASSERT_EQ(hung->WaitFor(3), 3u);
+    for (int i = 0; i < 2000 && Pending() > 0; ++i) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(Pending(), 0u);
+  EXPECT_EQ(healthy->Bodies().size(), 3u);  // never resent
+  EXPECT_EQ(hung->Bodies().size(), 3u);
+  auto done = store_.List(kDoneTable, {}).value();
+  ASSERT_EQ(done.size(), 3u);
+  for (const auto& item : done) {
+    auto j = nlohmann::json::parse(item.value);
+    ASSERT_EQ(j["deliveries"].size(), 2u);
+    for (const auto& [id, d] : j["deliveries"].items()) EXPECT_EQ(d["state"], "delivered") << id;
+  }
+}
+
+// Per-webhook state is durable: a new sender (a restart) sends an event delivered to A
+// but not to B only to B.
+TEST_F(SenderTest, AfterRestartOnlyTheUndeliveredWebhookIsSent) {
+  auto a1 = std::make_shared<ScriptedTransport>();
+  auto b1 = std::make_shared<ScriptedTransport>();
+  a1->Push(200, "");
+  b1->Push(500, "");
+  {
+    std::vector<Webhook> hooks;
+    hooks.push_back(Hook(a1, WebhookFormat::kJson, "s3cret", "http://a.example/x"));
+    hooks.push_back(Hook(b1, WebhookFormat::kJson, "s3cret", "http://b.example/x"));
+    WebhookSender sender(store_, clock_, random_, std::move(hooks));
+    EnqueueFinding();
+    ASSERT_TRUE(sender.RunOnce());
+  }
+  EXPECT_EQ(Pending(), 1u);
+  auto a2 = std::make_shared<ScriptedTransport>();
+  auto b2 = std::make_shared<ScriptedTransport>();
+  a2->Push(200, "");
+  b2->Push(200, "");
+  std::vector<Webhook> hooks;
+  hooks.push_back(Hook(a2, WebhookFormat::kJson, "s3cret", "http://a.example/x"));
+  hooks.push_back(Hook(b2, WebhookFormat::kJson, "s3cret", "http://b.example/x"));
+  WebhookSender sender(store_, clock_, random_, std::move(hooks));
+  clock_.Advance(2s);
+  auto r = sender.RunOnce();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->delivered, 1);
+  EXPECT_EQ(a2->requests.size(), 0u);
+  ASSERT_EQ(b2->requests.size(), 1u);
+  EXPECT_EQ(b2->requests[0].body, b1->requests[0].body);
+  EXPECT_EQ(Pending(), 0u);
+}
+
+// rotate --once: delivers what is due, retries a failing receiver with back-off until the
+// deadline, then leaves its event in the outbox for the next run.
+TEST_F(SenderTest, DeliverPendingStopsAtTheDeadlineAndLeavesTheRest) {
+  auto ok = std::make_shared<ScriptedTransport>();
+  auto failing = std::make_shared<ScriptedTransport>();
+  ok->Push(200, "");
+  ok->Push(200, "");
+  for (int i = 0; i < 50; ++i) failing->Push(503, "");
+  std::vector<Webhook> hooks;
+  hooks.push_back(Hook(ok, WebhookFormat::kJson, "s3cret", "http://ok.example/x"));
+  hooks.push_back(Hook(failing, WebhookFormat::kJson, "s3cret", "http://bad.example/x"));
+  WebhookSender sender(store_, clock_, random_, std::move(hooks));
+  EnqueueFinding("f-1");
+  EnqueueFinding("f-2");
+  const TimePoint start = clock_.Now();
+  const TimePoint deadline = start + 10s;
+  std::mutex sleep_mu;
+  auto r = sender.DeliverPending(deadline, [&](std::chrono::milliseconds d) {
+    std::lock_guard lock(sleep_mu);
+    clock_.Advance(d);
+  });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->attempts.delivered, 2);
+  EXPECT_EQ(ok->requests.size(), 2u);
+  // Back-off 1, 2, 4, ... s (each at least half): within 10 s, 2 to 5 attempts per event.
+  EXPECT_GE(failing->requests.size(), 4u);
+  EXPECT_LE(failing->requests.size(), 10u);
+  EXPECT_EQ(r->attempts.failed, static_cast<int>(failing->requests.size()));
+  EXPECT_EQ(r->left, 2u);
+  EXPECT_EQ(Pending(), 2u);
+  // No attempt was started after the deadline.
+  for (const auto& req : failing->requests) {
+    EXPECT_LE(
+        std::stoll(Header(req, "X-Keyward-Timestamp")),
+        std::chrono::duration_cast<std::chrono::seconds>(deadline.time_since_epoch()).count());
+  }
+  // Nothing pending at all: returns at once with nothing left.
+  store::MemoryKvStore empty;
+  WebhookSender idle(empty, clock_, random_, {});
+  auto none = idle.DeliverPending(deadline, [](std::chrono::milliseconds) { FAIL(); });
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->left, 0u);
 }
 
 TEST(OutboxTest, RotationFailedPayloadHasNoKeyMaterial) {

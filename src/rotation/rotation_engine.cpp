@@ -325,8 +325,14 @@ void RotationEngine::RegisterIssuer(std::string name, Issuer& issuer) {
 void RotationEngine::RegisterSecretTarget(std::string name, SecretTarget& target) {
   targets_[std::move(name)] = &target;
 }
-void RotationEngine::RegisterDelivery(std::string kind, Delivery& delivery) {
+void RotationEngine::RegisterDelivery(std::string kind, Delivery& delivery,
+                                      fleet::InstanceDirectory* directory) {
+  if (directory != nullptr) delivery_directories_[kind] = directory;
   deliveries_[std::move(kind)] = &delivery;
+}
+fleet::InstanceDirectory* RotationEngine::DirectoryFor(std::string_view delivery_kind) const {
+  auto it = delivery_directories_.find(delivery_kind);
+  return it != delivery_directories_.end() ? it->second : directory_;
 }
 void RotationEngine::SetInstanceDirectory(fleet::InstanceDirectory* directory) {
   directory_ = directory;
@@ -1192,29 +1198,20 @@ Result<RotationEngine::Outcome> RotationEngine::Promote(State& s, TimePoint now)
   return Outcome::kContinue;
 }
 
-Result<std::vector<std::string>> RotationEngine::ResolveHosts(
-    const std::vector<TargetSelector>& targets) {
+Result<std::vector<std::string>> RotationEngine::ResolveHosts(const RotationPolicy& policy) {
   std::set<std::string> hosts;
-  std::optional<std::vector<fleet::InstanceSummary>> all;
-  for (const TargetSelector& t : targets) {
+  fleet::InstanceDirectory* directory = DirectoryFor(policy.delivery.kind);
+  for (const TargetSelector& t : policy.targets) {
     if (t.key == "InstanceIds") {
       hosts.insert(t.values.begin(), t.values.end());
       continue;
     }
-    if (directory_ == nullptr) {
+    if (directory == nullptr) {
       return FailedPrecondition("tag targets need an instance directory, and none is configured");
     }
-    if (!all) {
-      KW_ASSIGN_OR_RETURN(all, directory_->ListInstances());
-    }
-    const std::string tag = t.key.substr(4);
-    for (const auto& inst : *all) {
-      auto it = inst.tags.find(tag);
-      if (it != inst.tags.end() &&
-          std::find(t.values.begin(), t.values.end(), it->second) != t.values.end()) {
-        hosts.insert(inst.instance_id);
-      }
-    }
+    KW_ASSIGN_OR_RETURN(std::vector<fleet::InstanceSummary> tagged,
+                        directory->ListInstancesWithTag(t.key.substr(4), t.values));
+    for (const auto& inst : tagged) hosts.insert(inst.instance_id);
   }
   return std::vector<std::string>(hosts.begin(), hosts.end());
 }
@@ -1227,9 +1224,18 @@ Result<RotationEngine::Outcome> RotationEngine::Distribute(State& s, TimePoint n
   }
   KW_ASSIGN_OR_RETURN(Delivery * delivery, DeliveryFor(s.policy.delivery.kind));
   if (s.r.hosts.empty()) {
-    KW_ASSIGN_OR_RETURN(std::vector<std::string> hosts, ResolveHosts(s.policy.targets));
+    KW_ASSIGN_OR_RETURN(std::vector<std::string> hosts, ResolveHosts(s.policy));
     if (hosts.empty()) {
-      KW_WAIT(s, now, "the policy's targets match no registered instance; the old key stays active",
+      // Zero hosts is never "delivered to all": the hold names what was looked for.
+      std::string looked_for;
+      for (const TargetSelector& t : s.policy.targets) {
+        for (const std::string& v : t.values) {
+          looked_for += (looked_for.empty() ? "" : ", ") + t.key + "=" + v;
+        }
+      }
+      KW_WAIT(s, now,
+              "the policy's targets (" + looked_for + ") match no instance known to delivery '" +
+                  s.policy.delivery.kind + "'; the old key stays active",
               std::optional<TimePoint>(now + options_.max_backoff));
     }
     for (auto& h : hosts) s.r.hosts.push_back({std::move(h), HostDeliveryState::kPending, {}, {}});

@@ -265,7 +265,11 @@ class RotationEngine {
   // thread-safe against concurrent use. Names are what policies refer to.
   void RegisterIssuer(std::string name, Issuer& issuer);
   void RegisterSecretTarget(std::string name, SecretTarget& target);
-  void RegisterDelivery(std::string kind, Delivery& delivery);
+  // `directory`, when given, resolves the "tag:" targets of policies with this delivery
+  // instead of the engine's instance directory (an external delivery reaches hosts that
+  // keyward's own fleet does not list: rotation/external/aws_ssm_directory.hpp).
+  void RegisterDelivery(std::string kind, Delivery& delivery,
+                        fleet::InstanceDirectory* directory = nullptr);
   // Needed for "tag:" targets; may stay null when every policy names instance IDs.
   void SetInstanceDirectory(fleet::InstanceDirectory* directory);
 
@@ -339,7 +343,9 @@ class RotationEngine {
   Result<Outcome> Grace(State& s, TimePoint now);
   Result<Outcome> Delete(State& s, TimePoint now);
   Status Enter(State& s, Step step, TimePoint now);
-  Result<std::vector<std::string>> ResolveHosts(const std::vector<TargetSelector>& targets);
+  Result<std::vector<std::string>> ResolveHosts(const RotationPolicy& policy);
+  // The directory that knows the hosts of `delivery_kind` (null: none configured).
+  fleet::InstanceDirectory* DirectoryFor(std::string_view delivery_kind) const;
 
   Result<Issuer*> IssuerFor(std::string_view name) const;
   Result<SecretTarget*> TargetFor(std::string_view name) const;
@@ -355,6 +361,7 @@ class RotationEngine {
   std::map<std::string, SecretTarget*, std::less<>> targets_;
   std::map<std::string, Delivery*, std::less<>> deliveries_;
   fleet::InstanceDirectory* directory_ = nullptr;
+  std::map<std::string, fleet::InstanceDirectory*, std::less<>> delivery_directories_;
   std::mutex tick_mu_;  // one Tick at a time
   // Secret of the key created in this process and not yet stored, by rotation id.
   // Lost on a crash, by design.

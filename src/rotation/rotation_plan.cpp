@@ -117,7 +117,8 @@ Result<RotationPlan> RotationEngine::Plan(std::string_view policy_id, TimePoint 
   if (!delivers) {
     plan.hosts_note = "delivery 'none': no host receives the key";
   } else {
-    auto hosts = ResolveHosts(policy.targets);
+    auto hosts = ResolveHosts(policy);
+    fleet::InstanceDirectory* directory = DirectoryFor(policy.delivery.kind);
     if (!hosts) {
       plan.blockers.push_back("the targets cannot be resolved: " + hosts.error().message);
     } else {
@@ -127,8 +128,8 @@ Result<RotationPlan> RotationEngine::Plan(std::string_view policy_id, TimePoint 
       for (const std::string& id : *hosts) {
         PlannedHost h;
         h.instance_id = id;
-        if (directory_ != nullptr) {
-          auto inst = directory_->FindInstance(id);
+        if (directory != nullptr) {
+          auto inst = directory->FindInstance(id);
           if (inst && *inst) {
             h.registered = true;
             h.ping_status = (*inst)->ping_status;

@@ -42,7 +42,9 @@ Result<std::unique_ptr<ExternalIntegrations>> ExternalIntegrations::Build(
       return InvalidArgument("issuer " + e.name + ": " + connection.error().message);
     }
     auto issuer = rotation::external::AwsIamIssuer::Create(
-        *connection->connection, rotation::external::AwsIamEndpoints{e.endpoint, e.sts_endpoint});
+        *connection->connection,
+        rotation::external::AwsIamEndpoints{e.endpoint, e.sts_endpoint, e.cloudtrail_endpoint,
+                                            e.cloudtrail_region, e.cloudtrail_lookback});
     if (!issuer) return InvalidArgument("issuer " + e.name + ": " + issuer.error().message);
     out->issuers_.push_back({e.name, std::move(*connection), std::move(*issuer)});
   }
@@ -60,7 +62,13 @@ Result<std::unique_ptr<ExternalIntegrations>> ExternalIntegrations::Build(
     }
     auto delivery = rotation::external::AwsSsmDelivery::Create(*connection->connection, e.endpoint);
     if (!delivery) return InvalidArgument("delivery " + e.name + ": " + delivery.error().message);
-    out->deliveries_.push_back({e.name, std::move(*connection), std::move(*delivery)});
+    auto directory =
+        rotation::external::AwsSsmInstanceDirectory::Create(*connection->connection, e.endpoint);
+    if (!directory) {
+      return InvalidArgument("delivery " + e.name + ": " + directory.error().message);
+    }
+    out->deliveries_.push_back(
+        {e.name, std::move(*connection), std::move(*delivery), std::move(*directory)});
   }
   return out;
 }
@@ -68,7 +76,7 @@ Result<std::unique_ptr<ExternalIntegrations>> ExternalIntegrations::Build(
 void ExternalIntegrations::RegisterWith(rotation::RotationEngine& engine) {
   for (auto& i : issuers_) engine.RegisterIssuer(i.name, *i.issuer);
   for (auto& s : stores_) engine.RegisterSecretTarget(s.name, *s.target);
-  for (auto& d : deliveries_) engine.RegisterDelivery(d.name, *d.delivery);
+  for (auto& d : deliveries_) engine.RegisterDelivery(d.name, *d.delivery, d.directory.get());
 }
 
 }  // namespace kw::server

@@ -12,6 +12,7 @@
 #include "rotation/external/aws_iam_issuer.hpp"
 #include "rotation/external/aws_secrets_target.hpp"
 #include "rotation/external/aws_ssm_delivery.hpp"
+#include "rotation/external/aws_ssm_directory.hpp"
 #include "rotation/rotation_engine.hpp"
 #include "secrets/secret_service.hpp"
 #include "server/integrations_config.hpp"
@@ -71,6 +72,8 @@ class ExternalIntegrations {
     std::string name;
     Connection connection;
     std::unique_ptr<rotation::external::AwsSsmDelivery> delivery;
+    // Resolves the "tag:" targets of policies with this delivery to managed instances.
+    std::unique_ptr<rotation::external::AwsSsmInstanceDirectory> directory;
   };
   std::vector<Delivery> deliveries_;
 };

@@ -112,6 +112,21 @@ Result<AwsIamIssuerEntry> ReadAwsIamIssuer(EntryReader& r, std::string name) {
     e.sts_endpoint = *sts;
     KW_RETURN_IF_ERROR(CheckEndpoint(r, "sts_endpoint", e.sts_endpoint));
   }
+  KW_ASSIGN_OR_RETURN(auto cloudtrail, r.String("cloudtrail_endpoint"));
+  if (cloudtrail) {
+    e.cloudtrail_endpoint = *cloudtrail;
+    KW_RETURN_IF_ERROR(CheckEndpoint(r, "cloudtrail_endpoint", e.cloudtrail_endpoint));
+  }
+  KW_ASSIGN_OR_RETURN(auto cloudtrail_region, r.String("cloudtrail_region"));
+  if (cloudtrail_region) {
+    if (!cloudtrail) return r.Bad("cloudtrail_region", "needs cloudtrail_endpoint");
+    e.cloudtrail_region = *cloudtrail_region;
+  }
+  KW_ASSIGN_OR_RETURN(auto lookback, r.Number("cloudtrail_lookback_seconds", 60, 90 * 86400));
+  if (lookback) {
+    if (!cloudtrail) return r.Bad("cloudtrail_lookback_seconds", "needs cloudtrail_endpoint");
+    e.cloudtrail_lookback = std::chrono::seconds(static_cast<long>(*lookback));
+  }
   KW_RETURN_IF_ERROR(ReadConnection(r, e.connection));
   KW_RETURN_IF_ERROR(r.CheckNoOthers());
   return e;

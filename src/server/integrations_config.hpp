@@ -8,6 +8,9 @@
 //       type: aws-iam             # the only issuer type so far
 //       endpoint: https://iam.amazonaws.com
 //       sts_endpoint: https://sts.us-east-1.amazonaws.com   # for TestKey
+//       cloudtrail_endpoint: https://cloudtrail.us-east-1.amazonaws.com  # optional: Usage
+//       cloudtrail_region: us-east-1   # default: the connection's region   # names the
+//       cloudtrail_lookback_seconds: 86400  # default 1 day        # old key's users
 //       region: us-east-1
 //       profile: rotator          # AWS profile for the credential chain, or else
 //       # credentials_secret: NAME  # keyward's own secret holding the key (AWSCURRENT,
@@ -24,6 +27,7 @@
 // max_attempts) mean the same in every section. Unknown keys are errors, so a typo does not pass
 // silently. Pure parsing: no I/O but reading the file; thread-compatible.
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -38,6 +42,10 @@ struct AwsIamIssuerEntry {
   std::string name;
   std::string endpoint = "https://iam.amazonaws.com";
   std::string sts_endpoint;  // empty: https://sts.{region}.amazonaws.com
+  // Set: Usage also asks CloudTrail LookupEvents which source addresses used the key.
+  std::string cloudtrail_endpoint;
+  std::string cloudtrail_region;  // empty: the connection's region
+  std::chrono::seconds cloudtrail_lookback{86400};
   awsclient::AwsConnectionSettings connection;
 };
 

@@ -50,6 +50,34 @@ stores: {}
   EXPECT_EQ(m.connection.max_attempts, 8);
 }
 
+TEST(IntegrationsConfigTest, CloudTrailKeysOfAnIssuer) {
+  auto c = ParseIntegrations(R"(
+issuers:
+  aws:
+    type: aws-iam
+    cloudtrail_endpoint: http://127.0.0.1:5001
+    cloudtrail_region: eu-west-2
+    cloudtrail_lookback_seconds: 7200
+  plain:
+    type: aws-iam
+)",
+                             "x.yaml");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->issuers[0].cloudtrail_endpoint, "http://127.0.0.1:5001");
+  EXPECT_EQ(c->issuers[0].cloudtrail_region, "eu-west-2");
+  EXPECT_EQ(c->issuers[0].cloudtrail_lookback.count(), 7200);
+  EXPECT_TRUE(c->issuers[1].cloudtrail_endpoint.empty());
+  // A region or lookback without an endpoint would silently do nothing.
+  auto orphan =
+      ParseIntegrations("issuers:\n  a:\n    type: aws-iam\n    cloudtrail_region: x\n", "x.yaml");
+  ASSERT_FALSE(orphan.has_value());
+  EXPECT_NE(orphan.error().message.find("issuers.a.cloudtrail_region"), std::string::npos);
+  auto bad = ParseIntegrations(
+      "issuers:\n  a:\n    type: aws-iam\n    cloudtrail_endpoint: ftp://x\n", "x.yaml");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("cloudtrail_endpoint"), std::string::npos);
+}
+
 TEST(IntegrationsConfigTest, MistakesNameTheFileEntryAndKey) {
   struct Case {
     const char* yaml;

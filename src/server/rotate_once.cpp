@@ -94,4 +94,19 @@ void PrintRotateOnceReport(const RotateOnceReport& report, std::ostream& out) {
       << report.in_progress.size() << " in progress\n";
 }
 
+Result<notify::DrainReport> DeliverNotifications(
+    notify::WebhookSender& sender, const Clock& clock, const RotateOnceOptions& options,
+    const std::function<void(std::chrono::milliseconds)>& sleep, std::ostream& out) {
+  Result<notify::DrainReport> r =
+      sender.DeliverPending(clock.Now() + options.notify_timeout, sleep);
+  if (!r) {
+    out << "keyward rotate --once: notifications not sent: " << r.error().message << '\n';
+    return r;
+  }
+  out << "keyward rotate --once: notifications: " << r->attempts.delivered << " sent, "
+      << r->attempts.failed << " failed attempt(s), " << r->attempts.gave_up << " given up, "
+      << r->left << " left in the outbox\n";
+  return r;
+}
+
 }  // namespace kw::server

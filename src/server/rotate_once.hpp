@@ -14,6 +14,7 @@
 
 #include "common/clock.hpp"
 #include "common/result.hpp"
+#include "notify/sender.hpp"
 #include "rotation/rotation_engine.hpp"
 
 namespace kw::server {
@@ -23,6 +24,11 @@ struct RotateOnceOptions {
   // acknowledgement being polled, a short back-off); 0: stop at the first Tick that
   // changes nothing. Quiet and grace periods (hours) are left to the next run.
   std::chrono::seconds wait{0};
+  // After the rotations, webhook deliveries (what this run enqueued and anything pending
+  // from before) are attempted and retried until this long has passed; what is still
+  // undelivered stays in the outbox for the next run or the server. It also caps each
+  // attempt's timeout, so a receiver that hangs cannot hold the run much longer.
+  std::chrono::seconds notify_timeout{30};
 };
 
 // Exit codes of `keyward rotate --once`.
@@ -47,5 +53,13 @@ Result<RotateOnceReport> RotateUntilIdle(
 
 // One line per rotation left or failed, and a summary; never a secret.
 void PrintRotateOnceReport(const RotateOnceReport& report, std::ostream& out);
+
+// Delivers the outbox with `sender` until options.notify_timeout from now (sleeping with
+// `sleep` between retries) and prints one line: deliveries sent, failed attempts, events
+// left in the outbox. A store error is printed and returned; the rotations' outcome
+// stands either way.
+Result<notify::DrainReport> DeliverNotifications(
+    notify::WebhookSender& sender, const Clock& clock, const RotateOnceOptions& options,
+    const std::function<void(std::chrono::milliseconds)>& sleep, std::ostream& out);
 
 }  // namespace kw::server

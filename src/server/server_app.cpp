@@ -107,6 +107,8 @@ audit::AuditPolicy MakeAuditPolicy(const ServerConfig& config) {
   audit::AuditPolicy policy;
   policy.owner_tag = config.owner_tag;
   policy.key_max_age = audit::Days(config.audit_key_max_age_days);
+  policy.first_use_gap = config.audit_first_use_gap;
+  policy.consumer_learning = config.audit_consumer_learning;
   std::string_view rest = config.audit_exempt;
   while (!rest.empty()) {
     const std::size_t comma = rest.find(',');
@@ -425,6 +427,12 @@ Status Serve(const ServerConfig& config, std::ostream& out, RotateOnceRun* once 
   std::vector<notify::Webhook> webhooks;
   for (const std::string& spec : config.webhooks) {
     KW_ASSIGN_OR_RETURN(notify::WebhookConfig wc, notify::ParseWebhookFlag(spec));
+    // rotate --once: no attempt may outlast the run's whole delivery deadline.
+    if (once != nullptr) {
+      wc.timeout = std::min<std::chrono::milliseconds>(
+          wc.timeout, std::max<std::chrono::milliseconds>(once->options.notify_timeout,
+                                                          std::chrono::seconds(1)));
+    }
     KW_ASSIGN_OR_RETURN(notify::Webhook w, notify::MakeWebhook(wc));
     webhooks.push_back(std::move(w));
   }
@@ -467,6 +475,14 @@ Status Serve(const ServerConfig& config, std::ostream& out, RotateOnceRun* once 
                         [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }));
     PrintRotateOnceReport(report, out);
     once->exit_code = report.exit_code;
+    // A timer run has no Notifier: deliver what it (or an earlier run) enqueued before
+    // exiting. Undelivered events stay in the outbox; the rotations' exit code stands.
+    if (notify_enabled) {
+      notify::WebhookSender sender(*store, clock, random, std::move(webhooks));
+      (void)DeliverNotifications(
+          sender, clock, once->options,
+          [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }, out);
+    }
     return OkStatus();
   }
 

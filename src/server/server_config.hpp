@@ -38,6 +38,10 @@ struct ServerConfig {
   bool directory_auto_offboard = false;
   int audit_key_max_age_days = 90;
   std::string audit_exempt;  // comma-separated user names, key IDs, activation IDs
+  // Event findings (audit/event_rules.hpp): a key's first use this long after its
+  // creation is late; its known consumers are those of this long after its creation.
+  std::chrono::seconds audit_first_use_gap{std::chrono::hours(24 * 30)};
+  std::chrono::seconds audit_consumer_learning{std::chrono::hours(24 * 7)};
   // The event log (docs/events.md): on unless turned off (the benchmark compares);
   // its Ed25519 signing key file (empty: DATA_DIR/events-signing.key); records older
   // than the retention are pruned (0: kept forever).

@@ -35,35 +35,39 @@ def can_isolate_hosts():
 
 
 class Network:
-    """A bridge with one network namespace per host; None when the machine forbids it."""
+    """A bridge with one network namespace per host; None when the machine forbids it.
+    Test files that may run beside the fleet tests pass a bridge, subnet and one-letter
+    tag of their own, so that neither deletes the other's bridge."""
 
-    def __init__(self):
+    def __init__(self, bridge=BRIDGE, subnet=SUBNET, tag="t"):
         self.namespaces = []
-        self.server_ip = f"{SUBNET}.1"
+        self.bridge, self.subnet, self.tag = bridge, subnet, tag
+        self.server_ip = f"{subnet}.1"
 
     @classmethod
-    def create(cls):
+    def create(cls, bridge=BRIDGE, subnet=SUBNET, tag="t"):
         if os.geteuid() != 0 or shutil.which("ip") is None:
             return None
-        net = cls()
+        net = cls(bridge, subnet, tag)
         try:
-            _run("ip", "link", "del", BRIDGE, check=False)
-            _run("ip", "link", "add", BRIDGE, "type", "bridge")
-            _run("ip", "addr", "add", f"{net.server_ip}/24", "dev", BRIDGE)
-            _run("ip", "link", "set", BRIDGE, "up")
+            _run("ip", "link", "del", bridge, check=False)
+            _run("ip", "link", "add", bridge, "type", "bridge")
+            _run("ip", "addr", "add", f"{net.server_ip}/24", "dev", bridge)
+            _run("ip", "link", "set", bridge, "up")
         except (subprocess.CalledProcessError, OSError):
-            _run("ip", "link", "del", BRIDGE, check=False)
+            _run("ip", "link", "del", bridge, check=False)
             return None
         return net
 
     def add_host(self, index):
-        """A namespace kwt<index> whose eth0 has SUBNET.<10+index>; returns (name, ip)."""
-        name = f"kwt{os.getpid() % 10000}n{index}"
-        ip = f"{SUBNET}.{10 + index}"
-        host_if, ns_if = f"kwv{index}h{os.getpid() % 1000}", f"kwv{index}n{os.getpid() % 1000}"
+        """A namespace kw<tag><pid>n<index> whose eth0 has SUBNET.<10+index>; returns (name, ip)."""
+        name = f"kw{self.tag}{os.getpid() % 10000}n{index}"
+        ip = f"{self.subnet}.{10 + index}"
+        pid = os.getpid() % 1000
+        host_if, ns_if = f"kw{self.tag}v{index}h{pid}", f"kw{self.tag}v{index}n{pid}"
         _run("ip", "netns", "add", name)
         _run("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        _run("ip", "link", "set", host_if, "master", BRIDGE)
+        _run("ip", "link", "set", host_if, "master", self.bridge)
         _run("ip", "link", "set", host_if, "up")
         _run("ip", "link", "set", ns_if, "netns", name)
         _run("ip", "netns", "exec", name, "ip", "link", "set", ns_if, "name", "eth0")
@@ -76,7 +80,7 @@ class Network:
     def destroy(self):
         for name in self.namespaces:
             _run("ip", "netns", "del", name, check=False)
-        _run("ip", "link", "del", BRIDGE, check=False)
+        _run("ip", "link", "del", self.bridge, check=False)
 
 
 class Host:

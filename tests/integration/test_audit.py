@@ -11,6 +11,7 @@ import botocore.exceptions
 import pytest
 
 from conftest import BIN, Server, free_port
+from rotation_client import json_call
 
 SUFFIX = "dc=example,dc=org"
 ADMIN_DN = "cn=admin," + SUFFIX
@@ -93,6 +94,13 @@ def kw(server, *args, check=True):
     if check and p.returncode != 0:
         raise AssertionError(f"keyward {' '.join(args)}: {p.returncode} {p.stderr}")
     return p
+
+
+def offboardings(server):
+    status, body = json_call("127.0.0.1", server.port, server.admin_key, server.admin_secret,
+                             "keyward", "ListOffboardings", {})
+    assert status == 200, body
+    return json.loads(body)["Offboardings"]
 
 
 def audit_json(server):
@@ -184,6 +192,9 @@ def test_ldap_departure_transfer_offboard_and_audit_exit_codes(ldap_server, slap
     keys = dry["Offboarding"]["AccessKeys"]
     assert [(k["UserName"], k["AccessKeyId"], k["Action"]) for k in keys] == [
         ("svc-alice", alice_key, "would-deactivate")]
+    # Each key is reported with its last use (alice's key signed a call above).
+    assert abs(keys[0]["LastUsedDate"] - time.time()) < 600, keys[0]
+    assert dry["Offboarding"]["DryRun"] is True
     as_alice.get_caller_identity()
     as_session.get_caller_identity()
     assert iam.list_access_keys(UserName="svc-alice")["AccessKeyMetadata"][0]["Status"] == "Active"
@@ -197,6 +208,13 @@ def test_ldap_departure_transfer_offboard_and_audit_exit_codes(ldap_server, slap
         assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
     # Other owners' keys keep working.
     assert iam.list_access_keys(UserName="svc-carol")["AccessKeyMetadata"][0]["Status"] == "Active"
+    # Why, by whom and what was done is recorded, and served by the API.
+    [record] = [o for o in offboardings(ldap_server) if not o["DryRun"]]
+    assert record["Person"] == "alice" and record["Reason"] == "left the company"
+    assert record["Status"] == "completed" and record["Actor"].endswith(":user/admin")
+    assert [(k["AccessKeyId"], k["Action"]) for k in record["AccessKeys"]] == [
+        (alice_key, "deactivated")]
+    assert [(u["UserName"], u["SessionsRevoked"]) for u in record["Users"]] == [("svc-alice", 1)]
 
     # With no active key left the departed owner is HIGH, not CRITICAL.
     assert kw(ldap_server, "audit", "--fail-on", "critical").returncode == 0
@@ -231,6 +249,26 @@ def test_unreachable_ldap_is_a_clear_error_and_keeps_the_snapshot(tmp_path):
         assert p.returncode == 1
         assert "LDAP" in p.stderr and "previous snapshot is kept" in p.stderr
         assert json.loads(kw(s, "directory", "changes", "--output", "json").stdout)["Changes"] == []
+    finally:
+        s.stop()
+
+
+def test_refused_ldap_bind_is_a_clear_error_without_the_password(slapd, tmp_path):
+    pw = tmp_path / "wrong-password"
+    pw.write_text("not-the-ldap-password\n")
+    s = Server(str(tmp_path / "data"), extra_args=(
+        "--directory-source", f"{slapd.url}/{PEOPLE}", "--directory-bind-dn", ADMIN_DN,
+        "--directory-password-file", str(pw)))
+    try:
+        p = kw(s, "directory", "sync", check=False)
+        assert p.returncode == 1
+        assert "LDAP" in p.stderr and "bind" in p.stderr, p.stderr
+        assert "previous snapshot is kept" in p.stderr
+        assert "not-the-ldap-password" not in p.stderr + p.stdout + s.output()
+        # Nothing was judged on a failed read: no owner is called unknown or departed.
+        iam = s.client("iam")
+        make_user(iam, "svc-bind", "alice")
+        assert not any(t in ("OwnerUnknown", "OwnerDeparted") for t, _ in audit_json(s))
     finally:
         s.stop()
 

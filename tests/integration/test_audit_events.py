@@ -1,6 +1,7 @@
 """Event findings: a real server's event log read by `keyward audit`. A key tried after
 its deactivation and a burst of bad signatures for one access key ID produce their
-findings; normal use and a few stray bad signatures do not."""
+findings; normal use and a few stray bad signatures do not. The other event findings, from real
+source addresses, a real agent and a real rotation: test_audit_event_scenarios.py."""
 import json
 import os
 import subprocess

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -255,6 +256,191 @@ def test_an_issuer_without_credentials_holds_the_rotation_and_names_the_provider
         assert [k["AccessKeyId"] for k in keys] == [old["AccessKeyId"]]
     finally:
         kw.stop()
+
+
+def test_an_issuer_whose_credentials_expired_holds_the_rotation_and_names_the_provider(
+        world, tmp_root):
+    """A credential_process that hands out credentials already expired: nothing is signed
+    with them, the rotation waits, and its reason names the provider and says expired (no
+    secret of the process's output in the reason or the log)."""
+    kw2 = world["kw2"]
+    root = os.path.join(tmp_root, "external-expired")
+    os.makedirs(root, exist_ok=True)
+    stale = os.path.join(root, "stale.json")
+    with open(stale, "w") as f:
+        json.dump({"Version": 1, "AccessKeyId": kw2.admin_key,
+                   "SecretAccessKey": "stale-secret-material", "SessionToken": "stale-token",
+                   "Expiration": "2020-01-01T00:00:00Z"}, f)
+    config = os.path.join(root, "config")
+    with open(config, "w") as f:
+        f.write(f"[profile stale]\ncredential_process = cat {stale}\n")
+    integrations = os.path.join(root, "integrations.yaml")
+    with open(integrations, "w") as f:
+        f.write(f"issuers:\n  stale:\n    type: aws-iam\n    endpoint: {kw2.endpoint}\n"
+                f"    sts_endpoint: {kw2.endpoint}\n    profile: stale\n    max_attempts: 1\n")
+    with environment(AWS_SHARED_CREDENTIALS_FILE=os.path.join(root, "none"),
+                     AWS_CONFIG_FILE=config, AWS_EC2_METADATA_DISABLED="true"):
+        kw = Server(os.path.join(root, "kw"), extra_args=("--integrations", integrations))
+    try:
+        iam2 = kw2.client("iam")
+        iam2.create_user(UserName="app-expired")
+        old = iam2.create_access_key(UserName="app-expired")["AccessKey"]
+        rid = start_rotation(kw, "stale", "app-expired", "app-expired-key", old)
+        deadline = time.time() + 20
+        r = {}
+        while time.time() < deadline and "expired" not in r.get("WaitingReason", ""):
+            r = keyward_call(kw, "GetRotation", {"RotationId": rid})["Rotation"]
+            time.sleep(0.3)
+        reason = r.get("WaitingReason", "")
+        assert "credential_process (profile 'stale')" in reason, r
+        assert "expired at 2020-01-01T00:00:00Z" in reason, r
+        assert r["Step"] not in ("done", "failed"), r
+        assert "NewAccessKeyId" not in r, r
+        for secret in ("stale-secret-material", "stale-token"):
+            assert secret not in reason and secret not in kw.output()
+        keys = iam2.list_access_keys(UserName="app-expired")["AccessKeyMetadata"]
+        assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [(old["AccessKeyId"], "Active")]
+    finally:
+        kw.stop()
+
+
+class CredentialEndpoint:
+    """A stand-in for the instance metadata service (IMDSv2) or for STS's
+    AssumeRoleWithWebIdentity, handing out `key` as an instance's or container's role
+    credentials; it records what it was asked."""
+
+    TOKEN = "imds-session-token-1"
+    ROLE = "keyward-instance-role"
+
+    def __init__(self, key, secret):
+        import http.server
+        import threading
+        outer = self
+        self.requests = []
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def record(self, what):
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                outer.requests.append((self.command, what, headers))
+
+            def reply(self, status, body, content_type="text/plain"):
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self):
+                self.record(self.path)
+                if (self.path == "/latest/api/token"
+                        and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")):
+                    return self.reply(200, CredentialEndpoint.TOKEN)
+                return self.reply(400, "")
+
+            def do_GET(self):
+                self.record(self.path)
+                if self.headers.get("X-aws-ec2-metadata-token") != CredentialEndpoint.TOKEN:
+                    return self.reply(401, "")  # IMDSv2 only: no token, no answer
+                prefix = "/latest/meta-data/iam/security-credentials/"
+                if self.path == prefix:
+                    return self.reply(200, CredentialEndpoint.ROLE)
+                if self.path == prefix + CredentialEndpoint.ROLE:
+                    return self.reply(200, json.dumps({
+                        "Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": key,
+                        "SecretAccessKey": secret, "Expiration": expires}), "application/json")
+                return self.reply(404, "")
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length).decode()
+                self.record(body)
+                if "Action=AssumeRoleWithWebIdentity" not in body:
+                    return self.reply(400, "")
+                self.reply(200,
+                           "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
+                           f"<Credentials><AccessKeyId>{key}</AccessKeyId>"
+                           f"<SecretAccessKey>{secret}</SecretAccessKey>"
+                           f"<Expiration>{expires}</Expiration></Credentials>"
+                           "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>",
+                           "text/xml")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def rotate_with_role_credentials(world, tmp_root, name, env):
+    """A server whose only credentials are a role's (`env` says where from), rotating a
+    key at the second keyward server; returns the endpoint's requests."""
+    kw2 = world["kw2"]
+    root = os.path.join(tmp_root, f"external-{name}")
+    os.makedirs(root, exist_ok=True)
+    endpoint = CredentialEndpoint(kw2.admin_key, kw2.admin_secret)
+    integrations = os.path.join(root, "integrations.yaml")
+    with open(integrations, "w") as f:
+        f.write(f"issuers:\n  role:\n    type: aws-iam\n    endpoint: {kw2.endpoint}\n"
+                f"    sts_endpoint: {kw2.endpoint}\n    max_attempts: 2\n")
+    kw = None
+    try:
+        with environment(AWS_SHARED_CREDENTIALS_FILE=os.path.join(root, "none"),
+                         AWS_CONFIG_FILE=os.path.join(root, "none"),
+                         **{k: v.replace("ENDPOINT", endpoint.endpoint) for k, v in env.items()}):
+            kw = Server(os.path.join(root, "kw"), extra_args=("--integrations", integrations))
+        user = f"app-{name}"
+        iam2 = kw2.client("iam")
+        iam2.create_user(UserName=user)
+        old = iam2.create_access_key(UserName=user)["AccessKey"]
+        rid = start_rotation(kw, "role", user, f"{user}-key", old)
+        wait_done(kw, [rid], timeout=60)
+        assert_rotated(kw, iam2, user, f"{user}-key", old["AccessKeyId"])
+        assert kw2.admin_secret not in kw.output()
+        return endpoint.requests
+    finally:
+        if kw:
+            kw.stop()
+        endpoint.stop()
+
+
+def test_a_host_with_an_instance_role_needs_no_key_of_its_own(world, tmp_root):
+    """No environment keys, no files: the chain reaches IMDSv2 (a session token first,
+    then the role's credentials with that token) and the rotation completes with them."""
+    requests = rotate_with_role_credentials(world, tmp_root, "imds", {
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": "ENDPOINT"})
+    assert requests and requests[0][0] == "PUT" and requests[0][1] == "/latest/api/token", requests
+    gets = [r for r in requests if r[0] == "GET"]
+    assert gets and all(r[2].get("x-aws-ec2-metadata-token") == CredentialEndpoint.TOKEN
+                        for r in gets), gets
+    assert ("GET", f"/latest/meta-data/iam/security-credentials/{CredentialEndpoint.ROLE}") in \
+        [(r[0], r[1]) for r in requests]
+
+
+def test_a_container_with_web_identity_needs_no_key_of_its_own(world, tmp_root):
+    """The EKS/ECS form: a projected token file and a role ARN; keyward assumes the role
+    with an unsigned AssumeRoleWithWebIdentity and rotates with what it returns."""
+    token_file = os.path.join(tmp_root, "web-identity-token")
+    with open(token_file, "w") as f:
+        f.write("eyJhbGciOiJSUzI1NiJ9.container-token\n")
+    requests = rotate_with_role_credentials(world, tmp_root, "webid", {
+        "AWS_WEB_IDENTITY_TOKEN_FILE": token_file,
+        "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/keyward",
+        "AWS_ENDPOINT_URL_STS": "ENDPOINT", "AWS_EC2_METADATA_DISABLED": "true"})
+    posts = [r for r in requests if r[0] == "POST"]
+    assert posts, requests
+    body = urllib.parse.unquote_plus(posts[0][1])
+    assert "WebIdentityToken=eyJhbGciOiJSUzI1NiJ9.container-token" in body, body
+    assert "RoleArn=arn:aws:iam::123456789012:role/keyward" in body, body
+    assert all("authorization" not in r[2] for r in posts), posts
+    assert not [r for r in requests if r[0] != "POST"], requests
 
 
 def test_a_bad_integrations_file_refuses_to_start(tmp_root):

@@ -126,7 +126,29 @@ class ControlChannel::Session final : public WebSocketSession {
 
   void OnClose() override { owner_.Remove(this); }
 
-  void Close() { connection_->CloseWith(CloseCode::kPolicyViolation); }
+  // The server ends the channel (the instance lost its right to one).
+  void Close() {
+    ended_by_.store(EndedBy::kServer, std::memory_order_release);
+    connection_->CloseWith(CloseCode::kPolicyViolation);
+  }
+
+  // Records "AgentDisconnected"; Remove calls it once, for the instance's current session
+  // after its hello. The transport does not say why a connection ended, so the reason is
+  // given only when the server ended it.
+  void RecordDisconnect() const {
+    nlohmann::json details;
+    switch (ended_by_.load(std::memory_order_acquire)) {
+      case EndedBy::kPeer:
+        break;
+      case EndedBy::kServer:
+        details = {{"reason", "closed by the server"}};
+        break;
+      case EndedBy::kViolation:
+        details = {{"reason", "policy violation"}};
+        break;
+    }
+    RecordEvent("AgentDisconnected", nlohmann::json::object(), std::move(details), nullptr);
+  }
 
   // True the first time `key` is sent on this connection.
   bool MarkSent(const std::string& key) {
@@ -145,7 +167,7 @@ class ControlChannel::Session final : public WebSocketSession {
 
  private:
   void RecordEvent(std::string name, nlohmann::json parameters, nlohmann::json details,
-                   const Error* error) {
+                   const Error* error) const {
     if (owner_.deps_.events == nullptr) return;
     events::ServiceEvent e;
     e.event_name = std::move(name);
@@ -162,6 +184,7 @@ class ControlChannel::Session final : public WebSocketSession {
 
   void Violation(const std::string& what) {
     violated_ = true;
+    ended_by_.store(EndedBy::kViolation, std::memory_order_release);
     owner_.Warn("control channel " + instance_id_ + " from " + connection_->remote_address() +
                 ": " + what + "; closing");
     connection_->CloseWith(CloseCode::kPolicyViolation);
@@ -172,6 +195,8 @@ class ControlChannel::Session final : public WebSocketSession {
   const std::shared_ptr<WebSocketConnection> connection_;
   std::atomic<bool> hello_{false};
   bool violated_ = false;  // transport calls only (one at a time)
+  enum class EndedBy { kPeer, kServer, kViolation };
+  std::atomic<EndedBy> ended_by_{EndedBy::kPeer};
   std::mutex mu_;
   std::unordered_set<std::string> sent_;  // guarded by mu_; "c:" / "x:" + command ID
 };
@@ -235,6 +260,7 @@ void ControlChannel::Remove(const Session* session) {
   }
   if (was_current && session->said_hello()) {
     deps_.presence.Disconnected(session->instance_id(), deps_.clock.Now());
+    session->RecordDisconnect();
   }
 }
 

@@ -11,6 +11,9 @@
 
 #include "agentproto/agent_protocol.hpp"
 #include "common/clock.hpp"
+#include "events/event_log.hpp"
+#include "events/event_recorder.hpp"
+#include "store/memory/memory_kv_store.hpp"
 
 namespace kw::api {
 namespace {
@@ -425,6 +428,109 @@ TEST_F(ControlChannelTest, FailedPendingWorkReadIsLogged) {
   EXPECT_TRUE(conn->Sent().empty());
   ASSERT_EQ(Log().size(), 1u);
   EXPECT_NE(Log()[0].find("store is down"), std::string::npos);
+}
+
+// The channel's own events, through a real recorder into a real (in-memory) event log.
+class ControlChannelEventsTest : public ::testing::Test {
+ protected:
+  struct ZeroRandom final : Random {
+    void Fill(std::uint8_t* out, std::size_t n) override { std::fill(out, out + n, 0); }
+  };
+
+  static std::unique_ptr<events::EventLog> OpenLog(store::KvStore& store) {
+    auto log = events::EventLog::Open(store, std::nullopt);
+    EXPECT_TRUE(log.has_value());
+    return log ? std::move(*log) : nullptr;
+  }
+
+  std::shared_ptr<WebSocketSession> Open(const std::shared_ptr<FakeConnection>& conn) {
+    auto d = channel_.Accept(Upgrade(std::string("/v1/control-channel/") + kInstance), conn);
+    auto* session = std::get_if<std::shared_ptr<WebSocketSession>>(&d);
+    EXPECT_NE(session, nullptr);
+    return session ? *session : nullptr;
+  }
+
+  // The records named `name`, oldest first.
+  std::vector<nlohmann::json> Records(const std::string& name) {
+    recorder_.Flush();
+    events::LookupQuery q;
+    q.attribute = std::make_pair(events::LookupAttribute::kEventName, name);
+    auto page = log_->Lookup(q);
+    EXPECT_TRUE(page.has_value());
+    std::vector<nlohmann::json> out;
+    if (page) {
+      for (const auto& e : page->events) out.insert(out.begin(), e.record);
+    }
+    return out;
+  }
+
+  FakeClock clock_{TimePoint{} + std::chrono::hours(24 * 365 * 56)};
+  ZeroRandom random_;
+  store::MemoryKvStore store_;
+  std::unique_ptr<events::EventLog> log_ = OpenLog(store_);
+  events::EventRecorder recorder_{*log_, clock_, random_, events::RecorderOptions{}};
+  FakePresence presence_;
+  FakeQueue queue_;
+  ControlChannel channel_{ControlChannelDeps{clock_,
+                                             [](const HttpRequest&) -> Result<iam::Principal> {
+                                               iam::Principal p;
+                                               p.type = iam::PrincipalType::kAssumedRole;
+                                               p.instance_id = kInstance;
+                                               return p;
+                                             },
+                                             presence_, queue_, nullptr, &recorder_}};
+};
+
+TEST_F(ControlChannelEventsTest, ClosingAfterHelloRecordsAgentDisconnectedWithoutAReason) {
+  auto conn = std::make_shared<FakeConnection>();
+  auto session = Open(conn);
+  session->OnMessage(Hello());
+  EXPECT_TRUE(Records("AgentDisconnected").empty());
+  session->OnClose();
+  ASSERT_EQ(Records("AgentConnected").size(), 1u);
+  auto records = Records("AgentDisconnected");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["eventType"], "AwsServiceEvent");
+  EXPECT_EQ(records[0]["sourceIPAddress"], "192.0.2.7");
+  EXPECT_EQ(records[0]["requestParameters"]["InstanceId"], kInstance);
+  EXPECT_FALSE(records[0].contains("errorCode"));
+  // The peer went away: the transport gives no reason, so none is claimed.
+  EXPECT_TRUE(!records[0].contains("additionalEventData") ||
+              !records[0]["additionalEventData"].contains("reason"))
+      << records[0].dump();
+}
+
+TEST_F(ControlChannelEventsTest, ServerEndedChannelsSayWhy) {
+  auto conn = std::make_shared<FakeConnection>();
+  auto session = Open(conn);
+  session->OnMessage(Hello());
+  channel_.Disconnect(kInstance);  // e.g. deregistered
+  session->OnClose();              // the transport's answer to the close
+  auto conn2 = std::make_shared<FakeConnection>();
+  auto session2 = Open(conn2);
+  session2->OnMessage(Hello());
+  session2->OnMessage("{\"type\":\"heartbeat\",");  // malformed: a policy violation
+  session2->OnClose();
+  auto records = Records("AgentDisconnected");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0]["additionalEventData"]["reason"], "closed by the server");
+  EXPECT_EQ(records[1]["additionalEventData"]["reason"], "policy violation");
+}
+
+TEST_F(ControlChannelEventsTest, NoDisconnectForAReplacedSessionOrOneThatNeverSaidHello) {
+  auto silent = std::make_shared<FakeConnection>();
+  Open(silent)->OnClose();  // never said hello: it was never connected
+  auto first = std::make_shared<FakeConnection>();
+  auto first_session = Open(first);
+  first_session->OnMessage(Hello());
+  auto second = std::make_shared<FakeConnection>();
+  auto second_session = Open(second);  // replaces the first
+  second_session->OnMessage(Hello());
+  first_session->OnClose();
+  EXPECT_TRUE(Records("AgentDisconnected").empty());
+  EXPECT_EQ(Records("AgentConnected").size(), 2u);
+  second_session->OnClose();
+  EXPECT_EQ(Records("AgentDisconnected").size(), 1u);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "api/cloudtrail/event_observer.hpp"
 #include "common/time_format.hpp"
+#include "events/redaction.hpp"
 #include "store/memory/memory_kv_store.hpp"
 
 namespace kw::api {
@@ -138,6 +139,51 @@ TEST(EventFromRequestTest, AnAssumedRoleNamesItsIssuerAndInstance) {
   EXPECT_EQ(record["responseElements"]["ARN"], "arn:x");
   EXPECT_EQ(record.dump().find("leak"), std::string::npos);
   EXPECT_FALSE(record["readOnly"].get<bool>());
+}
+
+TEST(EventFromRequestTest, AReusedEventIsFilledExactlyAsAFreshOne) {
+  iam::Principal role;
+  role.type = iam::PrincipalType::kAssumedRole;
+  role.arn = "arn:aws:sts::123456789012:assumed-role/Fleet/mi-0123456789abcdef0";
+  role.user_id = "AROAEXAMPLE:mi-0123456789abcdef0";
+  role.name = "Fleet";
+  role.role_arn = "arn:aws:iam::123456789012:role/Fleet";
+  role.instance_id = "mi-0123456789abcdef0";
+  ObservedRequest full;
+  full.time = T0();
+  full.request_id = "req-full";
+  full.service = "secretsmanager";
+  full.operation = "CreateSecret";
+  full.region = "eu-west-1";
+  full.source_ip = "10.0.0.1";
+  full.user_agent = "aws-cli/2";
+  full.access_key_id = "ASIAEXAMPLE";
+  full.principal = role;
+  full.key_inactive = true;
+  full.json_input = json{{"Name", "app/db"}, {"SecretString", "s3cret"}};
+  full.json_output = json{{"ARN", "arn:x"}, {"Name", "app/db"}};
+  ObservedRequest query;  // a query request after it: identity, parameters and resources differ
+  query.time = T0() + std::chrono::seconds(1);
+  query.service = "iam";
+  query.operation = "GetUser";
+  query.query_params.emplace();
+  ObservedRequest refused;  // nothing but a presented key and an error
+  refused.access_key_id = "AKIAFORGED";
+  refused.error_code = "SignatureDoesNotMatch";
+  refused.error_message = "no";
+  events::Event reused;
+  for (const ObservedRequest* r : {&full, &query, &refused, &full}) {
+    FillEventFromRequest(*r, "us-east-1", reused);
+    const events::Event fresh = EventFromRequest(*r, "us-east-1");
+    EXPECT_EQ(events::RecordJson(reused), events::RecordJson(fresh)) << r->operation;
+    EXPECT_TRUE(reused.event_id.empty());  // the recorder gives it a new one
+  }
+  FillEventFromRequest(full, "us-east-1", reused);
+  const json record = json::parse(events::RecordJson(reused));
+  EXPECT_EQ(record["requestParameters"]["SecretString"], events::kRedacted);
+  EXPECT_EQ(record["responseElements"]["ARN"], "arn:x");
+  EXPECT_EQ(record["resources"][0]["ARN"], "app/db");
+  EXPECT_TRUE(record["additionalEventData"]["keyInactive"].get<bool>());
 }
 
 }  // namespace

@@ -18,6 +18,13 @@ namespace kw::api {
 // none (it was refused before its credential scope was read).
 events::Event EventFromRequest(const ObservedRequest& request, std::string_view default_region);
 
+// The same into `event`, every member overwritten (an Event reused by
+// EventRecorder::RecordReusing holds a previous event): strings are assigned into the
+// capacity they have. JSON requests get requestParameters and responseElements as text
+// (events::AppendRedactedJsonInput), query requests as JSON.
+void FillEventFromRequest(const ObservedRequest& request, std::string_view default_region,
+                          events::Event& event);
+
 class EventObserver final : public RequestObserver {
  public:
   // `metrics` may be null. References must outlive the observer.

@@ -1,6 +1,7 @@
 #include "rotation/external/aws_iam_issuer.hpp"
 
 #include "common/time_format.hpp"
+#include "rotation/external/cloudtrail_key_sources.hpp"
 
 namespace kw::rotation::external {
 namespace {
@@ -33,8 +34,20 @@ Result<std::unique_ptr<AwsIamIssuer>> AwsIamIssuer::Create(awsclient::AwsConnect
   // The STS client's credentials are set per TestKey; the connection's pacing and
   // retries apply to it too.
   awsclient::ClientPolicy policy = iam.policy();
-  return std::make_unique<AwsIamIssuer>(std::move(iam), std::move(sts), connection.transport(),
-                                        connection.clock(), policy, connection.region());
+  std::optional<QueryClient> cloudtrail;
+  if (!endpoints.cloudtrail.empty()) {
+    const std::string region =
+        endpoints.cloudtrail_region.empty() ? connection.region() : endpoints.cloudtrail_region;
+    KW_ASSIGN_OR_RETURN(cloudtrail, QueryClient::Create(connection.transport(), connection.clock(),
+                                                        endpoints.cloudtrail, policy, region));
+  }
+  auto issuer =
+      std::make_unique<AwsIamIssuer>(std::move(iam), std::move(sts), connection.transport(),
+                                     connection.clock(), policy, connection.region());
+  if (cloudtrail) {
+    issuer->SetCloudTrail(CloudTrailLookup{std::move(*cloudtrail), endpoints.cloudtrail_lookback});
+  }
+  return issuer;
 }
 
 AwsIamIssuer::AwsIamIssuer(QueryClient iam, std::string sts_endpoint,
@@ -128,7 +141,51 @@ Result<KeyUsage> AwsIamIssuer::Usage(std::string_view access_key_id) {
     usage.last_accepted = KeyUse{t, result.TextAt("AccessKeyLastUsed/ServiceName", "N/A") + "/" +
                                         result.TextAt("AccessKeyLastUsed/Region", "N/A")};
   }
+  if (cloudtrail_) AddCloudTrailSources(access_key_id, usage);
   return usage;
+}
+
+void AwsIamIssuer::AddCloudTrailSources(std::string_view access_key_id, KeyUsage& usage) const {
+  const TimePoint now = clock_.Now();
+  auto sources =
+      LookupKeySources(cloudtrail_->client, access_key_id, now - cloudtrail_->lookback, now);
+  if (!sources) {
+    // Not allowed (AccessDeniedException) or not reachable: GetAccessKeyLastUsed still
+    // stands, as it does without CloudTrail; the note tells the operator why no address
+    // is named. Only the error's code goes in: it is never secret, a message may quote
+    // the caller's ARN.
+    if (usage.last_accepted) {
+      const std::string& why = sources.error().reason;
+      usage.last_accepted->source +=
+          why == "AccessDeniedException" || why == "AccessDenied"
+              ? " (CloudTrail LookupEvents not allowed: source addresses unknown)"
+              : " (CloudTrail LookupEvents failed" + (why.empty() ? "" : ": " + why) +
+                    "; source addresses unknown)";
+    }
+    return;
+  }
+  if (sources->empty()) return;  // "not seen" (CloudTrail lags minutes), not proof of disuse
+  std::string named;
+  constexpr std::size_t kMaxNamed = 5;
+  for (std::size_t i = 0; i < sources->size() && i < kMaxNamed; ++i) {
+    const KeySource& s = (*sources)[i];
+    if (!named.empty()) named += ", ";
+    named += s.source_address + " (" + std::to_string(s.events) + " event" +
+             (s.events == 1 ? "" : "s") + ", last " + s.last_event + " at " +
+             FormatIso8601(s.last_seen) + ")";
+  }
+  if (sources->size() > kMaxNamed) {
+    named += " and " + std::to_string(sources->size() - kMaxNamed) + " more";
+  }
+  const TimePoint latest = sources->front().last_seen;
+  if (!usage.last_accepted) {
+    usage.last_accepted = KeyUse{latest, "CloudTrail: " + named};
+  } else {
+    // GetAccessKeyLastUsed is rounded (AWS reports it to the day or hour), CloudTrail has
+    // the second: the later of the two is the last use.
+    if (latest > usage.last_accepted->when) usage.last_accepted->when = latest;
+    usage.last_accepted->source += "; CloudTrail: " + named;
+  }
 }
 
 Result<bool> AwsIamIssuer::TestKey(std::string_view access_key_id, const SecretBytes& secret) {

@@ -176,5 +176,103 @@ TEST_F(AwsIamIssuerTest, ReportsGetAccessKeyLastUsedSemantics) {
   EXPECT_EQ(issuer_->max_keys_per_user(), 2u);
 }
 
+class AwsIamIssuerCloudTrailTest : public AwsIamIssuerTest {
+ protected:
+  AwsIamIssuerCloudTrailTest() {
+    auto ct = awsclient::QueryClient::Create(transport_, clock_, "https://cloudtrail.example.com",
+                                             policy_, "eu-west-1");
+    issuer_->SetCloudTrail(CloudTrailLookup{std::move(*ct), std::chrono::hours(2)});
+  }
+
+  // GetAccessKeyLastUsed as AWS reports it: to the hour, 2 hours ago at the latest.
+  void PushLastUsed(const std::string& date) {
+    transport_.Push(200, Body("GetAccessKeyLastUsed",
+                              "<UserName>app</UserName><AccessKeyLastUsed><LastUsedDate>" + date +
+                                  "</LastUsedDate><ServiceName>sts</ServiceName><Region>us-east-1"
+                                  "</Region></AccessKeyLastUsed>"));
+  }
+  static nlohmann::json Event(double when, const std::string& name, const std::string& ip) {
+    return nlohmann::json{{"EventTime", when},
+                          {"EventName", name},
+                          {"CloudTrailEvent", nlohmann::json{{"sourceIPAddress", ip}}.dump()}};
+  }
+};
+
+TEST_F(AwsIamIssuerCloudTrailTest, NamesTheSourcesAndTakesTheirLaterTime) {
+  // clock: 1700000000 = 2023-11-14T22:13:20Z.
+  PushLastUsed("2023-11-14T22:00:00Z");
+  transport_.Push(200, nlohmann::json{{"Events",
+                                       {Event(1699999990, "GetCallerIdentity", "10.1.2.3"),
+                                        Event(1699999000, "ListBuckets", "10.9.9.9")}}}
+                           .dump());
+  auto u = issuer_->Usage("AKIAOLD");
+  ASSERT_TRUE(u.has_value()) << u.error().message;
+  ASSERT_TRUE(u->last_accepted);
+  EXPECT_EQ(u->last_accepted->when, TimePoint(std::chrono::seconds(1699999990)));
+  const std::string& source = u->last_accepted->source;
+  EXPECT_EQ(source.rfind("sts/us-east-1; CloudTrail: 10.1.2.3 (1 event, last GetCallerIdentity", 0),
+            0u)
+      << source;
+  EXPECT_NE(source.find("10.9.9.9"), std::string::npos) << source;
+
+  const auto& lookup = transport_.requests.back();
+  EXPECT_EQ(lookup.url, "https://cloudtrail.example.com");
+  EXPECT_NE(Header(lookup, "Authorization").find("/eu-west-1/cloudtrail/aws4_request"),
+            std::string::npos);
+  const auto input = nlohmann::json::parse(lookup.body);
+  EXPECT_EQ(input["LookupAttributes"][0]["AttributeValue"], "AKIAOLD");
+  EXPECT_EQ(input["StartTime"], 1700000000 - 7200);
+}
+
+TEST_F(AwsIamIssuerCloudTrailTest, AnOlderCloudTrailUseDoesNotMoveTheLastUseBack) {
+  PushLastUsed("2023-11-14T22:10:00Z");
+  transport_.Push(200,
+                  nlohmann::json{{"Events", {Event(1699990000, "GetUser", "10.1.2.3")}}}.dump());
+  auto u = issuer_->Usage("AKIAOLD");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(FormatIso8601(u->last_accepted->when), "2023-11-14T22:10:00Z");
+  EXPECT_NE(u->last_accepted->source.find("10.1.2.3"), std::string::npos);
+}
+
+TEST_F(AwsIamIssuerCloudTrailTest, CloudTrailAloneWhenIamReportsNoUse) {
+  transport_.Push(200, Body("GetAccessKeyLastUsed",
+                            "<UserName>app</UserName><AccessKeyLastUsed><ServiceName>N/A"
+                            "</ServiceName><Region>N/A</Region></AccessKeyLastUsed>"));
+  transport_.Push(200,
+                  nlohmann::json{{"Events", {Event(1699999999, "GetUser", "192.0.2.7")}}}.dump());
+  auto u = issuer_->Usage("AKIAOLD");
+  ASSERT_TRUE(u.has_value());
+  ASSERT_TRUE(u->last_accepted);
+  EXPECT_EQ(u->last_accepted->when, TimePoint(std::chrono::seconds(1699999999)));
+  EXPECT_EQ(u->last_accepted->source.rfind("CloudTrail: 192.0.2.7", 0), 0u);
+}
+
+TEST_F(AwsIamIssuerCloudTrailTest, AccessDeniedFallsBackToLastUsedWithANote) {
+  PushLastUsed("2023-11-14T22:00:00Z");
+  transport_.Push(400, nlohmann::json{{"__type", "AccessDeniedException"},
+                                      {"message", "User arn:aws:iam::1:user/r is not authorized"}}
+                           .dump());
+  auto u = issuer_->Usage("AKIAOLD");
+  ASSERT_TRUE(u.has_value()) << u.error().message;
+  EXPECT_EQ(FormatIso8601(u->last_accepted->when), "2023-11-14T22:00:00Z");
+  EXPECT_EQ(u->last_accepted->source,
+            "sts/us-east-1 (CloudTrail LookupEvents not allowed: source addresses unknown)");
+
+  // No use known at all, and CloudTrail denied: still no use, not an error.
+  transport_.Push(200, Body("GetAccessKeyLastUsed", "<UserName>app</UserName>"));
+  transport_.Push(400, nlohmann::json{{"__type", "AccessDeniedException"}}.dump());
+  auto none = issuer_->Usage("AKIAOLD");
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->last_accepted);
+}
+
+TEST_F(AwsIamIssuerCloudTrailTest, GetAccessKeyLastUsedErrorsStillFail) {
+  transport_.Push(404, QueryErrorBody("NoSuchEntity"));
+  auto u = issuer_->Usage("AKIAGONE");
+  ASSERT_FALSE(u.has_value());
+  EXPECT_EQ(u.error().reason, "NoSuchEntity");
+  EXPECT_EQ(transport_.requests.size(), 1u);  // CloudTrail not asked
+}
+
 }  // namespace
 }  // namespace kw::rotation::external
