@@ -6,12 +6,21 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "awsclient/http_client.hpp"
 #include "common/random.hpp"
 
 namespace kw::awsclient::testing {
+
+// The value of the request's header `name` (exact case), "" if absent.
+inline std::string Header(const ClientRequest& r, const std::string& name) {
+  for (const auto& h : r.headers) {
+    if (h.name == name) return h.value;
+  }
+  return {};
+}
 
 // Deterministic randomness: a seeded mt19937_64.
 class SeededRandom final : public Random {

@@ -1,14 +1,18 @@
 #include "events/event_index_scan.hpp"
 
-#include <cstdio>
-#include <limits>
 #include <string>
 #include <unordered_map>
 
 #include "events/event_log.hpp"
+#include "events/event_log_format.hpp"
 
 namespace kw::events {
 namespace {
+
+using format::BlockRange;
+using format::KeySequence;
+using format::RangeOf;
+using format::UnixSeconds;
 
 // The same walk as EventLog::ScanIndexed (event_log.cpp), whose private helpers these
 // repeat: a block's row key, its header, the time filter. The index format is the
@@ -16,21 +20,6 @@ namespace {
 // that a row either reader rejects is read from its records by both.
 
 constexpr std::string_view kIndexMagic = "kwix1";
-
-std::int64_t KeySequence(std::string_view key) {
-  std::uint64_t inverted = 0;
-  if (key.size() != 16) return 0;
-  for (char c : key) {
-    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (v < 0) return 0;
-    inverted = inverted << 4 | static_cast<std::uint64_t>(v);
-  }
-  return static_cast<std::int64_t>(std::numeric_limits<std::uint64_t>::max() - inverted);
-}
-
-std::int64_t UnixSeconds(TimePoint t) {
-  return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
-}
 
 std::int64_t UnZigZag(std::uint64_t v) {
   return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
@@ -110,44 +99,6 @@ bool DecodeRow(std::string_view value, DecodedRow& row) {
   return r.ok && r.p == r.end;
 }
 
-// Parses "kwev1 FIRST TMIN TMAX\n" (ParseBlockHeader in event_log.cpp); false if invalid.
-bool ParseHeader(std::string_view value, std::int64_t& min_time, std::int64_t& max_time) {
-  constexpr std::string_view kMagic = "kwev1 ";
-  if (value.substr(0, kMagic.size()) != kMagic) return false;
-  const std::size_t nl = value.find('\n');
-  if (nl == std::string_view::npos || nl > 80) return false;
-  std::string header(value.substr(kMagic.size(), nl - kMagic.size()));
-  long long first = 0, tmin = 0, tmax = 0;
-  int used = 0;
-  if (std::sscanf(header.c_str(), "%lld %lld %lld%n", &first, &tmin, &tmax, &used) != 3 ||
-      static_cast<std::size_t>(used) != header.size() || first < 1) {
-    return false;
-  }
-  min_time = tmin;
-  max_time = tmax;
-  return true;
-}
-
-enum class BlockRange { kRead, kSkip, kStop };
-
-BlockRange RangeOf(std::int64_t min_time, std::int64_t max_time, std::optional<TimePoint> start,
-                   std::optional<TimePoint> end) {
-  if (start && max_time < UnixSeconds(*start - kMaxOutOfOrder)) return BlockRange::kStop;
-  if (end && min_time > UnixSeconds(*end)) return BlockRange::kSkip;
-  return BlockRange::kRead;
-}
-
-// The summary of a stored record line ({"event":RECORD,...,"seq":N}); nullopt if
-// unreadable (ReadEvent in event_log.cpp).
-std::optional<EventSummary> SummaryOfRow(std::string_view line) {
-  auto row = nlohmann::json::parse(line, nullptr, false);
-  if (!row.is_object()) return std::nullopt;
-  auto seq = row.find("seq");
-  auto event = row.find("event");
-  if (seq == row.end() || event == row.end() || !seq->is_number_integer()) return std::nullopt;
-  return Summarize(seq->get<std::int64_t>(), *event);
-}
-
 }  // namespace
 
 Status EventLog::ScanIndexBlocks(std::optional<TimePoint> start, std::optional<TimePoint> end,
@@ -182,9 +133,9 @@ Status EventLog::ScanIndexBlocks(std::optional<TimePoint> start, std::optional<T
       opts.limit = kBlockPage;
       KW_ASSIGN_OR_RETURN(auto items, store_.List(kEventsTable, opts));
       for (const auto& item : items) {
-        std::int64_t min_time = 0, max_time = 0;
-        if (!ParseHeader(item.value, min_time, max_time)) continue;
-        const BlockRange range = RangeOf(min_time, max_time, start, end);
+        EventBlock header;
+        if (format::ParseBlockHeader(item.value, header) == 0) continue;
+        const BlockRange range = RangeOf(header.min_time, header.max_time, start, end);
         if (range == BlockRange::kStop) {
           done = true;
           break;
@@ -195,8 +146,10 @@ Status EventLog::ScanIndexBlocks(std::optional<TimePoint> start, std::optional<T
         kept.clear();
         kept.reserve(stored->rows.size());  // no reallocation: `ids` views into it
         for (auto it = stored->rows.rbegin(); it != stored->rows.rend() && !done; ++it) {
-          auto s = SummaryOfRow(*it);
-          if (!s || s->sequence > hi) continue;
+          auto read = format::ReadEvent(*it);
+          if (!read) continue;
+          std::optional<EventSummary> s = std::move(read->summary);
+          if (s->sequence > hi) continue;
           if (start && s->time < *start) {
             if (s->time < *start - kMaxOutOfOrder) done = true;
             continue;

@@ -17,8 +17,16 @@
 #include "common/time_format.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/signature.hpp"
+#include "events/event_log_format.hpp"
 
 namespace kw::events {
+
+using format::BlockRange;
+using format::KeySequence;
+using format::ParseBlockHeader;
+using format::RangeOf;
+using format::ReadEvent;
+using format::UnixSeconds;
 namespace {
 
 using nlohmann::json;
@@ -68,17 +76,6 @@ std::string ChainHash(std::string_view prev_raw, std::int64_t seq, std::string_v
   return std::string(crypto::AsView(crypto::Sha256(data)));
 }
 
-std::int64_t KeySequence(std::string_view key) {
-  std::uint64_t inverted = 0;
-  if (key.size() != 16) return 0;
-  for (char c : key) {
-    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (v < 0) return 0;
-    inverted = inverted << 4 | static_cast<std::uint64_t>(v);
-  }
-  return static_cast<std::int64_t>(std::numeric_limits<std::uint64_t>::max() - inverted);
-}
-
 json PointJson(const ChainPoint& p) {
   return {{"seq", p.sequence},
           {"hash", p.hash_hex},
@@ -116,23 +113,6 @@ bool PointSignatureValid(std::string_view kind, const ChainPoint& p, std::string
   return sig && crypto::VerifyEd25519(public_key, SignedPointMessage(kind, p), *sig);
 }
 
-// The stored event of a record line; nullopt if the line or its record is unreadable.
-std::optional<StoredEvent> ReadEvent(std::string_view line) {
-  auto row = SplitRow(line);
-  if (!row) return std::nullopt;
-  StoredEvent e;
-  e.sequence = row->seq;
-  e.record = json::parse(row->raw_event, nullptr, false);
-  auto summary = Summarize(e.sequence, e.record);
-  if (!summary) return std::nullopt;
-  e.summary = std::move(*summary);
-  return e;
-}
-
-std::int64_t UnixSeconds(TimePoint t) {
-  return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
 // Fast compression: the writer shares the machine with the requests it records, and
 // records of one batch are alike enough that level 1 already shrinks them several times.
 constexpr int kDeflateLevel = 1;
@@ -165,25 +145,6 @@ std::optional<std::string> Inflate(std::string_view in) {
   return out;
 }
 
-// Parses "kwev1 FIRST TMIN TMAX\n"; returns the offset of the zlib stream (0: invalid).
-std::size_t ParseBlockHeader(std::string_view value, EventBlock& block) {
-  constexpr std::string_view kMagic = "kwev1 ";
-  if (value.substr(0, kMagic.size()) != kMagic) return 0;
-  const std::size_t nl = value.find('\n');
-  if (nl == std::string_view::npos || nl > 80) return 0;
-  std::string header(value.substr(kMagic.size(), nl - kMagic.size()));
-  long long first = 0, tmin = 0, tmax = 0;
-  int used = 0;
-  if (std::sscanf(header.c_str(), "%lld %lld %lld%n", &first, &tmin, &tmax, &used) != 3 ||
-      static_cast<std::size_t>(used) != header.size() || first < 1) {
-    return 0;
-  }
-  block.first_sequence = first;
-  block.min_time = tmin;
-  block.max_time = tmax;
-  return nl + 1;
-}
-
 // Blocks holding sequences <= `from`, newest first, until `fn` returns false. Only the
 // header is read here: `fn` inflates (DecodeEventBlock) when it needs the records.
 Status ScanBlocks(store::KvStore& store, std::int64_t from,
@@ -204,17 +165,6 @@ Status ScanBlocks(store::KvStore& store, std::int64_t from,
   return OkStatus();
 }
 
-enum class BlockRange { kRead, kSkip, kStop };
-
-// Whether a block can hold events with start <= time <= end, from its header alone
-// (kStop: it and every older block are before start, allowing kMaxOutOfOrder).
-BlockRange RangeOf(const EventBlock& header, std::optional<TimePoint> start,
-                   std::optional<TimePoint> end) {
-  if (start && header.max_time < UnixSeconds(*start - kMaxOutOfOrder)) return BlockRange::kStop;
-  if (end && header.min_time > UnixSeconds(*end)) return BlockRange::kSkip;
-  return BlockRange::kRead;
-}
-
 // Events with sequence <= `from` and start <= time <= end, newest first, until `fn`
 // returns false. Unreadable blocks and records are skipped (verify reports them).
 Status ScanEvents(store::KvStore& store, std::int64_t from, std::optional<TimePoint> start,
@@ -222,7 +172,7 @@ Status ScanEvents(store::KvStore& store, std::int64_t from, std::optional<TimePo
   return ScanBlocks(store, from, [&](const store::Item& item) {
     EventBlock header;
     if (ParseBlockHeader(item.value, header) == 0) return true;
-    switch (RangeOf(header, start, end)) {
+    switch (RangeOf(header.min_time, header.max_time, start, end)) {
       case BlockRange::kStop:
         return false;
       case BlockRange::kSkip:
@@ -1034,7 +984,7 @@ Status EventLog::ScanIndexed(std::optional<TimePoint> start, std::optional<TimeP
       EventBlock header;
       header.min_time = index->min_time;
       header.max_time = index->max_time;
-      switch (RangeOf(header, start, end)) {
+      switch (RangeOf(header.min_time, header.max_time, start, end)) {
         case BlockRange::kStop:
           return OkStatus();
         case BlockRange::kSkip:
@@ -1313,5 +1263,63 @@ Result<VerifyReport> EventLog::Verify(store::KvStore& store, std::string_view pu
   for (auto& [seq, what] : problems) report.problems.push_back({seq, std::move(what)});
   return report;
 }
+
+// ---- event_log_format.hpp ----
+
+namespace format {
+
+std::int64_t KeySequence(std::string_view key) {
+  std::uint64_t inverted = 0;
+  if (key.size() != 16) return 0;
+  for (char c : key) {
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return 0;
+    inverted = inverted << 4 | static_cast<std::uint64_t>(v);
+  }
+  return static_cast<std::int64_t>(std::numeric_limits<std::uint64_t>::max() - inverted);
+}
+
+std::int64_t UnixSeconds(TimePoint t) {
+  return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+std::size_t ParseBlockHeader(std::string_view value, EventBlock& block) {
+  constexpr std::string_view kMagic = "kwev1 ";
+  if (value.substr(0, kMagic.size()) != kMagic) return 0;
+  const std::size_t nl = value.find('\n');
+  if (nl == std::string_view::npos || nl > 80) return 0;
+  std::string header(value.substr(kMagic.size(), nl - kMagic.size()));
+  long long first = 0, tmin = 0, tmax = 0;
+  int used = 0;
+  if (std::sscanf(header.c_str(), "%lld %lld %lld%n", &first, &tmin, &tmax, &used) != 3 ||
+      static_cast<std::size_t>(used) != header.size() || first < 1) {
+    return 0;
+  }
+  block.first_sequence = first;
+  block.min_time = tmin;
+  block.max_time = tmax;
+  return nl + 1;
+}
+
+BlockRange RangeOf(std::int64_t min_time, std::int64_t max_time, std::optional<TimePoint> start,
+                   std::optional<TimePoint> end) {
+  if (start && max_time < UnixSeconds(*start - kMaxOutOfOrder)) return BlockRange::kStop;
+  if (end && min_time > UnixSeconds(*end)) return BlockRange::kSkip;
+  return BlockRange::kRead;
+}
+
+std::optional<StoredEvent> ReadEvent(std::string_view line) {
+  auto row = SplitRow(line);
+  if (!row) return std::nullopt;
+  StoredEvent e;
+  e.sequence = row->seq;
+  e.record = json::parse(row->raw_event, nullptr, false);
+  auto summary = Summarize(e.sequence, e.record);
+  if (!summary) return std::nullopt;
+  e.summary = std::move(*summary);
+  return e;
+}
+
+}  // namespace format
 
 }  // namespace kw::events

@@ -8,6 +8,7 @@
 namespace kw::rotation::external {
 namespace {
 
+using awsclient::testing::Header;
 using awsclient::testing::QueryErrorBody;
 using awsclient::testing::ScriptedTransport;
 using awsclient::testing::SeededRandom;
@@ -21,13 +22,6 @@ std::string Body(const std::string& action, const std::string& inner) {
 std::string Member(const std::string& id, const std::string& status, const std::string& date) {
   return "<member><UserName>app</UserName><AccessKeyId>" + id + "</AccessKeyId><Status>" + status +
          "</Status><CreateDate>" + date + "</CreateDate></member>";
-}
-
-std::string Header(const awsclient::ClientRequest& r, const std::string& name) {
-  for (const auto& h : r.headers) {
-    if (h.name == name) return h.value;
-  }
-  return {};
 }
 
 class AwsIamIssuerTest : public ::testing::Test {

@@ -8,15 +8,9 @@
 namespace kw::rotation::external {
 namespace {
 
+using awsclient::testing::Header;
 using awsclient::testing::ScriptedTransport;
 using nlohmann::json;
-
-std::string Header(const awsclient::ClientRequest& r, const std::string& name) {
-  for (const auto& h : r.headers) {
-    if (h.name == name) return h.value;
-  }
-  return {};
-}
 
 std::string ErrorBody(const std::string& type) {
   return json{{"__type", type}, {"message", "m"}}.dump();

@@ -7,15 +7,9 @@
 namespace kw::rotation::external {
 namespace {
 
+using awsclient::testing::Header;
 using awsclient::testing::ScriptedTransport;
 using nlohmann::json;
-
-std::string Header(const awsclient::ClientRequest& r, const std::string& name) {
-  for (const auto& h : r.headers) {
-    if (h.name == name) return h.value;
-  }
-  return {};
-}
 
 json Info(const std::string& id, const std::string& ping = "Online") {
   return json{{"InstanceId", id},        {"PingStatus", ping},

@@ -1,0 +1,38 @@
+#pragma once
+
+// Pieces of the event log's stored format (event_log.hpp's header comment) shared by
+// its writer and readers (event_log.cpp) and the audit's index reader
+// (event_index_scan.cpp). Internal to the events module.
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "common/clock.hpp"
+#include "events/event_log.hpp"
+
+namespace kw::events::format {
+
+// The sequence EventKey(sequence) encodes; 0 if `key` is not such a key.
+std::int64_t KeySequence(std::string_view key);
+
+// Whole seconds since the epoch, rounded down (the block header's and index's unit).
+std::int64_t UnixSeconds(TimePoint t);
+
+// Parses a block's header "kwev1 FIRST TMIN TMAX\n" into `block` (not its rows);
+// returns the offset of the zlib stream, 0 if the header is invalid.
+std::size_t ParseBlockHeader(std::string_view value, EventBlock& block);
+
+enum class BlockRange { kRead, kSkip, kStop };
+
+// Whether a block whose events lie within [min_time, max_time] (Unix seconds) can hold
+// events with start <= time <= end (kStop: it and every older block are before start,
+// allowing kMaxOutOfOrder).
+BlockRange RangeOf(std::int64_t min_time, std::int64_t max_time, std::optional<TimePoint> start,
+                   std::optional<TimePoint> end);
+
+// The stored event of a record line ({"event":RECORD,...,"seq":N}); nullopt if the line
+// or its record is unreadable.
+std::optional<StoredEvent> ReadEvent(std::string_view line);
+
+}  // namespace kw::events::format
