@@ -189,7 +189,7 @@ Result<DrainReport> WebhookSender::DeliverPending(
     threads.emplace_back([&, i] {
       while (true) {
         Result<PassReport> r = RunWebhookOnce(i);
-        std::lock_guard lock(mu);
+        std::unique_lock lock(mu);
         if (!r) {
           if (!first_error) first_error = r.error();
           return;
@@ -202,9 +202,8 @@ Result<DrainReport> WebhookSender::DeliverPending(
         const auto pause = std::max<std::chrono::milliseconds>(
             std::chrono::milliseconds(1),
             std::chrono::duration_cast<std::chrono::milliseconds>(*r->next_wake - clock_.Now()));
-        mu.unlock();
+        lock.unlock();
         sleep(pause);
-        mu.lock();
       }
     });
   }
