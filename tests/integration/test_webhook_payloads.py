@@ -6,48 +6,15 @@ import hashlib
 import hmac
 import json
 import os
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import Server, free_port
+from conftest import Server
 from rotation_client import json_call
+from webhook_receiver import SimpleReceiver
 
 HOOK_SECRET = b"payload-test-hook-secret"
-
-
-class Receiver:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.requests = []  # (headers, body)
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    receiver.requests.append((dict(self.headers), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-
-    def received(self):
-        with self.lock:
-            return list(self.requests)
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def signed_ok(headers, body):
@@ -83,7 +50,7 @@ def hooked(tmp_path_factory):
     os.chmod(secret_file, 0o600)
     config = root / "keyward.yaml"
     config.write_text("rotation_tick_ms: 100\n")
-    slack, plain = Receiver(), Receiver()
+    slack, plain = SimpleReceiver(), SimpleReceiver()
     server = Server(str(root / "data"), extra_args=(
         "--config", str(config),
         "--webhook", f"{slack.url},format=slack,secret-file={secret_file},timeout=5",
@@ -117,7 +84,7 @@ def test_findings_and_a_failed_rotation_reach_both_formats_without_secrets(hooke
     arn = iam.get_user(UserName="hook-two")["User"]["Arn"]
 
     def events(receiver):
-        return [(h, b, json.loads(b)) for h, b in receiver.received()]
+        return [(h, b, json.loads(b)) for _, h, b in receiver.received()]
 
     def plain_done():
         got = events(plain)
