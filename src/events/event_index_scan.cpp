@@ -14,10 +14,10 @@ using format::KeySequence;
 using format::RangeOf;
 using format::UnixSeconds;
 
-// The same walk as EventLog::ScanIndexed (event_log.cpp), whose private helpers these
-// repeat: a block's row key, its header, the time filter. The index format is the
-// writer's (EncodeEventIndex); DecodeRow reads it with DecodeEventIndex's checks, so
-// that a row either reader rejects is read from its records by both.
+// The same walk as EventLog::ScanIndexed (event_log.cpp), with the stored-format
+// helpers both share (event_log_format.hpp). The index format is the writer's
+// (EncodeEventIndex); DecodeRow reads it with DecodeEventIndex's checks but as views
+// into the row, so that a row either reader rejects is read from its records by both.
 
 constexpr std::string_view kIndexMagic = "kwix1";
 
