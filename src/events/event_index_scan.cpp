@@ -1,5 +1,6 @@
 #include "events/event_index_scan.hpp"
 
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -14,10 +15,12 @@ using format::KeySequence;
 using format::RangeOf;
 using format::UnixSeconds;
 
-// The same walk as EventLog::ScanIndexed (event_log.cpp), with the stored-format
-// helpers both share (event_log_format.hpp). The index format is the writer's
-// (EncodeEventIndex); DecodeRow reads it with DecodeEventIndex's checks but as views
-// into the row, so that a row either reader rejects is read from its records by both.
+// EventLog::WalkIndex is the one walk of the index, behind both ScanIndexBlocks and
+// ScanIndexed; blocks without a usable row are read from their records over
+// format::ScanBlocks, the walk the record readers (event_log.cpp) use. The index format
+// is the writer's (EncodeEventIndex); DecodeRow reads it with DecodeEventIndex's checks
+// but as views into the row, so that a row DecodeEventIndex rejects (verify reports it)
+// is read from its records here too.
 
 constexpr std::string_view kIndexMagic = "kwix1";
 
@@ -101,22 +104,26 @@ bool DecodeRow(std::string_view value, DecodedRow& row) {
 
 }  // namespace
 
-Status EventLog::ScanIndexBlocks(std::optional<TimePoint> start, std::optional<TimePoint> end,
-                                 const std::function<bool(const IndexBlock&)>& fn) const {
+Status EventLog::WalkIndex(std::optional<TimePoint> start, std::optional<TimePoint> end, bool own,
+                           const IndexBlockFn& fn) const {
   KW_ASSIGN_OR_RETURN(const std::int64_t from, StartSequenceFor(end, std::nullopt));
   IndexBlock block;  // reused: its vectors keep their capacity from block to block
+  std::vector<std::int64_t> sequences;
+  std::shared_ptr<const void> storage;  // with `own`: what `block`'s views point into
   bool stopped = false;
   // Hands `block` over (if it has events) and empties it; false: stop the scan.
   auto deliver = [&]() {
-    if (!block.events.empty() && !fn(block)) stopped = true;
+    if (!block.events.empty() && !fn(block, sequences, std::move(storage))) stopped = true;
     block.events.clear();
     block.strings.clear();
+    sequences.clear();
+    storage.reset();
     return !stopped;
   };
 
   // Blocks [lo, hi] that have no usable index row: from their records, one IndexBlock per
   // stored block, with ScanEvents' filter (event_log.cpp).
-  std::vector<EventSummary> kept;
+  std::vector<EventSummary> reused;  // without `own`
   std::unordered_map<std::string_view, std::uint32_t> ids;
   auto intern = [&](std::string_view s) {
     auto [it, added] = ids.emplace(s, static_cast<std::uint32_t>(block.strings.size()));
@@ -124,63 +131,62 @@ Status EventLog::ScanIndexBlocks(std::optional<TimePoint> start, std::optional<T
     return it->second;
   };
   auto from_records = [&](std::int64_t lo, std::int64_t hi) -> Status {
-    constexpr std::size_t kBlockPage = 16;
-    std::int64_t cursor = hi;
     bool done = false;
-    while (cursor > 0 && !done) {
-      store::ListOptions opts;
-      opts.start_after = EventKey(cursor + 1);
-      opts.limit = kBlockPage;
-      KW_ASSIGN_OR_RETURN(auto items, store_.List(kEventsTable, opts));
-      for (const auto& item : items) {
-        EventBlock header;
-        if (format::ParseBlockHeader(item.value, header) == 0) continue;
-        const BlockRange range = RangeOf(header.min_time, header.max_time, start, end);
-        if (range == BlockRange::kStop) {
-          done = true;
+    return format::ScanBlocks(store_, hi, [&](const store::Item& item) {
+      EventBlock header;
+      if (format::ParseBlockHeader(item.value, header) == 0) return true;
+      switch (RangeOf(header.min_time, header.max_time, start, end)) {
+        case BlockRange::kStop:
+          return false;
+        case BlockRange::kSkip:
+          return true;
+        case BlockRange::kRead:
           break;
-        }
-        if (range == BlockRange::kSkip) continue;
-        auto stored = DecodeEventBlock(item.value);
-        if (!stored) continue;
-        kept.clear();
-        kept.reserve(stored->rows.size());  // no reallocation: `ids` views into it
-        for (auto it = stored->rows.rbegin(); it != stored->rows.rend() && !done; ++it) {
-          auto read = format::ReadEvent(*it);
-          if (!read) continue;
-          std::optional<EventSummary> s = std::move(read->summary);
-          if (s->sequence > hi) continue;
-          if (start && s->time < *start) {
-            if (s->time < *start - kMaxOutOfOrder) done = true;
-            continue;
-          }
-          if (end && s->time > *end) continue;
-          if (s->sequence < lo) {
-            done = true;
-            continue;
-          }
-          kept.push_back(std::move(*s));
-        }
-        ids.clear();
-        for (const EventSummary& s : kept) {
-          BlockEvent e;
-          e.time = std::chrono::floor<std::chrono::seconds>(s.time);
-          e.event_name = intern(s.event_name);
-          e.access_key_id = intern(s.access_key_id);
-          e.user_arn = intern(s.user_arn);
-          e.instance_id = intern(s.instance_id);
-          e.source_ip = intern(s.source_ip);
-          e.error_code = intern(s.error_code);
-          e.key_inactive = s.key_inactive;
-          block.events.push_back(e);
-        }
-        if (!deliver()) return OkStatus();
-        if (done) break;
       }
-      if (items.size() < kBlockPage) break;
-      cursor = KeySequence(items.back().key) - 1;
-    }
-    return OkStatus();
+      auto stored = DecodeEventBlock(item.value);
+      if (!stored) return true;
+      // The summaries the views point into: a fresh vector handed over with the block
+      // when the caller keeps them, else one reused from block to block.
+      std::vector<EventSummary>* kept = &reused;
+      if (own) {
+        auto owned = std::make_shared<std::vector<EventSummary>>();
+        kept = owned.get();
+        storage = std::move(owned);
+      }
+      kept->clear();
+      kept->reserve(stored->rows.size());  // no reallocation: `ids` views into it
+      for (auto it = stored->rows.rbegin(); it != stored->rows.rend() && !done; ++it) {
+        auto read = format::ReadEvent(*it);
+        if (!read) continue;
+        EventSummary& s = read->summary;
+        if (s.sequence > hi) continue;
+        if (start && s.time < *start) {
+          if (s.time < *start - kMaxOutOfOrder) done = true;
+          continue;
+        }
+        if (end && s.time > *end) continue;
+        if (s.sequence < lo) {
+          done = true;
+          continue;
+        }
+        kept->push_back(std::move(s));
+      }
+      ids.clear();
+      for (const EventSummary& s : *kept) {
+        BlockEvent e;
+        e.time = std::chrono::floor<std::chrono::seconds>(s.time);
+        e.event_name = intern(s.event_name);
+        e.access_key_id = intern(s.access_key_id);
+        e.user_arn = intern(s.user_arn);
+        e.instance_id = intern(s.instance_id);
+        e.source_ip = intern(s.source_ip);
+        e.error_code = intern(s.error_code);
+        e.key_inactive = s.key_inactive;
+        block.events.push_back(e);
+        sequences.push_back(s.sequence);
+      }
+      return deliver() && !done;
+    });
   };
 
   constexpr std::size_t kIndexPage = 64;
@@ -195,8 +201,14 @@ Status EventLog::ScanIndexBlocks(std::optional<TimePoint> start, std::optional<T
     if (items.size() == kIndexPage) after = items.back().key;
     for (auto& item : items) {
       const std::int64_t first = KeySequence(item.key);
+      std::string_view value = item.value;
+      std::shared_ptr<const std::string> owned;
+      if (own) {
+        owned = std::make_shared<const std::string>(std::move(item.value));
+        value = *owned;
+      }
       // An unusable row stands for nothing: its block is read from its records.
-      if (!DecodeRow(item.value, row) || row.first_sequence != first || row.events.empty()) {
+      if (!DecodeRow(value, row) || row.first_sequence != first || row.events.empty()) {
         continue;
       }
       const std::int64_t last = first + static_cast<std::int64_t>(row.events.size()) - 1;
@@ -213,8 +225,8 @@ Status EventLog::ScanIndexBlocks(std::optional<TimePoint> start, std::optional<T
         case BlockRange::kRead:
           break;
       }
-      // ScanIndexed's per-event filter, newest first; an event too old ends the scan
-      // after what came before it.
+      // The per-event filter of ScanEvents (event_log.cpp), newest first; an event too
+      // old ends the scan after what came before it.
       bool end_scan = false;
       std::int64_t sequence = last;
       for (auto it = row.events.rbegin(); it != row.events.rend(); ++it, --sequence) {
@@ -226,14 +238,51 @@ Status EventLog::ScanIndexBlocks(std::optional<TimePoint> start, std::optional<T
         }
         if (end && it->time > *end) continue;
         block.events.push_back(*it);
+        sequences.push_back(sequence);
       }
-      if (!block.events.empty()) block.strings.swap(row.strings);
+      if (!block.events.empty()) {
+        block.strings.swap(row.strings);
+        storage = std::move(owned);
+      }
       if (!deliver() || end_scan) return OkStatus();
     }
     if (items.size() < kIndexPage) break;
   }
   if (cursor > 0) KW_RETURN_IF_ERROR(from_records(1, cursor));
   return OkStatus();
+}
+
+Status EventLog::ScanIndexBlocks(std::optional<TimePoint> start, std::optional<TimePoint> end,
+                                 const std::function<bool(const IndexBlock&)>& fn) const {
+  return WalkIndex(start, end, /*own=*/false,
+                   [&](const IndexBlock& block, const std::vector<std::int64_t>&,
+                       std::shared_ptr<const void>) { return fn(block); });
+}
+
+Status EventLog::ScanIndexed(std::optional<TimePoint> start, std::optional<TimePoint> end,
+                             const std::function<bool(const IndexedEvent&)>& fn,
+                             std::vector<std::shared_ptr<const void>>* keep) const {
+  return WalkIndex(start, end, /*own=*/keep != nullptr,
+                   [&](const IndexBlock& block, const std::vector<std::int64_t>& sequences,
+                       std::shared_ptr<const void> storage) {
+                     if (keep != nullptr) keep->push_back(std::move(storage));
+                     const auto& str = block.strings;
+                     for (std::size_t i = 0; i < block.events.size(); ++i) {
+                       const BlockEvent& b = block.events[i];
+                       IndexedEvent e;
+                       e.sequence = sequences[i];
+                       e.time = b.time;
+                       e.event_name = str[b.event_name];
+                       e.access_key_id = str[b.access_key_id];
+                       e.user_arn = str[b.user_arn];
+                       e.instance_id = str[b.instance_id];
+                       e.source_ip = str[b.source_ip];
+                       e.error_code = str[b.error_code];
+                       e.key_inactive = b.key_inactive;
+                       if (!fn(e)) return false;
+                     }
+                     return true;
+                   });
 }
 
 }  // namespace kw::events

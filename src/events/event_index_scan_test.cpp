@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "common/time_format.hpp"
 #include "events/event_log.hpp"
 #include "store/memory/memory_kv_store.hpp"
@@ -165,6 +167,40 @@ TEST_F(EventIndexScanTest, AnUnreadableIndexRowIsReadFromTheRecords) {
                   })
                   .has_value());
   EXPECT_EQ(Blocks(std::nullopt, std::nullopt), expected);
+}
+
+TEST_F(EventIndexScanTest, ScanIndexedViewsLiveAsLongAsKeepHoldsThem) {
+  Fill(1100, 300);
+  DeleteIndexRow(301);  // one block from its records, the others from the index
+  const auto expected = Indexed(std::nullopt, std::nullopt);
+  std::vector<std::shared_ptr<const void>> keep;
+  std::vector<IndexedEvent> kept;
+  ASSERT_TRUE(log_->ScanIndexed(
+                      std::nullopt, std::nullopt,
+                      [&](const IndexedEvent& e) {
+                        kept.push_back(e);
+                        return true;
+                      },
+                      &keep)
+                  .has_value());
+  EXPECT_EQ(std::count(keep.begin(), keep.end(), nullptr), 0);
+  EXPECT_EQ(keep.size(), 4u);  // one per block
+  // Scans that reuse the memory a stray view would still point into.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Indexed(std::nullopt, std::nullopt), expected);
+  ASSERT_EQ(kept.size(), expected.size());
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    const IndexedEvent& e = kept[i];
+    EXPECT_EQ(e.sequence, 1100 - static_cast<std::int64_t>(i));
+    const Seen seen{e.time,
+                    std::string(e.event_name),
+                    std::string(e.access_key_id),
+                    std::string(e.user_arn),
+                    std::string(e.instance_id),
+                    std::string(e.source_ip),
+                    std::string(e.error_code),
+                    e.key_inactive};
+    ASSERT_EQ(seen, expected[i]) << "event " << i;
+  }
 }
 
 TEST_F(EventIndexScanTest, StopsWhenTold) {

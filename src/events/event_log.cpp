@@ -145,31 +145,11 @@ std::optional<std::string> Inflate(std::string_view in) {
   return out;
 }
 
-// Blocks holding sequences <= `from`, newest first, until `fn` returns false. Only the
-// header is read here: `fn` inflates (DecodeEventBlock) when it needs the records.
-Status ScanBlocks(store::KvStore& store, std::int64_t from,
-                  const std::function<bool(const store::Item&)>& fn) {
-  constexpr std::size_t kBlockPage = 16;
-  std::int64_t cursor = from;
-  while (cursor > 0) {
-    store::ListOptions opts;
-    opts.start_after = EventKey(cursor + 1);
-    opts.limit = kBlockPage;
-    KW_ASSIGN_OR_RETURN(auto items, store.List(kEventsTable, opts));
-    for (const auto& item : items) {
-      if (!fn(item)) return OkStatus();
-    }
-    if (items.size() < kBlockPage) break;
-    cursor = KeySequence(items.back().key) - 1;
-  }
-  return OkStatus();
-}
-
 // Events with sequence <= `from` and start <= time <= end, newest first, until `fn`
 // returns false. Unreadable blocks and records are skipped (verify reports them).
 Status ScanEvents(store::KvStore& store, std::int64_t from, std::optional<TimePoint> start,
                   std::optional<TimePoint> end, const std::function<bool(StoredEvent&)>& fn) {
-  return ScanBlocks(store, from, [&](const store::Item& item) {
+  return format::ScanBlocks(store, from, [&](const store::Item& item) {
     EventBlock header;
     if (ParseBlockHeader(item.value, header) == 0) return true;
     switch (RangeOf(header.min_time, header.max_time, start, end)) {
@@ -930,79 +910,6 @@ Status EventLog::Scan(std::optional<TimePoint> start, std::optional<TimePoint> e
   return ScanEvents(store_, from, start, end, [&](StoredEvent& e) { return fn(e); });
 }
 
-Status EventLog::ScanIndexed(std::optional<TimePoint> start, std::optional<TimePoint> end,
-                             const std::function<bool(const IndexedEvent&)>& fn,
-                             std::vector<std::shared_ptr<const void>>* keep) const {
-  KW_ASSIGN_OR_RETURN(const std::int64_t from, StartSequenceFor(end, std::nullopt));
-  // The same filter as ScanEvents, per event; false: stop.
-  auto visit = [&](const IndexedEvent& e) {
-    if (e.sequence > from) return true;
-    if (start && e.time < *start) return e.time >= *start - kMaxOutOfOrder;
-    if (end && e.time > *end) return true;
-    return fn(e);
-  };
-  // Blocks [lo, hi] that have no usable index row: from their records.
-  bool stopped = false;
-  auto from_records = [&](std::int64_t lo, std::int64_t hi) -> Status {
-    return ScanEvents(store_, hi, start, end, [&](StoredEvent& e) {
-      if (e.sequence < lo) return false;
-      const EventSummary* summary = &e.summary;
-      if (keep != nullptr) {
-        auto owned = std::make_shared<const EventSummary>(std::move(e.summary));
-        summary = owned.get();
-        keep->push_back(std::move(owned));
-      }
-      if (!fn(ToIndexed(*summary))) {
-        stopped = true;
-        return false;
-      }
-      return true;
-    });
-  };
-  constexpr std::size_t kIndexPage = 64;
-  std::int64_t cursor = from;  // every sequence above it has been visited
-  std::string after = EventKey(from + 1);
-  while (cursor > 0) {
-    store::ListOptions opts;
-    opts.start_after = after;
-    opts.limit = kIndexPage;
-    KW_ASSIGN_OR_RETURN(auto items, store_.List(kEventIndexTable, opts));
-    if (items.size() == kIndexPage) after = items.back().key;
-    for (auto& item : items) {
-      const std::int64_t first = KeySequence(item.key);
-      std::shared_ptr<const std::string> value;
-      if (keep != nullptr) value = std::make_shared<const std::string>(std::move(item.value));
-      auto index = DecodeEventIndex(keep != nullptr ? std::string_view(*value) : item.value);
-      // An unusable row (verify reports it) stands for nothing: its block is read below.
-      if (!index || index->first_sequence != first || index->events.empty()) continue;
-      const std::int64_t last = first + static_cast<std::int64_t>(index->events.size()) - 1;
-      if (last < cursor) {
-        KW_RETURN_IF_ERROR(from_records(last + 1, cursor));
-        if (stopped) return OkStatus();
-      }
-      cursor = first - 1;
-      EventBlock header;
-      header.min_time = index->min_time;
-      header.max_time = index->max_time;
-      switch (RangeOf(header.min_time, header.max_time, start, end)) {
-        case BlockRange::kStop:
-          return OkStatus();
-        case BlockRange::kSkip:
-          continue;
-        case BlockRange::kRead:
-          break;
-      }
-      if (keep != nullptr) keep->push_back(value);
-      for (auto it = index->events.rbegin(); it != index->events.rend(); ++it) {
-        if (!visit(*it)) return OkStatus();
-      }
-    }
-    if (items.size() < kIndexPage) break;
-  }
-  if (cursor > 0) KW_RETURN_IF_ERROR(from_records(1, cursor));
-  return OkStatus();
-}
-
 Result<std::int64_t> EventLog::EstimateCount(std::optional<TimePoint> start,
                                              std::optional<TimePoint> end) const {
   KW_ASSIGN_OR_RETURN(const std::int64_t hi, StartSequenceFor(end, std::nullopt));
@@ -1306,6 +1213,24 @@ BlockRange RangeOf(std::int64_t min_time, std::int64_t max_time, std::optional<T
   if (start && max_time < UnixSeconds(*start - kMaxOutOfOrder)) return BlockRange::kStop;
   if (end && min_time > UnixSeconds(*end)) return BlockRange::kSkip;
   return BlockRange::kRead;
+}
+
+Status ScanBlocks(store::KvStore& store, std::int64_t from,
+                  const std::function<bool(const store::Item&)>& fn) {
+  constexpr std::size_t kBlockPage = 16;
+  std::int64_t cursor = from;
+  while (cursor > 0) {
+    store::ListOptions opts;
+    opts.start_after = EventKey(cursor + 1);
+    opts.limit = kBlockPage;
+    KW_ASSIGN_OR_RETURN(auto items, store.List(kEventsTable, opts));
+    for (const auto& item : items) {
+      if (!fn(item)) return OkStatus();
+    }
+    if (items.size() < kBlockPage) break;
+    cursor = KeySequence(items.back().key) - 1;
+  }
+  return OkStatus();
 }
 
 std::optional<StoredEvent> ReadEvent(std::string_view line) {

@@ -233,7 +233,8 @@ class EventLog {
                      std::vector<std::shared_ptr<const void>>* keep = nullptr) const;
 
   // The events of ScanIndexed, in the same order, a block at a time with each block's
-  // strings numbered once (events/event_index_scan.hpp, where this is defined), until
+  // strings numbered once (events/event_index_scan.hpp; both are defined in
+  // event_index_scan.cpp over one walk of the index, WalkIndex), until
   // `fn` returns false: for readers that aggregate millions of events. Thread-safe.
   Status ScanIndexBlocks(std::optional<TimePoint> start, std::optional<TimePoint> end,
                          const std::function<bool(const IndexBlock&)>& fn) const;
@@ -258,6 +259,16 @@ class EventLog {
   EventLog(store::KvStore& store, std::optional<SecretBytes> signing_key);
   Result<ChainPoint> Sign(std::string_view kind, std::int64_t sequence, std::string hash_hex,
                           TimePoint now) const;
+  // The one walk of the index behind ScanIndexBlocks and ScanIndexed
+  // (event_index_scan.cpp): per stored block, its events that pass the scan's filter,
+  // newest first, with sequences[i] the sequence of block.events[i], until `fn` returns
+  // false. With `own`, `storage` holds what the block's views point into, so that a caller
+  // may keep them; without, it is null and the views die with the call.
+  using IndexBlockFn =
+      std::function<bool(const IndexBlock& block, const std::vector<std::int64_t>& sequences,
+                         std::shared_ptr<const void> storage)>;
+  Status WalkIndex(std::optional<TimePoint> start, std::optional<TimePoint> end, bool own,
+                   const IndexBlockFn& fn) const;
   // The newest present sequence at or below `sequence` (0: none).
   Result<std::int64_t> StartSequenceFor(std::optional<TimePoint> end,
                                         std::optional<std::int64_t> before) const;

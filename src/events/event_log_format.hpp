@@ -5,6 +5,7 @@
 // (event_index_scan.cpp). Internal to the events module.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string_view>
 
@@ -30,6 +31,13 @@ enum class BlockRange { kRead, kSkip, kStop };
 // allowing kMaxOutOfOrder).
 BlockRange RangeOf(std::int64_t min_time, std::int64_t max_time, std::optional<TimePoint> start,
                    std::optional<TimePoint> end);
+
+// The stored blocks (table "events") holding sequences <= `from`, newest first, a page
+// at a time, until `fn` returns false. Only the header is read here: `fn` inflates
+// (DecodeEventBlock) when it needs the records. The one walk of the blocks behind the
+// record readers (Scan, Lookup) and the index readers' fallback.
+Status ScanBlocks(store::KvStore& store, std::int64_t from,
+                  const std::function<bool(const store::Item&)>& fn);
 
 // The stored event of a record line ({"event":RECORD,...,"seq":N}); nullopt if the line
 // or its record is unreadable.

@@ -135,6 +135,82 @@ bool InSafeList(std::string_view member) {
   return std::binary_search(kSafe.begin(), kSafe.end(), member);
 }
 
+// IAM/STS result structures: kept as containers only (their members checked one by one),
+// never as a scalar of the same name ("Policy" is also AssumeRole's session policy
+// document, a string). Sorted.
+constexpr std::array<std::string_view, 7> kQueryStructures = {
+    "AccessKey", "AssumedRoleUser", "Credentials", "Policy", "PolicyVersion", "Role", "User",
+};
+
+// Identifier and setting members of IAM/STS results, beyond kSafe. Sorted. Deliberately
+// absent: SecretAccessKey, SessionToken, Content (the credential report), Document.
+constexpr std::array<std::string_view, 15> kQueryScalars = {
+    "AssumeRolePolicyDocument",
+    "AttachmentCount",
+    "DefaultVersionId",
+    "Expiration",
+    "IsAttachable",
+    "IsDefaultVersion",
+    "MaxSessionDuration",
+    "PackedPolicySize",
+    "PermissionsBoundaryUsageCount",
+    "PolicyId",
+    "RoleId",
+    "SourceIdentity",
+    "State",
+    "UpdateDate",
+    "UserId",
+};
+
+bool IsSafeQueryOutputMember(std::string_view parent, std::string_view member, const json& value) {
+  if (IsSafeMember(parent, member)) return true;
+  if (value.is_object() || value.is_array()) {
+    return std::binary_search(kQueryStructures.begin(), kQueryStructures.end(), member);
+  }
+  return std::binary_search(kQueryScalars.begin(), kQueryScalars.end(), member);
+}
+
+// The key with its first letter lowered, as a JSON string: "AccessKeyId" -> "accessKeyId".
+void AppendLowerCamelKey(std::string& out, std::string_view key) {
+  const std::size_t at = out.size();
+  AppendJsonString(out, key);
+  // out[at] is the opening quote; an ASCII first letter is escaped by no one.
+  if (key.size() > 0 && out.size() > at + 1) {
+    out[at + 1] = static_cast<char>(std::tolower(static_cast<unsigned char>(out[at + 1])));
+  }
+}
+
+void AppendRedactedQueryValue(std::string& out, std::string_view name, const json& value) {
+  if (value.is_object()) {
+    out.push_back('{');
+    bool first = true;
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      if (!first) out.push_back(',');
+      first = false;
+      AppendLowerCamelKey(out, it.key());
+      out.push_back(':');
+      if (IsSafeQueryOutputMember(name, it.key(), it.value())) {
+        AppendRedactedQueryValue(out, it.key(), it.value());
+      } else {
+        AppendJsonString(out, kRedacted);
+      }
+    }
+    out.push_back('}');
+  } else if (value.is_array()) {
+    // List elements inherit the list's name as their parent, as in RedactValue.
+    out.push_back('[');
+    bool first = true;
+    for (const json& v : value) {
+      if (!first) out.push_back(',');
+      first = false;
+      AppendRedactedQueryValue(out, name, v);
+    }
+    out.push_back(']');
+  } else {
+    AppendJsonValue(out, value);
+  }
+}
+
 json RedactValue(std::string_view name, const json& value);
 
 json RedactObject(std::string_view parent, const json& obj) {
@@ -256,6 +332,16 @@ void AppendRedactedJsonInput(std::string& out, const json& input) {
     AppendJsonString(out, kRedacted);
   } else {
     AppendRedactedObject(out, "", input);
+  }
+}
+
+void AppendRedactedQueryOutput(std::string& out, const json& output) {
+  if (output.is_null()) {
+    out += "null";
+  } else if (!output.is_object()) {
+    AppendJsonString(out, kRedacted);
+  } else {
+    AppendRedactedQueryValue(out, "", output);
   }
 }
 

@@ -39,4 +39,16 @@ nlohmann::json RedactJsonOutput(bool read_only, const nlohmann::json& output);
 // building the redacted tree: the request pipeline's cheap path (Event's *_text members).
 void AppendRedactedJsonInput(std::string& out, const nlohmann::json& input);
 
+// responseElements of a query-protocol (IAM, STS) write, appended to `out` as JSON text:
+// `output` is the result as XmlWriter records it (XML element names, lists as arrays),
+// written with member names in lowerCamelCase as CloudTrail writes them
+// ("AccessKey" -> "accessKey"). The same allow-list, plus the IAM/STS result structures
+// ("AccessKey", "Credentials", "User"...; kept only as containers, their members checked
+// one by one) and their identifier members ("UserId", "Expiration"...): so
+// CreateAccessKey keeps the key's ID and status and AssumeRole the credentials' key ID
+// and expiration, while SecretAccessKey and SessionToken are kRedacted. Canonical
+// (sorted keys) for a structure whose names all start with an uppercase letter, as XML
+// element names of IAM and STS do. "null" for a null output.
+void AppendRedactedQueryOutput(std::string& out, const nlohmann::json& output);
+
 }  // namespace kw::events

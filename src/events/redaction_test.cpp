@@ -104,5 +104,74 @@ TEST(RedactionTest, AppendRedactedJsonInputWritesExactlyTheDumpOfTheRedactedTree
   }
 }
 
+// AppendRedactedQueryOutput's text, parsed; it must also be canonical (sorted keys, no
+// spaces), as every stored record is.
+json QueryOutput(const json& output) {
+  std::string text;
+  AppendRedactedQueryOutput(text, output);
+  const json parsed = json::parse(text);
+  EXPECT_EQ(text, parsed.dump());
+  return parsed;
+}
+
+TEST(RedactionTest, CreateAccessKeyKeepsTheKeyIdAndStatusNeverTheSecret) {
+  const json out = QueryOutput({{"AccessKey",
+                                 {{"UserName", "bob"},
+                                  {"AccessKeyId", "AKIAEXAMPLE"},
+                                  {"Status", "Active"},
+                                  {"SecretAccessKey", "wJalr-secret"},
+                                  {"CreateDate", "Oct 20, 2021 3:52:34 PM"}}}});
+  EXPECT_EQ(out, json::parse(R"({"accessKey": {"userName": "bob", "accessKeyId": "AKIAEXAMPLE",
+      "status": "Active", "secretAccessKey": "HIDDEN_DUE_TO_SECURITY_REASONS",
+      "createDate": "Oct 20, 2021 3:52:34 PM"}})"));
+}
+
+TEST(RedactionTest, AssumeRoleKeepsTheKeyIdExpirationAndRoleUserNeverSecretOrToken) {
+  const json out = QueryOutput(
+      {{"Credentials",
+        {{"AccessKeyId", "ASIAEXAMPLE"},
+         {"SecretAccessKey", "temp-secret"},
+         {"SessionToken", "temp-token"},
+         {"Expiration", "Jan 6, 2022 9:46:47 PM"}}},
+       {"AssumedRoleUser", {{"AssumedRoleId", "AROAEXAMPLE:s1"}, {"Arn", "arn:aws:sts::1:x"}}},
+       {"SourceIdentity", "alice"}});
+  EXPECT_EQ(out["credentials"]["accessKeyId"], "ASIAEXAMPLE");
+  EXPECT_EQ(out["credentials"]["expiration"], "Jan 6, 2022 9:46:47 PM");
+  EXPECT_EQ(out["credentials"]["secretAccessKey"], kRedacted);
+  EXPECT_EQ(out["credentials"]["sessionToken"], kRedacted);
+  EXPECT_EQ(out["assumedRoleUser"],
+            (json{{"assumedRoleId", "AROAEXAMPLE:s1"}, {"arn", "arn:aws:sts::1:x"}}));
+  EXPECT_EQ(out["sourceIdentity"], "alice");
+  EXPECT_EQ(out.dump().find("temp-"), std::string::npos);
+}
+
+TEST(RedactionTest, QueryStructuresAreKeptOnlyAsContainers) {
+  // A scalar named like a result structure is hidden ("Policy" is AssumeRole's session
+  // policy document), and so is any member nobody listed, however deep.
+  const json out = QueryOutput({{"Policy", "{\"Statement\":[]}"},
+                                {"Credentials", "flat-secret"},
+                                {"User",
+                                 {{"UserName", "bob"},
+                                  {"Password", "pw"},
+                                  {"Tags", json::array({{{"Key", "k"}, {"Value", "v"}}})},
+                                  {"Value", "top-value"}}},
+                                {"Content", "Y3N2"},
+                                {"State", "COMPLETE"}});
+  EXPECT_EQ(out, json::parse(R"({"policy": "HIDDEN_DUE_TO_SECURITY_REASONS",
+      "credentials": "HIDDEN_DUE_TO_SECURITY_REASONS",
+      "user": {"userName": "bob", "password": "HIDDEN_DUE_TO_SECURITY_REASONS",
+               "tags": [{"key": "k", "value": "v"}], "value": "HIDDEN_DUE_TO_SECURITY_REASONS"},
+      "content": "HIDDEN_DUE_TO_SECURITY_REASONS", "state": "COMPLETE"})"));
+}
+
+TEST(RedactionTest, QueryOutputOfNothingIsNull) {
+  std::string text;
+  AppendRedactedQueryOutput(text, nullptr);
+  EXPECT_EQ(text, "null");
+  text.clear();
+  AppendRedactedQueryOutput(text, "scalar-secret");
+  EXPECT_EQ(text, "\"HIDDEN_DUE_TO_SECURITY_REASONS\"");
+}
+
 }  // namespace
 }  // namespace kw::events

@@ -437,7 +437,11 @@ Result<SecretService::RecordPtr> SecretService::Find(std::string_view secret_id,
   if (rec->deleted) {
     const TimePoint now = clock_.Now();
     if (rec->deletion_due && *rec->deletion_due <= now) {
-      std::lock_guard lock(write_mu_);
+      // Only try: this thread may hold another name's lock (a write whose lookup
+      // resolved to this secret), and waiting here could deadlock against a thread
+      // doing the reverse. The window has ended either way; PurgeDue purges it later.
+      std::unique_lock lock(NameLock(rec->name), std::try_to_lock);
+      if (!lock.owns_lock()) return SecretNotFound();
       Status purged = Purge(*rec, now);
       if (purged) return SecretNotFound();
       if (purged.error().code != ErrorCode::kAborted || !allow_retry) return purged.error();
@@ -448,9 +452,14 @@ Result<SecretService::RecordPtr> SecretService::Find(std::string_view secret_id,
   return rec;
 }
 
+std::recursive_mutex& SecretService::NameLock(std::string_view name) {
+  return name_locks_[std::hash<std::string_view>{}(name) % kNameLocks];
+}
+
 Status SecretService::Purge(const Record& record, std::optional<TimePoint> only_if_due_at) {
   const std::string id = record.id;
   const std::string name = record.name;
+  std::lock_guard name_lock(NameLock(name));
   Status s = store_.Transact([&](store::Txn& txn) -> Status {
     KW_ASSIGN_OR_RETURN(auto current, txn.Get(kSecretsTable, id));
     if (current && only_if_due_at) {
@@ -472,13 +481,14 @@ Status SecretService::Purge(const Record& record, std::optional<TimePoint> only_
   });
   Invalidate(name);
   if (s) {
-    std::lock_guard lock(write_mu_);
+    std::lock_guard lock(schedule_mu_);
     deletion_schedule_.erase(id);
   }
   return s;
 }
 
 void SecretService::Schedule(const Record& rec) {
+  std::lock_guard lock(schedule_mu_);
   if (rec.deleted && rec.deletion_due) {
     deletion_schedule_[rec.id] = *rec.deletion_due;
   } else {
@@ -489,8 +499,19 @@ void SecretService::Schedule(const Record& rec) {
 Result<SecretService::RecordPtr> SecretService::Mutate(
     std::string_view secret_id, bool allow_deleted,
     const std::function<Status(Record&, store::Txn&)>& change) {
-  std::lock_guard lock(write_mu_);
+  // The name is known only after a lookup; look up again under its lock, since a write
+  // may have committed in between. A name that changed meanwhile (the id now resolves
+  // to another secret: deleted and created again, or a partial ARN) locks again.
   KW_ASSIGN_OR_RETURN(RecordPtr current, Find(secret_id, allow_deleted));
+  std::unique_lock lock(NameLock(current->name));
+  for (int attempt = 0;; ++attempt) {
+    KW_ASSIGN_OR_RETURN(RecordPtr fresh, Find(secret_id, allow_deleted));
+    const bool same_lock = &NameLock(fresh->name) == lock.mutex();
+    current = std::move(fresh);
+    if (same_lock) break;
+    if (attempt == 3) return Unavailable("the secret changed during the request; retry");
+    lock = std::unique_lock(NameLock(current->name));
+  }
   std::shared_ptr<Record> updated;
   Status s = store_.Transact([&](store::Txn& txn) -> Status {
     updated = std::make_shared<Record>(*current);  // fresh copy on every (re)try
@@ -603,7 +624,7 @@ Result<VersionRef> SecretService::CreateSecret(const CreateSecretRequest& reques
         "The request failed because it would exceed the maximum number of tags (50).");
   }
 
-  std::lock_guard lock(write_mu_);
+  std::lock_guard lock(NameLock(name));
   // An existing secret: an idempotent retry if the token and value match.
   auto existing = Find(name, true);
   if (existing) {
@@ -780,7 +801,7 @@ Result<SecretValue> SecretService::ReadValue(const RecordPtr& rec,
   const TimePoint today = DayOf(clock_.Now());
   const Record::Version* v = rec->FindVersion(vid);
   if (rec->last_accessed != today || v->accessed != today) {
-    std::lock_guard lock(write_mu_);
+    std::lock_guard lock(NameLock(rec->name));
     // Concurrent readers at the turn of the day: only the first one writes.
     auto fresh = Find(rec->arn, false);
     const Record::Version* fv = fresh ? (*fresh)->FindVersion(vid) : nullptr;
@@ -926,10 +947,7 @@ Result<SecretPage> SecretService::ListSecrets(const ListSecretsRequest& request)
     if (rec->deleted && !request.include_planned_deletion) continue;
     if (Matches(*rec, request.filters)) matched.push_back(std::move(rec));
   }
-  if (!due.empty()) {
-    std::lock_guard lock(write_mu_);
-    for (const auto& rec : due) (void)Purge(*rec, now);  // best effort; retried on next access
-  }
+  for (const auto& rec : due) (void)Purge(*rec, now);  // best effort; retried on next access
   auto key_less = [&](const std::shared_ptr<Record>& a, const std::shared_ptr<Record>& b) {
     if (sort_by == "name") return a->name < b->name;
     auto opt = [](const std::optional<TimePoint>& t) { return t.value_or(TimePoint::min()); };
@@ -1112,7 +1130,6 @@ Result<DeletedSecret> SecretService::DeleteSecret(const DeleteSecretRequest& req
   }
   const TimePoint now = clock_.Now();
   if (request.force_delete_without_recovery) {
-    std::lock_guard lock(write_mu_);
     KW_ASSIGN_OR_RETURN(RecordPtr rec, Find(request.secret_id, true));
     KW_RETURN_IF_ERROR(Purge(*rec, std::nullopt));
     return DeletedSecret{rec->arn, rec->name, now};
@@ -1299,12 +1316,12 @@ std::shared_ptr<const policy::Policy> SecretService::ResourcePolicy(std::string_
 Result<std::size_t> SecretService::PurgeDue(TimePoint now) {
   bool scan;
   {
-    std::lock_guard lock(write_mu_);
+    std::lock_guard lock(schedule_mu_);
     scan = !schedule_scanned_ || now < *schedule_scanned_ ||
            now - *schedule_scanned_ >= std::chrono::hours(1);
   }
   if (scan) {
-    // Outside write_mu_ (the scan is long). A change meanwhile is in the schedule
+    // Outside schedule_mu_ (the scan is long). A change meanwhile is in the schedule
     // already (Mutate) and the merge below keeps it; a stale entry is harmless.
     KW_ASSIGN_OR_RETURN(auto items, store_.List(kSecretsTable, {}));
     std::vector<std::pair<std::string, TimePoint>> found;
@@ -1314,22 +1331,31 @@ Result<std::size_t> SecretService::PurgeDue(TimePoint now) {
       KW_ASSIGN_OR_RETURN(auto rec, Record::Decode(item, false));
       if (rec->deleted && rec->deletion_due) found.emplace_back(rec->id, *rec->deletion_due);
     }
-    std::lock_guard lock(write_mu_);
+    std::lock_guard lock(schedule_mu_);
     for (auto& [id, due] : found) deletion_schedule_.emplace(std::move(id), due);
     schedule_scanned_ = now;
   }
-  std::lock_guard lock(write_mu_);
   std::vector<std::string> due_ids;
-  for (const auto& [id, due] : deletion_schedule_) {
-    if (due <= now) due_ids.push_back(id);
+  {
+    std::lock_guard lock(schedule_mu_);
+    for (const auto& [id, due] : deletion_schedule_) {
+      if (due <= now) due_ids.push_back(id);
+    }
   }
   std::size_t purged = 0;
   for (const std::string& id : due_ids) {
     auto rec = LoadById(id);
     if (!rec) {
       if (rec.error().code != ErrorCode::kNotFound) return rec.error();
+      std::lock_guard lock(schedule_mu_);
       deletion_schedule_.erase(id);  // gone already
       continue;
+    }
+    std::lock_guard name_lock(NameLock((*rec)->name));
+    rec = LoadById(id);  // as of now, under the lock (ids are never reused)
+    if (!rec) {
+      if (rec.error().code != ErrorCode::kNotFound) return rec.error();
+      continue;  // purged meanwhile, which dropped it from the schedule
     }
     Schedule(**rec);  // the stored state decides
     if (!(*rec)->deleted || !(*rec)->deletion_due || *(*rec)->deletion_due > now) continue;

@@ -37,6 +37,7 @@
 // written at most once per secret and UTC day. Secrets whose recovery window has
 // ended are purged when next looked up, and by PurgeDue (call it periodically).
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -352,18 +353,28 @@ class SecretService {
   Random& random_;
   const iam::Account account_;
 
-  // Serialises writes through this service. Recursive: a write that looks a secret up
-  // may purge it (an expired recovery window) on the way.
-  std::recursive_mutex write_mu_;
+  // Serialises the writes to one secret, by name: a write reads the record, changes it
+  // and commits; two writes of one secret must not interleave. Writes of different
+  // secrets run side by side, so that a durable commit (an fsync) carries the writes of
+  // every writer waiting for it (group commit) instead of one at a time. Striped: a
+  // name maps to one of these; two names may share one, which only serialises them.
+  // Recursive: a write that looks its secret up may purge it (an expired recovery
+  // window) on the way. Every write of a secret's rows holds its name's lock, and no
+  // thread waits for a second name's lock while holding one (Find only tries).
+  static constexpr std::size_t kNameLocks = 64;
+  std::array<std::recursive_mutex, kNameLocks> name_locks_;
+  std::recursive_mutex& NameLock(std::string_view name);
 
   // Secrets scheduled for deletion, id -> end of the recovery window, so that PurgeDue
   // does not read and parse every record every few seconds (at 100,000 secrets that
   // scan cost a fifth of a core and slowed reads). Kept up to date by Mutate and
-  // Purge; filled from one full scan on PurgeDue's first call and merged with a new
-  // scan once an hour. Entries may be stale: Purge checks the stored record.
-  std::map<std::string, TimePoint> deletion_schedule_;  // guarded by write_mu_
-  std::optional<TimePoint> schedule_scanned_;           // guarded by write_mu_
-  void Schedule(const Record& rec);                     // write_mu_ held
+  // Purge (under the secret's name lock); filled from one full scan on PurgeDue's
+  // first call and merged with a new scan once an hour. Entries may be stale: Purge
+  // checks the stored record.
+  std::mutex schedule_mu_;
+  std::map<std::string, TimePoint> deletion_schedule_;  // guarded by schedule_mu_
+  std::optional<TimePoint> schedule_scanned_;           // guarded by schedule_mu_
+  void Schedule(const Record& rec);                     // takes schedule_mu_
 
   std::mutex cache_mu_;
   std::uint64_t generation_ = 0;  // guarded by cache_mu_

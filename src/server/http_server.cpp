@@ -551,9 +551,15 @@ class Connection final : public ConnectionBase {
       parser.header_limit(static_cast<std::uint32_t>(
           std::min<std::size_t>(cfg.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
       parser.body_limit(static_cast<std::uint64_t>(cfg.max_body_bytes));
-      if (!header_deadline_set) Tcp().expires_after(cfg.header_timeout);
-      co_await http::async_read_header(stream_, buffer_, parser,
-                                       asio::redirect_error(asio::use_awaitable, ec));
+      // Usually the whole request came with the first read: parse it where it is. Each
+      // asynchronous read that finds its bytes already buffered still costs a round
+      // trip through the scheduler and the strand, and the timer of a timed operation.
+      ParseBuffered(parser, ec);
+      if (!ec && !parser.is_header_done()) {
+        if (!header_deadline_set) Tcp().expires_after(cfg.header_timeout);
+        co_await http::async_read_header(stream_, buffer_, parser,
+                                         asio::redirect_error(asio::use_awaitable, ec));
+      }
       if (ec) {
         co_await FailRead(ec);
         co_return;
@@ -577,7 +583,8 @@ class Connection final : public ConnectionBase {
           co_return;
         }
       }
-      Tcp().expires_never();
+      // The request is read. No deadline runs while the handler does: each later
+      // asynchronous operation sets its own before it starts.
 
       http::request<http::string_body> message = parser.release();
       if (server_.websockets() != nullptr && websocket::is_upgrade(message)) {
@@ -594,8 +601,13 @@ class Connection final : public ConnectionBase {
 
       auto res = ToBeast(std::move(response), version, keep_alive, head);
       response_started_ = true;
-      Tcp().expires_after(cfg.write_timeout);
-      co_await http::async_write(stream_, res, asio::redirect_error(asio::use_awaitable, ec));
+      http::response_serializer<http::string_body> serializer{res};
+      if constexpr (!kTls) WriteWithoutBlocking(serializer, ec);
+      if (!ec && !serializer.is_done()) {
+        Tcp().expires_after(cfg.write_timeout);
+        co_await http::async_write(stream_, serializer,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      }
       in_request_ = false;
       if (ec) co_return;
       if (!keep_alive) {
@@ -603,6 +615,32 @@ class Connection final : public ConnectionBase {
         co_return;
       }
     }
+  }
+
+  // Feeds the buffered bytes to `parser` until the message is complete or it needs
+  // more; a need for more is not an error. The same parser code and limits as an
+  // asynchronous read, which continues where this stopped.
+  void ParseBuffered(http::request_parser<http::string_body>& parser, error_code& ec) {
+    while (buffer_.size() > 0 && !parser.is_done()) {
+      const std::size_t used = parser.put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        return;
+      }
+      if (ec || used == 0) return;
+    }
+  }
+
+  // Sends as much of the response as the socket takes now (a small response goes out
+  // whole, in one sendmsg) without a round trip through the scheduler. The socket is
+  // non-blocking (StartConnection), and http::write consumes from `serializer` only what
+  // each write_some took, so whatever the socket cannot take yet stays there for an
+  // asynchronous write to finish; would_block is not an error.
+  void WriteWithoutBlocking(http::response_serializer<http::string_body>& serializer,
+                            error_code& ec) {
+    http::write(Tcp().socket(), serializer, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
   }
 
   // Offers an upgrade request to the WebSocketHandler. Accepted: the stream moves to a
@@ -813,6 +851,13 @@ void HttpServer::Impl::StartConnection(tcp::socket socket) {
     lock.unlock();
     asio::co_spawn(conn->executor(), Connection<TlsStream>::Run(conn), asio::detached);
   } else {
+    // Responses are first written synchronously (WriteWithoutBlocking), which must
+    // return would_block rather than wait for a slow client.
+    socket.non_blocking(true, ec);
+    if (ec) {
+      spdlog::warn("http: cannot make a connection's socket non-blocking: {}", ec.message());
+      return;  // closes the socket
+    }
     auto conn =
         std::make_shared<Connection<PlainStream>>(*this, id, std::move(remote), std::move(socket));
     connections_.emplace(id, conn);

@@ -6,6 +6,7 @@
 // clang-format on
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -77,6 +78,7 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
 
   bool Send(std::string_view data) {
     while (!data.empty()) {
@@ -166,8 +168,20 @@ std::string Get(std::string_view target, std::string_view extra_headers = "") {
          "\r\n";
 }
 
-// Routes on the path: /echo reflects the request, /slow blocks until released (or a
-// delay passes), /throw throws, anything else answers its own path.
+// Far more than the sockets on both ends buffer, so a client that does not read makes
+// the server's writes wait. Every 8-byte word is its own offset, so a byte sent twice
+// or lost shows.
+const std::string& BigBody() {
+  static const std::string body = [] {
+    std::string b;
+    for (std::size_t i = 0; i < (32u << 20); i += 8) b += fmt::format("{:08x}", i % 0xffffffffu);
+    return b;
+  }();
+  return body;
+}
+
+// Routes on the path: /big answers BigBody(), /echo reflects the request, /slow blocks until
+// released (or a delay passes), /throw throws, anything else answers its own path.
 class TestHandler : public HttpHandler {
  public:
   HttpResponse Handle(const HttpRequest& request) override {
@@ -196,6 +210,10 @@ class TestHandler : public HttpHandler {
     if (request.target == "/sleep50") {
       std::this_thread::sleep_for(50ms);
       r.body = request.target;
+      return r;
+    }
+    if (request.target == "/big") {
+      r.body = BigBody();
       return r;
     }
     if (request.target == "/throw") throw std::runtime_error("handler bug");
@@ -448,6 +466,64 @@ TEST_F(HttpServerTest, SlowBodyIsCutOff) {
   ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc"));
   EXPECT_TRUE(c.ClosedWithin(3s));
   EXPECT_TRUE(handler_.seen().empty());
+}
+
+TEST_F(HttpServerTest, ResponseLargerThanTheSocketBuffersReachesASlowReaderWhole) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Get("/big")));
+  // The server's first write fills the socket and must hand the rest to an
+  // asynchronous write that continues exactly where the first one stopped.
+  std::this_thread::sleep_for(300ms);
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  ASSERT_EQ(r->body.size(), BigBody().size());
+  EXPECT_TRUE(r->body == BigBody());
+  ASSERT_TRUE(c.Send(Get("/after")));  // the connection is still in step
+  auto next = c.Read();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->body, "/after");
+}
+
+TEST_F(HttpServerTest, ClientThatStopsReadingIsCutOffAfterTheWriteTimeout) {
+  config_.write_timeout = 400ms;
+  StartServer();
+  {
+    Client c(server_->port());
+    ASSERT_TRUE(c.Send(Get("/big")));
+    std::this_thread::sleep_for(1500ms);
+    // A write that blocked (or never timed out) would still deliver everything now.
+    std::size_t received = 0;
+    char tmp[65536];
+    for (;;) {
+      const ssize_t n = ::recv(c.fd(), tmp, sizeof tmp, 0);
+      if (n <= 0) break;
+      received += static_cast<std::size_t>(n);
+    }
+    EXPECT_LT(received, BigBody().size());
+  }
+  Client other(server_->port());  // and the I/O threads are free
+  ASSERT_TRUE(other.Send(Get("/still-here")));
+  auto r = other.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "/still-here");
+}
+
+TEST_F(HttpServerTest, RequestArrivingInPiecesIsAssembled) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHo"));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(c.Send("st: t\r\nContent-Length: 6\r\n\r\nab"));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(c.Send("cdef" + Get("/then")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "abcdef");
+  auto next = c.Read();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->body, "/then");
 }
 
 TEST_F(HttpServerTest, MalformedRequestGets400AndClose) {

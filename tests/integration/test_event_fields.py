@@ -7,15 +7,17 @@ import datetime
 import json
 import os
 import re
+import sqlite3
 import time
 import uuid
+import zlib
 
 import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
 
-from conftest import REGION, Server
+from conftest import REGION, Server, run_aws
 
 AGENT_MARK = "kw-event-fields/1.0"
 
@@ -118,6 +120,77 @@ def test_query_protocol_write_is_redacted(srv):
     assert r["readOnly"] is False
     assert r["requestParameters"] == {"userName": "fields-keyed"}
     assert secret not in json.dumps(r)
-    # Query-protocol (XML) responses are not kept (CloudTrail would keep the key's ID and
-    # status here); never the secret either way.
-    assert r["responseElements"] is None
+    # The response as CloudTrail keeps it: the key's ID and status, never the secret.
+    key = r["responseElements"]["accessKey"]
+    assert key["accessKeyId"] == out["AccessKey"]["AccessKeyId"]
+    assert key["status"] == "Active" and key["userName"] == "fields-keyed"
+    assert key["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4} \d{1,2}:\d\d:\d\d [AP]M",
+                        key["createDate"]), key["createDate"]
+
+
+def stored_records(data_dir):
+    """Every record line in keyward.db, decompressed (docs/events.md, Storage)."""
+    db = sqlite3.connect(os.path.join(data_dir, "keyward.db"))
+    try:
+        rows = db.execute("SELECT value FROM kv WHERE tbl = 'events'").fetchall()
+    finally:
+        db.close()
+    return [zlib.decompress(bytes(v).split(b"\n", 1)[1]).decode() for v, in rows]
+
+
+def records_named(server, name):
+    ct = server.client("cloudtrail")
+    events = ct.lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}])["Events"]
+    return [json.loads(e["CloudTrailEvent"]) for e in events]
+
+
+def test_query_writes_by_the_cli_keep_ids_and_never_secrets(srv):
+    """A real `aws iam create-access-key` and `aws sts assume-role`: their records carry
+    the key ID and status, the credentials' key ID and expiration and the assumed-role
+    user, and no stored event holds the secret key or the session token."""
+    run_aws(srv, "iam", "create-user", "--user-name", "fields-cli")
+    key = json.loads(run_aws(srv, "iam", "create-access-key", "--user-name",
+                             "fields-cli").stdout)["AccessKey"]
+    account = srv.client("sts").get_caller_identity()["Account"]
+    run_aws(srv, "iam", "create-role", "--role-name", "fields-cli-role",
+            "--assume-role-policy-document", json.dumps({
+                "Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Action": "sts:AssumeRole",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}]}))
+    assumed = json.loads(run_aws(srv, "sts", "assume-role", "--role-arn",
+                                 f"arn:aws:iam::{account}:role/fields-cli-role",
+                                 "--role-session-name", "fields-session").stdout)
+    creds = assumed["Credentials"]
+
+    created = [r for r in records_named(srv, "CreateAccessKey")
+               if (r["responseElements"] or {}).get("accessKey", {}).get("accessKeyId")
+               == key["AccessKeyId"]]
+    assert len(created) == 1, created
+    elements = created[0]["responseElements"]["accessKey"]
+    assert elements["status"] == "Active" and elements["userName"] == "fields-cli"
+    assert elements["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+
+    roles = [r for r in records_named(srv, "AssumeRole")
+             if r["requestParameters"].get("roleSessionName") == "fields-session"]
+    assert len(roles) == 1, roles
+    r = roles[0]
+    assert r["eventSource"] == "sts.amazonaws.com" and r["readOnly"] is False
+    elements = r["responseElements"]
+    assert elements["credentials"]["accessKeyId"] == creds["AccessKeyId"]
+    assert elements["credentials"]["expiration"]
+    assert elements["credentials"]["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert elements["credentials"]["sessionToken"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert elements["assumedRoleUser"]["arn"] == assumed["AssumedRoleUser"]["Arn"]
+    assert elements["assumedRoleUser"]["assumedRoleId"] == \
+        assumed["AssumedRoleUser"]["AssumedRoleId"]
+    create_role = [r for r in records_named(srv, "CreateRole")
+                   if r["responseElements"]["role"]["roleName"] == "fields-cli-role"]
+    assert len(create_role) == 1 and create_role[0]["responseElements"]["role"]["roleId"]
+
+    # Every stored record (the lookups above waited for the writer), not only these.
+    stored = stored_records(srv.data_dir)
+    assert any(key["AccessKeyId"] in line for line in stored)
+    for secret in (key["SecretAccessKey"], creds["SecretAccessKey"], creds["SessionToken"]):
+        assert not [line for line in stored if secret in line]

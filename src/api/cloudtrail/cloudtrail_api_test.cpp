@@ -141,6 +141,37 @@ TEST(EventFromRequestTest, AnAssumedRoleNamesItsIssuerAndInstance) {
   EXPECT_FALSE(record["readOnly"].get<bool>());
 }
 
+TEST(EventFromRequestTest, AQueryWriteKeepsItsResponseRedactedInCloudTrailCase) {
+  ObservedRequest r;
+  r.service = "iam";
+  r.operation = "CreateAccessKey";
+  r.query_params = *QueryParams::Parse("Action=CreateAccessKey&UserName=bob");
+  r.query_output = json{{"AccessKey",
+                         {{"UserName", "bob"},
+                          {"AccessKeyId", "AKIAEXAMPLE"},
+                          {"Status", "Active"},
+                          {"SecretAccessKey", "leak-secret"}}}};
+  const json record = events::ToRecord(EventFromRequest(r, "us-east-1"));
+  EXPECT_EQ(record["requestParameters"], (json{{"userName", "bob"}}));
+  EXPECT_EQ(record["responseElements"]["accessKey"]["accessKeyId"], "AKIAEXAMPLE");
+  EXPECT_EQ(record["responseElements"]["accessKey"]["status"], "Active");
+  EXPECT_EQ(record["responseElements"]["accessKey"]["secretAccessKey"], events::kRedacted);
+  EXPECT_EQ(record.dump().find("leak"), std::string::npos);
+
+  // A failed write, and a read that still carried a structure: no response.
+  ObservedRequest failed = r;
+  failed.error_code = "LimitExceeded";
+  EXPECT_TRUE(
+      events::ToRecord(EventFromRequest(failed, "us-east-1"))["responseElements"].is_null());
+  ObservedRequest read = r;
+  read.operation = "GetAccessKeyLastUsed";
+  EXPECT_TRUE(events::ToRecord(EventFromRequest(read, "us-east-1"))["responseElements"].is_null());
+  // An empty result (DeleteUser writes none).
+  ObservedRequest empty = r;
+  empty.query_output = json(nullptr);
+  EXPECT_TRUE(events::ToRecord(EventFromRequest(empty, "us-east-1"))["responseElements"].is_null());
+}
+
 TEST(EventFromRequestTest, AReusedEventIsFilledExactlyAsAFreshOne) {
   iam::Principal role;
   role.type = iam::PrincipalType::kAssumedRole;
@@ -167,12 +198,15 @@ TEST(EventFromRequestTest, AReusedEventIsFilledExactlyAsAFreshOne) {
   query.service = "iam";
   query.operation = "GetUser";
   query.query_params.emplace();
+  ObservedRequest query_write = query;  // with a response
+  query_write.operation = "CreateUser";
+  query_write.query_output = json{{"User", {{"UserName", "u"}, {"UserId", "AIDA1"}}}};
   ObservedRequest refused;  // nothing but a presented key and an error
   refused.access_key_id = "AKIAFORGED";
   refused.error_code = "SignatureDoesNotMatch";
   refused.error_message = "no";
   events::Event reused;
-  for (const ObservedRequest* r : {&full, &query, &refused, &full}) {
+  for (const ObservedRequest* r : {&full, &query_write, &query, &refused, &full}) {
     FillEventFromRequest(*r, "us-east-1", reused);
     const events::Event fresh = EventFromRequest(*r, "us-east-1");
     EXPECT_EQ(events::RecordJson(reused), events::RecordJson(fresh)) << r->operation;

@@ -86,6 +86,12 @@ void FillEventFromRequest(const ObservedRequest& r, std::string_view default_reg
   if (r.error_code.empty() && r.json_output && !e.read_only && !r.json_output->is_null()) {
     events::AppendRedactedJsonInput(e.response_elements_text, *r.json_output);
   }
+  // Query writes (CreateAccessKey, AssumeRole): the result as the handler wrote it, in
+  // CloudTrail's lowerCamelCase; an empty result (DeleteUser) stays null, as CloudTrail
+  // writes it.
+  if (r.error_code.empty() && r.query_output && !e.read_only && !r.query_output->is_null()) {
+    events::AppendRedactedQueryOutput(e.response_elements_text, *r.query_output);
+  }
   e.error_code.assign(r.error_code);
   e.error_message.assign(r.error_message);
   // The audit's DeactivatedKeyTried: the signature was valid, the key is Inactive.

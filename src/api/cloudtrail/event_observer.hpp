@@ -21,7 +21,8 @@ events::Event EventFromRequest(const ObservedRequest& request, std::string_view 
 // The same into `event`, every member overwritten (an Event reused by
 // EventRecorder::RecordReusing holds a previous event): strings are assigned into the
 // capacity they have. JSON requests get requestParameters and responseElements as text
-// (events::AppendRedactedJsonInput), query requests as JSON.
+// (events::AppendRedactedJsonInput), query requests requestParameters as JSON and
+// responseElements of writes as text (events::AppendRedactedQueryOutput).
 void FillEventFromRequest(const ObservedRequest& request, std::string_view default_region,
                           events::Event& event);
 

@@ -417,8 +417,12 @@ HttpResponse Dispatcher::HandleQuery(const HttpRequest& request, const QueryServ
     if (!allowed) return fail(allowed.error());
   }
   XmlWriter result;
+  // The response's structure for the event log, built as the handler writes (no parse
+  // of the XML), and only for writes: reads' responses are never logged.
+  if (observed != nullptr && !op->read_only) result.RecordStructure();
   const QueryCall call{params, principal, request_id, request.remote_address, now};
   if (Status s = op->handler(call, result); !s) return fail(s.error());
+  if (observed != nullptr && !op->read_only) observed->query_output = result.TakeStructure();
 
   HttpResponse r;
   r.status = 200;

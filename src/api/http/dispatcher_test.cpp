@@ -129,6 +129,36 @@ class DispatcherTest : public ::testing::Test {
     dispatcher_.AddJsonService(JsonService{"echo", "Echo", "echo", {echo}});
   }
 
+  // A query-protocol call of the test service "qecho" (no authorization).
+  HttpRequest SignedQuery(const sigv4::Credentials& creds, std::string_view action) {
+    HttpRequest r;
+    r.method = "POST";
+    r.target = "/";
+    r.body = "Action=" + std::string(action) + "&Version=2010-05-08&Name=n1";
+    r.headers = {{"Host", "keyward.test"},
+                 {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+    const sigv4::RequestView view{r.method, r.target, r.headers, r.body};
+    for (auto& h : sigv4::Sign(view, creds, {"us-east-1", "qecho", clock_.Now()})) {
+      r.headers.push_back(std::move(h));
+    }
+    return r;
+  }
+  // CreateThing (a write) and GetThing (a read) write the same result.
+  void AddQueryEchoService() {
+    auto write_thing = [](const QueryCall& call, XmlWriter& x) -> Status {
+      x.Open("Thing")
+          .Element("Name", call.params.Get("Name").value_or(""))
+          .Element("SecretAccessKey", "thing-secret")
+          .Close("Thing");
+      return OkStatus();
+    };
+    auto star = [](const QueryParams&, const iam::Principal&) { return std::string("*"); };
+    QueryService svc{"qecho", "qecho", "https://qecho.test/doc/", "2010-05-08", {}};
+    svc.operations.push_back(MakeOperation("CreateThing", false, star, write_thing, false));
+    svc.operations.push_back(MakeOperation("GetThing", true, star, write_thing, false));
+    dispatcher_.AddQueryService(std::move(svc));
+  }
+
   FakeClock clock_{*ParseIso8601("2026-03-01T12:00:00Z")};
   CountingRandom random_;
   OneKeyResolver credentials_;
@@ -182,6 +212,26 @@ TEST_F(DispatcherTest, ObserversSeeTheCallerTheRequestAndTheResponse) {
   EXPECT_TRUE(seen.error_code.empty());
   EXPECT_FALSE(seen.request_id.empty());
   EXPECT_NE(response.body.find("v1"), std::string::npos);  // the response still has it
+}
+
+TEST_F(DispatcherTest, ObserversSeeTheStructureOfAQueryWriteButNotOfAQueryRead) {
+  AddQueryEchoService();
+  RecordingObserver observer;
+  dispatcher_.AddObserver(&observer);
+  const sigv4::Credentials creds{kKeyId, SecretBytes(kSecret), kToken};
+  const HttpResponse write = dispatcher_.Handle(SignedQuery(creds, "CreateThing"));
+  ASSERT_EQ(write.status, 200) << write.body;
+  EXPECT_NE(write.body.find("<CreateThingResult><Thing><Name>n1</Name>"), std::string::npos)
+      << write.body;
+  const HttpResponse read = dispatcher_.Handle(SignedQuery(creds, "GetThing"));
+  ASSERT_EQ(read.status, 200) << read.body;
+  ASSERT_EQ(observer.seen.size(), 2u);
+  EXPECT_EQ(observer.seen[0].operation, "CreateThing");
+  EXPECT_EQ(observer.seen[0].query_output,
+            (nlohmann::json{{"Thing", {{"Name", "n1"}, {"SecretAccessKey", "thing-secret"}}}}));
+  EXPECT_FALSE(observer.seen[0].json_output.has_value());
+  EXPECT_EQ(observer.seen[1].operation, "GetThing");
+  EXPECT_FALSE(observer.seen[1].query_output.has_value());  // reads: nothing built
 }
 
 TEST_F(DispatcherTest, ObserversSeeRefusedRequestsWithTheKeyThatWasPresented) {

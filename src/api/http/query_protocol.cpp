@@ -1,7 +1,11 @@
 #include "api/http/query_protocol.hpp"
 
+#include <array>
 #include <charconv>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 
 #include "common/time_format.hpp"
 #include "sigv4/sigv4.hpp"
@@ -191,30 +195,84 @@ std::string XmlEscape(std::string_view text) {
 
 XmlWriter& XmlWriter::Open(std::string_view tag) {
   out_.append("<").append(tag).append(">");
+  if (recording_) open_.push_back(&Slot(tag));
   return *this;
 }
 
 XmlWriter& XmlWriter::Close(std::string_view tag) {
   out_.append("</").append(tag).append(">");
+  if (recording_ && open_.size() > 1) {
+    if (open_.back()->is_null()) *open_.back() = nlohmann::json::array();
+    open_.pop_back();
+  }
   return *this;
 }
 
 XmlWriter& XmlWriter::Element(std::string_view tag, std::string_view text) {
-  Open(tag);
+  out_.append("<").append(tag).append(">");
   out_ += XmlEscape(text);
-  return Close(tag);
+  out_.append("</").append(tag).append(">");
+  if (recording_) Leaf(tag, nlohmann::json(text));
+  return *this;
 }
 
 XmlWriter& XmlWriter::Element(std::string_view tag, long long number) {
-  return Element(tag, std::to_string(number));
+  const std::string text = std::to_string(number);
+  out_.append("<").append(tag).append(">").append(text).append("</").append(tag).append(">");
+  if (recording_) Leaf(tag, nlohmann::json(number));
+  return *this;
 }
 
 XmlWriter& XmlWriter::BoolElement(std::string_view tag, bool value) {
-  return Element(tag, value ? "true" : "false");
+  out_.append("<").append(tag).append(">").append(value ? "true" : "false");
+  out_.append("</").append(tag).append(">");
+  if (recording_) Leaf(tag, nlohmann::json(value));
+  return *this;
 }
 
 XmlWriter& XmlWriter::TimeElement(std::string_view tag, TimePoint t) {
-  return Element(tag, FormatIso8601(t));
+  const std::string text = FormatIso8601(t);
+  out_.append("<").append(tag).append(">").append(text).append("</").append(tag).append(">");
+  if (recording_) Leaf(tag, nlohmann::json(FormatCloudTrailResponseDate(t)));
+  return *this;
+}
+
+void XmlWriter::RecordStructure() {
+  recording_ = true;
+  structure_ = nullptr;
+  open_.assign(1, &structure_);
+}
+
+nlohmann::json XmlWriter::TakeStructure() {
+  recording_ = false;
+  open_.clear();
+  return std::move(structure_);
+}
+
+nlohmann::json& XmlWriter::Slot(std::string_view tag) {
+  nlohmann::json& parent = *open_.back();
+  if (tag == "member") {
+    if (!parent.is_array()) parent = nlohmann::json::array();
+    parent.push_back(nullptr);
+    return parent.back();
+  }
+  if (!parent.is_object()) parent = nlohmann::json::object();
+  return parent[std::string(tag)];
+}
+
+void XmlWriter::Leaf(std::string_view tag, nlohmann::json value) { Slot(tag) = std::move(value); }
+
+std::string FormatCloudTrailResponseDate(TimePoint t) {
+  static constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  const int hour12 = tm.tm_hour % 12 == 0 ? 12 : tm.tm_hour % 12;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%s %d, %d %d:%02d:%02d %s", kMonths[tm.tm_mon], tm.tm_mday,
+                tm.tm_year + 1900, hour12, tm.tm_min, tm.tm_sec, tm.tm_hour < 12 ? "AM" : "PM");
+  return buf;
 }
 
 void WritePaging(XmlWriter& x, bool is_truncated, std::string_view marker) {

@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,9 +54,14 @@ class QueryParams {
   std::map<std::string, std::string, std::less<>> params_;
 };
 
-// Builds XML with escaping. Elements must be closed in order.
+// Builds XML with escaping. Elements must be closed in order. Thread-compatible.
 class XmlWriter {
  public:
+  XmlWriter() = default;
+  // Not copyable: open_ points into structure_.
+  XmlWriter(const XmlWriter&) = delete;
+  XmlWriter& operator=(const XmlWriter&) = delete;
+
   XmlWriter& Open(std::string_view tag);
   XmlWriter& Close(std::string_view tag);
   // <tag>escaped text</tag>
@@ -66,9 +72,34 @@ class XmlWriter {
   XmlWriter& TimeElement(std::string_view tag, TimePoint t);
   const std::string& str() const { return out_; }
 
+  // From now on, also builds what is written as JSON for the event log's
+  // responseElements, so that no one parses the XML back: elements become members named
+  // as in the XML ("AccessKey"), "member" children array elements, numbers and booleans
+  // typed, times in CloudTrail's IAM/STS notation ("Oct 20, 2021 3:52:34 PM", UTC), an
+  // element opened and closed empty an empty array (IAM writes only lists that way).
+  // Call before the first write. Off by default: writers nobody observes pay one branch.
+  void RecordStructure();
+  // The JSON built so far (null if not recording or nothing was written); the writer
+  // stops recording. May hold secrets (CreateAccessKey's SecretAccessKey): redact.
+  nlohmann::json TakeStructure();
+
  private:
+  // The JSON slot the next element goes into: a member of the innermost open object, or
+  // a new element of it when `tag` is "member" (it then becomes an array).
+  nlohmann::json& Slot(std::string_view tag);
+  void Leaf(std::string_view tag, nlohmann::json value);
+
   std::string out_;
+  bool recording_ = false;
+  nlohmann::json structure_;
+  // The open elements' JSON nodes, innermost last (&structure_ first). A pointer into
+  // an array stays valid: an array grows only after its last element was closed.
+  std::vector<nlohmann::json*> open_;
 };
+
+// CloudTrail's notation for dates in IAM and STS responseElements (Java's default
+// DateFormat, UTC): "Oct 20, 2021 3:52:34 PM".
+std::string FormatCloudTrailResponseDate(TimePoint t);
 
 std::string XmlEscape(std::string_view text);
 

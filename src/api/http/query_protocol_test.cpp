@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
+#include "common/time_format.hpp"
+
 namespace kw::api {
 namespace {
 
@@ -84,6 +89,57 @@ TEST(XmlWriter, EscapesText) {
   XmlWriter x;
   x.Open("A").Element("B", "<&>\"'").Element("N", 42).BoolElement("T", true).Close("A");
   EXPECT_EQ(x.str(), "<A><B>&lt;&amp;&gt;&quot;&apos;</B><N>42</N><T>true</T></A>");
+}
+
+// What CreateUser and AssumeRole write, recorded: the XML is what it is without
+// recording, and the structure has objects, "member" lists as arrays, typed scalars.
+void WriteSample(XmlWriter& x, TimePoint t) {
+  x.Open("User").Element("UserName", "bob").Element("Count", 3).BoolElement("On", false);
+  x.TimeElement("CreateDate", t);
+  WriteTags(x, std::map<std::string, std::string>{{"a", "1"}, {"b", "<2>"}});
+  x.Open("Empty").Close("Empty");
+  x.Close("User");
+  x.Open("Names").Element("member", "n1").Element("member", "n2").Close("Names");
+  x.Open("Credentials").Element("SecretAccessKey", "s3cr3t").Close("Credentials");
+}
+
+TEST(XmlWriter, RecordsTheStructureOfWhatItWrites) {
+  const TimePoint t = *ParseIso8601("2021-10-20T15:52:34Z");
+  XmlWriter plain;
+  WriteSample(plain, t);
+  XmlWriter recorded;
+  recorded.RecordStructure();
+  WriteSample(recorded, t);
+  EXPECT_EQ(recorded.str(), plain.str());
+  EXPECT_NE(plain.str().find("<CreateDate>2021-10-20T15:52:34Z</CreateDate>"), std::string::npos);
+  EXPECT_TRUE(plain.TakeStructure().is_null());  // nothing recorded unless asked
+
+  const nlohmann::json expected = nlohmann::json::parse(R"({
+    "User": {"UserName": "bob", "Count": 3, "On": false, "CreateDate": "Oct 20, 2021 3:52:34 PM",
+             "Tags": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "<2>"}], "Empty": []},
+    "Names": ["n1", "n2"],
+    "Credentials": {"SecretAccessKey": "s3cr3t"}})");
+  EXPECT_EQ(recorded.TakeStructure(), expected);
+  // Taking ends the recording.
+  recorded.Element("Later", "x");
+  EXPECT_TRUE(recorded.TakeStructure().is_null());
+}
+
+TEST(XmlWriter, RecordsAnEmptyResultAsNull) {
+  XmlWriter x;
+  x.RecordStructure();
+  EXPECT_TRUE(x.TakeStructure().is_null());
+}
+
+TEST(CloudTrailResponseDate, IsJavasDefaultFormatInUtc) {
+  EXPECT_EQ(FormatCloudTrailResponseDate(*ParseIso8601("2021-10-20T15:52:34Z")),
+            "Oct 20, 2021 3:52:34 PM");
+  EXPECT_EQ(FormatCloudTrailResponseDate(*ParseIso8601("2022-01-06T00:05:09Z")),
+            "Jan 6, 2022 12:05:09 AM");
+  EXPECT_EQ(FormatCloudTrailResponseDate(*ParseIso8601("2026-12-31T12:00:00Z")),
+            "Dec 31, 2026 12:00:00 PM");
+  EXPECT_EQ(FormatCloudTrailResponseDate(*ParseIso8601("2026-05-01T11:59:59Z")),
+            "May 1, 2026 11:59:59 AM");
 }
 
 }  // namespace

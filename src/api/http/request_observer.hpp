@@ -36,6 +36,10 @@ struct ObservedRequest {
   std::optional<QueryParams> query_params;
   // JSON services on success: the response document (may hold secrets).
   std::optional<nlohmann::json> json_output;
+  // Query services on success, for operations that are not read-only: the inside of
+  // <{Op}Result> as XmlWriter::TakeStructure builds it while the handler writes the XML
+  // (element names as in the XML; may hold secrets: observers redact).
+  std::optional<nlohmann::json> query_output;
   int http_status = 0;
   std::string error_code;  // the AWS error code; empty on success
   std::string error_message;
