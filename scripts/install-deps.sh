@@ -12,7 +12,7 @@ packages=(
   python3 python3-pytest python3-boto3 python3-cryptography awscli wrk jq
   iproute2 util-linux mount
   libldap2-dev slapd ldap-utils
-  libjemalloc-dev
+  libjemalloc-dev libzstd-dev python3-zstandard
 )
 
 missing=()

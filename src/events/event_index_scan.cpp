@@ -133,9 +133,7 @@ Status EventLog::WalkIndex(std::optional<TimePoint> start, std::optional<TimePoi
   auto from_records = [&](std::int64_t lo, std::int64_t hi) -> Status {
     bool done = false;
     return format::ScanBlocks(store_, hi, [&](const store::Item& item) {
-      EventBlock header;
-      if (format::ParseBlockHeader(item.value, header) == 0) return true;
-      switch (RangeOf(header.min_time, header.max_time, start, end)) {
+      switch (format::RangeOfBlock(item.value, start, end)) {
         case BlockRange::kStop:
           return false;
         case BlockRange::kSkip:

@@ -12,13 +12,14 @@
 // Table "events": one row per block of consecutive records (one Append, at most
 // kBlockRecords), keyed by EventKey(first sequence of the block) so that an ascending
 // scan reads newest first, as LookupEvents answers. The value is the header line
-//   "kwev1 FIRST TMIN TMAX\n"
+//   "kwev2 FIRST TMIN TMAX\n"
 // (decimal; TMIN/TMAX bound the block's event times in Unix seconds, so that time-range
-// lookups skip blocks without inflating them) followed by the zlib stream of the block's
-// record lines, oldest first, joined by "\n". Writing a block instead of a row per record
-// cuts what SQLite writes (WAL and checkpoint) several times over (ADR 0012). The header
-// is only an index: the chain covers the records, and verify locates a change, removal
-// or reordering by the records' own sequence numbers.
+// lookups skip blocks without inflating them) followed by a zstd frame (with a content
+// checksum) of the block's record lines, oldest first, joined by "\n". Blocks written
+// before ADR 0015 begin "kwev1 " and hold a zlib stream; they are read as before. Writing a block
+// instead of a row per record cuts what SQLite writes (WAL and checkpoint) several times over (ADR
+// 0012). The header is only an index: the chain covers the records, and verify locates a change,
+// removal or reordering by the records' own sequence numbers.
 //
 // Table "event_index" (ADR 0013): one row per block, same key, written in the same
 // transaction: the fields the audit reads of each record (EncodeEventIndex), so that an
@@ -79,7 +80,7 @@ struct EventBlock {
   std::vector<std::string> rows;
 };
 std::string EncodeEventBlock(const EventBlock& block);
-// nullopt if the header or the zlib stream is unreadable.
+// nullopt if the header or the compressed records are unreadable.
 std::optional<EventBlock> DecodeEventBlock(std::string_view value);
 
 // One record as the index holds it: the fields the audit reads. The views point into the

@@ -20,8 +20,12 @@ std::int64_t KeySequence(std::string_view key);
 // Whole seconds since the epoch, rounded down (the block header's and index's unit).
 std::int64_t UnixSeconds(TimePoint t);
 
-// Parses a block's header "kwev1 FIRST TMIN TMAX\n" into `block` (not its rows);
-// returns the offset of the zlib stream, 0 if the header is invalid.
+// The header of a block whose records are a zstd frame (ADR 0015); "kwev1 " blocks,
+// written before, hold a zlib stream.
+inline constexpr std::string_view kZstdBlockMagic = "kwev2 ";
+
+// Parses a block's header "kwev2 FIRST TMIN TMAX\n" (or "kwev1 ...") into `block` (not its rows);
+// returns the offset of the compressed records, 0 if the header is invalid.
 std::size_t ParseBlockHeader(std::string_view value, EventBlock& block);
 
 enum class BlockRange { kRead, kSkip, kStop };
@@ -31,6 +35,10 @@ enum class BlockRange { kRead, kSkip, kStop };
 // allowing kMaxOutOfOrder).
 BlockRange RangeOf(std::int64_t min_time, std::int64_t max_time, std::optional<TimePoint> start,
                    std::optional<TimePoint> end);
+// RangeOf of a stored block by its header; an unreadable header is skipped (verify
+// reports it).
+BlockRange RangeOfBlock(std::string_view value, std::optional<TimePoint> start,
+                        std::optional<TimePoint> end);
 
 // The stored blocks (table "events") holding sequences <= `from`, newest first, a page
 // at a time, until `fn` returns false. Only the header is read here: `fn` inflates

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "common/time_format.hpp"
 #include "crypto/signature.hpp"
@@ -55,14 +56,23 @@ std::vector<RawRecord> Records(const std::vector<Event>& events, IndexSource sou
   return out;
 }
 
-std::string ReferenceBlock(const EventBlock& block) {
+std::string Header(const EventBlock& block, std::string_view magic) {
+  return std::string(magic) + std::to_string(block.first_sequence) + " " +
+         std::to_string(block.min_time) + " " + std::to_string(block.max_time) + "\n";
+}
+
+std::string JoinedRows(const EventBlock& block) {
   std::string text;
   for (std::size_t i = 0; i < block.rows.size(); ++i) {
     if (i > 0) text.push_back('\n');
     text += block.rows[i];
   }
-  std::string out = "kwev1 " + std::to_string(block.first_sequence) + " " +
-                    std::to_string(block.min_time) + " " + std::to_string(block.max_time) + "\n";
+  return text;
+}
+
+// A block as written before ADR 0015: "kwev1 " and compress2 of the joined lines.
+std::string ZlibBlock(const EventBlock& block) {
+  const std::string text = JoinedRows(block);
   uLongf size = compressBound(static_cast<uLong>(text.size()));
   std::string z(size, '\0');
   EXPECT_EQ(
@@ -70,25 +80,74 @@ std::string ReferenceBlock(const EventBlock& block) {
                 reinterpret_cast<const Bytef*>(text.data()), static_cast<uLong>(text.size()), 1),
       Z_OK);
   z.resize(size);
-  return out + z;
+  return Header(block, "kwev1 ") + z;
 }
 
-TEST(EventBlockEncodingTest, IsCompress2OfTheJoinedLinesAtLevel1) {
+EventBlock FullBlock() {
   EventBlock block;
   block.first_sequence = 12345;
   block.min_time = 1767225600;
   block.max_time = 1767225999;
-  EXPECT_EQ(EncodeEventBlock(block), ReferenceBlock(block));  // no rows
   for (int i = 0; i < static_cast<int>(kBlockRecords); ++i) {
     block.rows.push_back(R"({"event":)" + RecordJson(MakeEvent(i, true)) + R"(,"seq":)" +
                          std::to_string(i) + "}");
-    if (i == 0 || i == 1 || i + 1 == static_cast<int>(kBlockRecords)) {
-      EXPECT_EQ(EncodeEventBlock(block), ReferenceBlock(block)) << i + 1 << " rows";
-    }
   }
-  auto back = DecodeEventBlock(EncodeEventBlock(block));
-  ASSERT_TRUE(back.has_value());
-  EXPECT_EQ(back->rows, block.rows);
+  return block;
+}
+
+TEST(EventBlockEncodingTest, IsTheHeaderAndOneChecksummedZstdFrameOfTheJoinedLines) {
+  const EventBlock full = FullBlock();
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{2}, kBlockRecords}) {
+    EventBlock block = full;
+    block.rows.resize(n);
+    const std::string encoded = EncodeEventBlock(block);
+    const std::string header = Header(block, "kwev2 ");
+    ASSERT_EQ(encoded.substr(0, header.size()), header) << n << " rows";
+    const std::string_view frame = std::string_view(encoded).substr(header.size());
+    EXPECT_EQ(ZSTD_findFrameCompressedSize(frame.data(), frame.size()), frame.size());
+    // The frame header descriptor (after the 4-byte magic): bit 2, content checksum.
+    ASSERT_GT(frame.size(), 4u);
+    EXPECT_NE(static_cast<unsigned char>(frame[4]) & 0x04, 0);
+    const std::string text = JoinedRows(block);
+    std::string back(text.size() + 64, '\0');
+    const std::size_t size = ZSTD_decompress(back.data(), back.size(), frame.data(), frame.size());
+    ASSERT_FALSE(ZSTD_isError(size)) << ZSTD_getErrorName(size);
+    back.resize(size);
+    EXPECT_EQ(back, text) << n << " rows";
+    auto decoded = DecodeEventBlock(encoded);
+    ASSERT_TRUE(decoded.has_value());
+    EXPECT_EQ(decoded->first_sequence, block.first_sequence);
+    EXPECT_EQ(decoded->rows, n == 0 ? std::vector<std::string>{""} : block.rows);
+  }
+  // Smaller than the zlib block it replaces.
+  EXPECT_LT(EncodeEventBlock(full).size(), ZlibBlock(full).size());
+}
+
+TEST(EventBlockEncodingTest, ReadsZlibBlocksWrittenBeforeZstd) {
+  const EventBlock block = FullBlock();
+  auto decoded = DecodeEventBlock(ZlibBlock(block));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->first_sequence, block.first_sequence);
+  EXPECT_EQ(decoded->min_time, block.min_time);
+  EXPECT_EQ(decoded->max_time, block.max_time);
+  EXPECT_EQ(decoded->rows, block.rows);
+}
+
+TEST(EventBlockEncodingTest, DamagedTruncatedOrMislabelledBlocksAreUnreadable) {
+  const EventBlock block = FullBlock();
+  const std::string good = EncodeEventBlock(block);
+  const std::size_t header = Header(block, "kwev2 ").size();
+  std::string flipped = good;
+  flipped[header + (good.size() - header) / 2] ^= 0x01;  // caught by the frame's checksum
+  EXPECT_FALSE(DecodeEventBlock(flipped).has_value());
+  EXPECT_FALSE(DecodeEventBlock(good.substr(0, good.size() - 5)).has_value());
+  EXPECT_FALSE(DecodeEventBlock(good + "x").has_value());
+  std::string as_zlib = good;
+  as_zlib.replace(0, 6, "kwev1 ");
+  EXPECT_FALSE(DecodeEventBlock(as_zlib).has_value());
+  std::string zlib_as_zstd = ZlibBlock(block);
+  zlib_as_zstd.replace(0, 6, "kwev2 ");
+  EXPECT_FALSE(DecodeEventBlock(zlib_as_zstd).has_value());
 }
 
 TEST(IndexedOfTest, IsToIndexedOfSummaryOfWithoutCopies) {

@@ -170,6 +170,19 @@ bool IsSafeQueryOutputMember(std::string_view parent, std::string_view member, c
   return std::binary_search(kQueryScalars.begin(), kQueryScalars.end(), member);
 }
 
+// `array` as a JSON array whose elements `append_element` writes.
+template <class AppendElement>
+void AppendArray(std::string& out, const json& array, AppendElement&& append_element) {
+  out.push_back('[');
+  bool first = true;
+  for (const json& v : array) {
+    if (!first) out.push_back(',');
+    first = false;
+    append_element(v);
+  }
+  out.push_back(']');
+}
+
 // The key with its first letter lowered, as a JSON string: "AccessKeyId" -> "accessKeyId".
 void AppendLowerCamelKey(std::string& out, std::string_view key) {
   const std::size_t at = out.size();
@@ -198,14 +211,7 @@ void AppendRedactedQueryValue(std::string& out, std::string_view name, const jso
     out.push_back('}');
   } else if (value.is_array()) {
     // List elements inherit the list's name as their parent, as in RedactValue.
-    out.push_back('[');
-    bool first = true;
-    for (const json& v : value) {
-      if (!first) out.push_back(',');
-      first = false;
-      AppendRedactedQueryValue(out, name, v);
-    }
-    out.push_back(']');
+    AppendArray(out, value, [&](const json& v) { AppendRedactedQueryValue(out, name, v); });
   } else {
     AppendJsonValue(out, value);
   }
@@ -262,14 +268,7 @@ void AppendRedactedValue(std::string& out, std::string_view name, const json& va
   if (value.is_object()) {
     AppendRedactedObject(out, name, value);
   } else if (value.is_array()) {
-    out.push_back('[');
-    bool first = true;
-    for (const json& v : value) {
-      if (!first) out.push_back(',');
-      first = false;
-      AppendRedactedValue(out, name, v);
-    }
-    out.push_back(']');
+    AppendArray(out, value, [&](const json& v) { AppendRedactedValue(out, name, v); });
   } else {
     AppendJsonValue(out, value);
   }

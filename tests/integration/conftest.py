@@ -124,12 +124,13 @@ def unique():
     return f"t{os.getpid()}x{_counter[0]}"
 
 
-def run_aws(server, *args, key=None, secret=None, check=True):
-    """Runs the real aws CLI against the server; returns CompletedProcess."""
+def run_aws(server, *args, key=None, secret=None, check=True, base_env=None):
+    """Runs the real aws CLI against the server; returns CompletedProcess. `base_env`
+    (default: this process's environment) is what the CLI's environment starts from."""
     aws = shutil.which("aws")
     if aws is None:
         pytest.fail("the aws CLI is not installed")
-    env = dict(os.environ)
+    env = dict(os.environ if base_env is None else base_env)
     env.update({
         "AWS_ACCESS_KEY_ID": key or server.admin_key,
         "AWS_SECRET_ACCESS_KEY": secret or server.admin_secret,

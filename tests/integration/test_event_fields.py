@@ -10,13 +10,13 @@ import re
 import sqlite3
 import time
 import uuid
-import zlib
 
 import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
 
+import event_blocks
 from conftest import REGION, Server, run_aws
 
 AGENT_MARK = "kw-event-fields/1.0"
@@ -136,7 +136,7 @@ def stored_records(data_dir):
         rows = db.execute("SELECT value FROM kv WHERE tbl = 'events'").fetchall()
     finally:
         db.close()
-    return [zlib.decompress(bytes(v).split(b"\n", 1)[1]).decode() for v, in rows]
+    return ["\n".join(event_blocks.decode(v)[1]) for v, in rows]
 
 
 def records_named(server, name):

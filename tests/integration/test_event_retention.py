@@ -22,7 +22,7 @@ import time
 import pytest
 
 import conftest
-from conftest import BIN, REGION, Server
+from conftest import BIN, Server, run_aws
 
 CC = shutil.which("cc") or shutil.which("gcc")
 SHIFT_DAYS = 40  # the later servers' clock: events of the first run are 40 days old there
@@ -110,22 +110,7 @@ def wait_for_checkpoint(data_dir, at_least, timeout=10):
 
 def shifted_aws(server, shift_env, *args):
     """The aws CLI with the same shifted clock, so that its SigV4 time matches the server's."""
-    env = dict(shift_env)
-    env.update({
-        "AWS_ACCESS_KEY_ID": server.admin_key,
-        "AWS_SECRET_ACCESS_KEY": server.admin_secret,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_PAGER": "",
-        "AWS_MAX_ATTEMPTS": "1",
-    })
-    env.pop("AWS_SESSION_TOKEN", None)
-    env.pop("AWS_PROFILE", None)
-    p = subprocess.run([shutil.which("aws"), "--endpoint-url",
-                        server.endpoint, "--output", "json", *args],
-                       env=env, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
+    p = run_aws(server, *args, base_env=shift_env)
     return json.loads(p.stdout) if p.stdout.strip() else None
 
 

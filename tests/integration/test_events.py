@@ -11,11 +11,11 @@ import shutil
 import sqlite3
 import subprocess
 import urllib.request
-import zlib
 
 import botocore.exceptions
 import pytest
 
+import event_blocks
 from conftest import BIN, Server, run_aws
 
 SECRETS = []  # every secret value a test created: none may appear in a stored event
@@ -172,8 +172,7 @@ def test_secret_bearing_calls_and_agent_registration_are_recorded_redacted(ev):
 
 
 def stored_blocks(data_dir):
-    """The event blocks as (key, header, record lines): each row is the header line
-    "kwev1 FIRST TMIN TMAX" and the zlib stream of its records, one a line."""
+    """The event blocks as (key, header, record lines) (event_blocks.py)."""
     db = sqlite3.connect(os.path.join(data_dir, "keyward.db"))
     try:
         rows = db.execute("SELECT key, value FROM kv WHERE tbl = 'events' ORDER BY key").fetchall()
@@ -181,8 +180,8 @@ def stored_blocks(data_dir):
         db.close()
     blocks = []
     for key, value in rows:
-        header, data = bytes(value).split(b"\n", 1)
-        blocks.append((key, header, zlib.decompress(data).decode().split("\n")))
+        header, lines = event_blocks.decode(value)
+        blocks.append((key, header, lines))
     return blocks
 
 
@@ -191,7 +190,7 @@ def stored_events(data_dir):
 
 
 def write_block(db, key, header, lines):
-    value = header + b"\n" + zlib.compress("\n".join(lines).encode())
+    value = event_blocks.encode(header, lines)
     if lines:
         db.execute("UPDATE kv SET value = ? WHERE tbl = 'events' AND key = ?", (value, key))
     else:
