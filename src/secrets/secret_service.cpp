@@ -510,6 +510,7 @@ Result<SecretService::RecordPtr> SecretService::Mutate(
     current = std::move(fresh);
     if (same_lock) break;
     if (attempt == 3) return Unavailable("the secret changed during the request; retry");
+    lock.unlock();  // before taking the other: never hold two name locks
     lock = std::unique_lock(NameLock(current->name));
   }
   std::shared_ptr<Record> updated;
