@@ -132,15 +132,7 @@ Status EventLog::WalkIndex(std::optional<TimePoint> start, std::optional<TimePoi
   };
   auto from_records = [&](std::int64_t lo, std::int64_t hi) -> Status {
     bool done = false;
-    return format::ScanBlocks(store_, hi, [&](const store::Item& item) {
-      switch (format::RangeOfBlock(item.value, start, end)) {
-        case BlockRange::kStop:
-          return false;
-        case BlockRange::kSkip:
-          return true;
-        case BlockRange::kRead:
-          break;
-      }
+    return format::ScanBlocksInRange(store_, hi, start, end, [&](const store::Item& item) {
       auto stored = DecodeEventBlock(item.value);
       if (!stored) return true;
       // The summaries the views point into: a fresh vector handed over with the block

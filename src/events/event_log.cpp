@@ -177,15 +177,7 @@ std::optional<std::string> Inflate(std::string_view in) {
 // returns false. Unreadable blocks and records are skipped (verify reports them).
 Status ScanEvents(store::KvStore& store, std::int64_t from, std::optional<TimePoint> start,
                   std::optional<TimePoint> end, const std::function<bool(StoredEvent&)>& fn) {
-  return format::ScanBlocks(store, from, [&](const store::Item& item) {
-    switch (format::RangeOfBlock(item.value, start, end)) {
-      case BlockRange::kStop:
-        return false;
-      case BlockRange::kSkip:
-        return true;
-      case BlockRange::kRead:
-        break;
-    }
+  return format::ScanBlocksInRange(store, from, start, end, [&](const store::Item& item) {
     auto block = DecodeEventBlock(item.value);
     if (!block) return true;
     for (auto it = block->rows.rbegin(); it != block->rows.rend(); ++it) {
@@ -1244,13 +1236,6 @@ BlockRange RangeOf(std::int64_t min_time, std::int64_t max_time, std::optional<T
   return BlockRange::kRead;
 }
 
-BlockRange RangeOfBlock(std::string_view value, std::optional<TimePoint> start,
-                        std::optional<TimePoint> end) {
-  EventBlock header;
-  if (ParseBlockHeader(value, header) == 0) return BlockRange::kSkip;
-  return RangeOf(header.min_time, header.max_time, start, end);
-}
-
 Status ScanBlocks(store::KvStore& store, std::int64_t from,
                   const std::function<bool(const store::Item&)>& fn) {
   constexpr std::size_t kBlockPage = 16;
@@ -1267,6 +1252,24 @@ Status ScanBlocks(store::KvStore& store, std::int64_t from,
     cursor = KeySequence(items.back().key) - 1;
   }
   return OkStatus();
+}
+
+Status ScanBlocksInRange(store::KvStore& store, std::int64_t from, std::optional<TimePoint> start,
+                         std::optional<TimePoint> end,
+                         const std::function<bool(const store::Item&)>& fn) {
+  return ScanBlocks(store, from, [&](const store::Item& item) {
+    EventBlock header;
+    if (ParseBlockHeader(item.value, header) == 0) return true;
+    switch (RangeOf(header.min_time, header.max_time, start, end)) {
+      case BlockRange::kStop:
+        return false;
+      case BlockRange::kSkip:
+        return true;
+      case BlockRange::kRead:
+        break;
+    }
+    return fn(item);
+  });
 }
 
 std::optional<StoredEvent> ReadEvent(std::string_view line) {

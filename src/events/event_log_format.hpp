@@ -35,10 +35,6 @@ enum class BlockRange { kRead, kSkip, kStop };
 // allowing kMaxOutOfOrder).
 BlockRange RangeOf(std::int64_t min_time, std::int64_t max_time, std::optional<TimePoint> start,
                    std::optional<TimePoint> end);
-// RangeOf of a stored block by its header; an unreadable header is skipped (verify
-// reports it).
-BlockRange RangeOfBlock(std::string_view value, std::optional<TimePoint> start,
-                        std::optional<TimePoint> end);
 
 // The stored blocks (table "events") holding sequences <= `from`, newest first, a page
 // at a time, until `fn` returns false. Only the header is read here: `fn` inflates
@@ -46,6 +42,12 @@ BlockRange RangeOfBlock(std::string_view value, std::optional<TimePoint> start,
 // record readers (Scan, Lookup) and the index readers' fallback.
 Status ScanBlocks(store::KvStore& store, std::int64_t from,
                   const std::function<bool(const store::Item&)>& fn);
+// ScanBlocks over only the blocks whose header says they can hold events with
+// start <= time <= end (RangeOf): the walk stops at the first block wholly before
+// start, and blocks with an unreadable header are skipped (verify reports them).
+Status ScanBlocksInRange(store::KvStore& store, std::int64_t from, std::optional<TimePoint> start,
+                         std::optional<TimePoint> end,
+                         const std::function<bool(const store::Item&)>& fn);
 
 // The stored event of a record line ({"event":RECORD,...,"seq":N}); nullopt if the line
 // or its record is unreadable.

@@ -7,7 +7,6 @@ import datetime
 import json
 import os
 import re
-import sqlite3
 import time
 import uuid
 
@@ -131,12 +130,7 @@ def test_query_protocol_write_is_redacted(srv):
 
 def stored_records(data_dir):
     """Every record line in keyward.db, decompressed (docs/events.md, Storage)."""
-    db = sqlite3.connect(os.path.join(data_dir, "keyward.db"))
-    try:
-        rows = db.execute("SELECT value FROM kv WHERE tbl = 'events'").fetchall()
-    finally:
-        db.close()
-    return ["\n".join(event_blocks.decode(v)[1]) for v, in rows]
+    return ["\n".join(lines) for _, _, lines in event_blocks.stored(data_dir)]
 
 
 def records_named(server, name):

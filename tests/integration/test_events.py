@@ -173,16 +173,7 @@ def test_secret_bearing_calls_and_agent_registration_are_recorded_redacted(ev):
 
 def stored_blocks(data_dir):
     """The event blocks as (key, header, record lines) (event_blocks.py)."""
-    db = sqlite3.connect(os.path.join(data_dir, "keyward.db"))
-    try:
-        rows = db.execute("SELECT key, value FROM kv WHERE tbl = 'events' ORDER BY key").fetchall()
-    finally:
-        db.close()
-    blocks = []
-    for key, value in rows:
-        header, lines = event_blocks.decode(value)
-        blocks.append((key, header, lines))
-    return blocks
+    return event_blocks.stored(data_dir)
 
 
 def stored_events(data_dir):
