@@ -65,6 +65,10 @@ class Network:
         ip = f"{self.subnet}.{10 + index}"
         pid = os.getpid() % 1000
         host_if, ns_if = f"kw{self.tag}v{index}h{pid}", f"kw{self.tag}v{index}n{pid}"
+        # Names derive from the pid, so a run killed before destroy() (its interfaces
+        # outlive it) can hold a name this run gets: clear them first, as for the bridge.
+        _run("ip", "netns", "del", name, check=False)
+        _run("ip", "link", "del", host_if, check=False)
         _run("ip", "netns", "add", name)
         _run("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
         _run("ip", "link", "set", host_if, "master", self.bridge)
