@@ -188,18 +188,15 @@ std::string BlockText() {
   return text;
 }
 
-void BM_Deflate(benchmark::State& state) {
+// Deflates BlockText() once per iteration through `zs` (set up by the caller, which
+// ends it); `reset` restores its parameters before each run.
+template <class Reset>
+void RunDeflate(benchmark::State& state, z_stream& zs, Reset&& reset) {
   const std::string text = BlockText();
-  z_stream zs{};
-  if (deflateInit2(&zs, 1, Z_DEFLATED, static_cast<int>(state.range(0)),
-                   static_cast<int>(state.range(1)), static_cast<int>(state.range(2))) != Z_OK) {
-    state.SkipWithError("deflateInit2");
-    return;
-  }
   std::string out(deflateBound(&zs, text.size()), '\0');
   std::size_t compressed = 0;
   for (auto _ : state) {
-    deflateReset(&zs);
+    reset();
     zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
     zs.avail_in = static_cast<uInt>(text.size());
     zs.next_out = reinterpret_cast<Bytef*>(out.data());
@@ -207,12 +204,22 @@ void BM_Deflate(benchmark::State& state) {
     if (deflate(&zs, Z_FINISH) != Z_STREAM_END) state.SkipWithError("deflate");
     compressed = zs.total_out;
   }
-  deflateEnd(&zs);
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
   state.counters["ratio"] = static_cast<double>(text.size()) / static_cast<double>(compressed);
   state.counters["per_record"] =
       benchmark::Counter(static_cast<double>(state.iterations() * kBlockRecords),
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void BM_Deflate(benchmark::State& state) {
+  z_stream zs{};
+  if (deflateInit2(&zs, 1, Z_DEFLATED, static_cast<int>(state.range(0)),
+                   static_cast<int>(state.range(1)), static_cast<int>(state.range(2))) != Z_OK) {
+    state.SkipWithError("deflateInit2");
+    return;
+  }
+  RunDeflate(state, zs, [&] { deflateReset(&zs); });
+  deflateEnd(&zs);
 }
 BENCHMARK(BM_Deflate)
     ->Args({15, 8, Z_DEFAULT_STRATEGY})
@@ -227,31 +234,17 @@ BENCHMARK(BM_Deflate)
 // Level 1 with deflateTune(good, lazy, nice, chain): level 1 is {4, 4, 8, 4}. A shorter
 // chain gives up sooner on the records' random parts (IDs, hashes).
 void BM_DeflateTune(benchmark::State& state) {
-  const std::string text = BlockText();
   z_stream zs{};
   if (deflateInit(&zs, 1) != Z_OK) {
     state.SkipWithError("deflateInit");
     return;
   }
-  std::string out(deflateBound(&zs, text.size()), '\0');
-  std::size_t compressed = 0;
-  for (auto _ : state) {
+  RunDeflate(state, zs, [&] {
     deflateReset(&zs);  // resets the level's parameters: tune after it
     deflateTune(&zs, 4, static_cast<int>(state.range(0)), static_cast<int>(state.range(1)),
                 static_cast<int>(state.range(2)));
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-    zs.avail_in = static_cast<uInt>(text.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) state.SkipWithError("deflate");
-    compressed = zs.total_out;
-  }
+  });
   deflateEnd(&zs);
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
-  state.counters["ratio"] = static_cast<double>(text.size()) / static_cast<double>(compressed);
-  state.counters["per_record"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kBlockRecords),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_DeflateTune)
     ->Args({4, 8, 4})

@@ -12,8 +12,10 @@ namespace {
 
 using format::BlockRange;
 using format::KeySequence;
+using format::kIndexMagic;
 using format::RangeOf;
 using format::UnixSeconds;
+using format::UnZigZag;
 
 // EventLog::WalkIndex is the one walk of the index, behind both ScanIndexBlocks and
 // ScanIndexed; blocks without a usable row are read from their records over
@@ -21,37 +23,6 @@ using format::UnixSeconds;
 // is the writer's (EncodeEventIndex); DecodeRow reads it with DecodeEventIndex's checks
 // but as views into the row, so that a row DecodeEventIndex rejects (verify reports it)
 // is read from its records here too.
-
-constexpr std::string_view kIndexMagic = "kwix1";
-
-std::int64_t UnZigZag(std::uint64_t v) {
-  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
-}
-
-struct Reader {
-  const char* p;
-  const char* end;
-  bool ok = true;
-  // One byte is the common case (string numbers below 128, small time offsets): that
-  // path is inlined into the decoding loop, the rest is a call.
-  [[gnu::always_inline]] std::uint64_t Varint() {
-    if (p != end && static_cast<unsigned char>(*p) < 0x80) {
-      return static_cast<unsigned char>(*p++);
-    }
-    return VarintSlow();
-  }
-  [[gnu::noinline]] std::uint64_t VarintSlow() {
-    std::uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p == end) break;
-      const auto b = static_cast<unsigned char>(*p++);
-      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-      if (b < 0x80) return v;
-    }
-    ok = false;
-    return 0;
-  }
-};
 
 // A decoded index row: strings and events (oldest first) into reused buffers.
 struct DecodedRow {
@@ -65,7 +36,7 @@ struct DecodedRow {
 // False where DecodeEventIndex answers nullopt.
 bool DecodeRow(std::string_view value, DecodedRow& row) {
   if (value.substr(0, kIndexMagic.size()) != kIndexMagic) return false;
-  Reader r{value.data() + kIndexMagic.size(), value.data() + value.size()};
+  format::IndexReader r{value.data() + kIndexMagic.size(), value.data() + value.size()};
   row.first_sequence = static_cast<std::int64_t>(r.Varint());
   row.min_time = UnZigZag(r.Varint());
   row.max_time = UnZigZag(r.Varint());

@@ -24,10 +24,13 @@ namespace kw::events {
 
 using format::BlockRange;
 using format::KeySequence;
+using format::kIndexMagic;
 using format::ParseBlockHeader;
 using format::RangeOf;
 using format::ReadEvent;
 using format::UnixSeconds;
+using format::UnZigZag;
+using format::ZigZag;
 namespace {
 
 using nlohmann::json;
@@ -203,32 +206,6 @@ void PutVarint(std::string& out, std::uint64_t v) {
   out.push_back(static_cast<char>(v));
 }
 
-std::uint64_t ZigZag(std::int64_t v) {
-  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
-}
-std::int64_t UnZigZag(std::uint64_t v) {
-  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
-}
-
-// A bounds-checked reader of the index encoding.
-struct Reader {
-  const char* p;
-  const char* end;
-  bool ok = true;
-  std::uint64_t Varint() {
-    std::uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p == end) break;
-      const auto b = static_cast<unsigned char>(*p++);
-      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-      if (b < 0x80) return v;
-    }
-    ok = false;
-    return 0;
-  }
-};
-
-constexpr std::string_view kIndexMagic = "kwix1";
 constexpr std::size_t kIndexFields = 6;
 
 // The index entry of a record line (the fallback for blocks without an index row, and
@@ -464,7 +441,7 @@ std::string EncodeEventIndex(const EventIndex& index) {
 
 std::optional<EventIndex> DecodeEventIndex(std::string_view value) {
   if (value.substr(0, kIndexMagic.size()) != kIndexMagic) return std::nullopt;
-  Reader r{value.data() + kIndexMagic.size(), value.data() + value.size()};
+  format::IndexReader r{value.data() + kIndexMagic.size(), value.data() + value.size()};
   EventIndex index;
   index.first_sequence = static_cast<std::int64_t>(r.Varint());
   index.min_time = UnZigZag(r.Varint());
@@ -1194,6 +1171,18 @@ Result<VerifyReport> EventLog::Verify(store::KvStore& store, std::string_view pu
 // ---- event_log_format.hpp ----
 
 namespace format {
+
+std::uint64_t IndexReader::VarintSlow() {
+  std::uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (p == end) break;
+    const auto b = static_cast<unsigned char>(*p++);
+    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if (b < 0x80) return v;
+  }
+  ok = false;
+  return 0;
+}
 
 std::int64_t KeySequence(std::string_view key) {
   std::uint64_t inverted = 0;

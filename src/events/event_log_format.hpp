@@ -20,6 +20,33 @@ std::int64_t KeySequence(std::string_view key);
 // Whole seconds since the epoch, rounded down (the block header's and index's unit).
 std::int64_t UnixSeconds(TimePoint t);
 
+// The index row's encoding (EncodeEventIndex): its magic, and signed numbers as zigzag
+// varints.
+inline constexpr std::string_view kIndexMagic = "kwix1";
+inline std::uint64_t ZigZag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+inline std::int64_t UnZigZag(std::uint64_t v) {
+  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
+// A bounds-checked reader of the index encoding: `ok` turns false (and Varint returns 0)
+// at a varint that runs past `end` or past 64 bits.
+struct IndexReader {
+  const char* p;
+  const char* end;
+  bool ok = true;
+  // One byte is the common case (string numbers below 128, small time offsets): that
+  // path is inlined into the decoding loops, the rest is a call.
+  [[gnu::always_inline]] std::uint64_t Varint() {
+    if (p != end && static_cast<unsigned char>(*p) < 0x80) {
+      return static_cast<unsigned char>(*p++);
+    }
+    return VarintSlow();
+  }
+  [[gnu::noinline]] std::uint64_t VarintSlow();
+};
+
 // The header of a block whose records are a zstd frame (ADR 0015); "kwev1 " blocks,
 // written before, hold a zlib stream.
 inline constexpr std::string_view kZstdBlockMagic = "kwev2 ";

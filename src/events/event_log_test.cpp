@@ -4,6 +4,7 @@
 
 #include "common/time_format.hpp"
 #include "crypto/signature.hpp"
+#include "events/event_log_test_support.hpp"
 #include "store/memory/memory_kv_store.hpp"
 
 namespace kw::events {
@@ -29,17 +30,8 @@ json Record(int i, TimePoint t, std::string name = "GetSecretValue") {
   return ToRecord(e);
 }
 
-class EventLogTest : public ::testing::Test {
+class EventLogTest : public test_support::SignedEventLogTest {
  protected:
-  void SetUp() override {
-    auto pair = crypto::GenerateEd25519();
-    ASSERT_TRUE(pair.has_value());
-    public_key_ = pair->public_key;
-    auto log = EventLog::Open(store_, SecretBytes(std::string(pair->private_key_pem.Reveal())));
-    ASSERT_TRUE(log.has_value());
-    log_ = std::move(*log);
-  }
-
   // n events, one a minute from T0, then a signed head.
   void Fill(int n) {
     std::vector<json> records;
@@ -91,10 +83,6 @@ class EventLogTest : public ::testing::Test {
     EXPECT_TRUE(r.has_value());
     return *r;
   }
-
-  store::MemoryKvStore store_;
-  std::string public_key_;
-  std::unique_ptr<EventLog> log_;
 };
 
 TEST_F(EventLogTest, AnIntactChainVerifies) {

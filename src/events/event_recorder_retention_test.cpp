@@ -7,23 +7,15 @@
 #include "crypto/csprng.hpp"
 #include "crypto/signature.hpp"
 #include "events/event_log.hpp"
+#include "events/event_log_test_support.hpp"
 #include "events/event_recorder.hpp"
 #include "store/memory/memory_kv_store.hpp"
 
 namespace kw::events {
 namespace {
 
-class RecorderRetentionTest : public ::testing::Test {
+class RecorderRetentionTest : public test_support::SignedEventLogTest {
  protected:
-  void SetUp() override {
-    auto pair = crypto::GenerateEd25519();
-    ASSERT_TRUE(pair.has_value());
-    public_key_ = pair->public_key;
-    auto log = EventLog::Open(store_, SecretBytes(std::string(pair->private_key_pem.Reveal())));
-    ASSERT_TRUE(log.has_value());
-    log_ = std::move(*log);
-  }
-
   Event At(const std::string& request_id) {
     Event e;
     e.time = clock_.Now();
@@ -63,11 +55,8 @@ class RecorderRetentionTest : public ::testing::Test {
     return ids;
   }
 
-  store::MemoryKvStore store_;
   FakeClock clock_{*ParseIso8601("2026-03-01T00:00:00Z")};
   crypto::Csprng random_;
-  std::string public_key_;
-  std::unique_ptr<EventLog> log_;
 };
 
 TEST_F(RecorderRetentionTest, TheWriterPrunesPastTheRetentionAndTheRestVerifies) {

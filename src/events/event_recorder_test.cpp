@@ -5,21 +5,14 @@
 #include "common/time_format.hpp"
 #include "crypto/csprng.hpp"
 #include "crypto/signature.hpp"
+#include "events/event_log_test_support.hpp"
 #include "store/memory/memory_kv_store.hpp"
 
 namespace kw::events {
 namespace {
 
-class EventRecorderTest : public ::testing::Test {
+class EventRecorderTest : public test_support::SignedEventLogTest {
  protected:
-  void SetUp() override {
-    auto pair = crypto::GenerateEd25519();
-    ASSERT_TRUE(pair.has_value());
-    public_key_ = pair->public_key;
-    auto log = EventLog::Open(store_, SecretBytes(std::string(pair->private_key_pem.Reveal())));
-    ASSERT_TRUE(log.has_value());
-    log_ = std::move(*log);
-  }
   Event ApiEvent(int i) {
     Event e;
     e.time = clock_.Now();
@@ -29,11 +22,8 @@ class EventRecorderTest : public ::testing::Test {
     return e;
   }
 
-  store::MemoryKvStore store_;
   FakeClock clock_{*ParseIso8601("2026-03-01T00:00:00Z")};
   crypto::Csprng random_;
-  std::string public_key_;
-  std::unique_ptr<EventLog> log_;
 };
 
 TEST_F(EventRecorderTest, QueuedEventsAreWrittenInOrderWithIdsAndASignedHead) {
