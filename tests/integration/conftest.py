@@ -124,6 +124,20 @@ def unique():
     return f"t{os.getpid()}x{_counter[0]}"
 
 
+def run_keyward(server, *args, env_extra=None, check=True):
+    """Runs the keyward CLI as the server's administrator (its admin-credentials file,
+    KEYWARD_ENDPOINT, no other AWS_ settings); returns CompletedProcess. With `check`, a
+    non-zero exit fails the test with the command's output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.path.join(server.data_dir, "admin-credentials"),
+                "AWS_CONFIG_FILE": "/dev/null", "KEYWARD_ENDPOINT": server.endpoint})
+    env.update(env_extra or {})
+    p = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError(f"keyward {' '.join(args)}: {p.returncode} {p.stdout}{p.stderr}")
+    return p
+
+
 def run_aws(server, *args, key=None, secret=None, check=True, base_env=None):
     """Runs the real aws CLI against the server; returns CompletedProcess. `base_env`
     (default: this process's environment) is what the CLI's environment starts from."""

@@ -10,7 +10,7 @@ import time
 import botocore.exceptions
 import pytest
 
-from conftest import BIN, Server, free_port
+from conftest import Server, free_port, run_keyward
 from rotation_client import json_call
 
 SUFFIX = "dc=example,dc=org"
@@ -87,13 +87,7 @@ def person(uid, dept, status="active"):
 
 
 def kw(server, *args, check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.path.join(server.data_dir, "admin-credentials"),
-                "AWS_CONFIG_FILE": "/dev/null", "KEYWARD_ENDPOINT": server.endpoint})
-    p = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
-    if check and p.returncode != 0:
-        raise AssertionError(f"keyward {' '.join(args)}: {p.returncode} {p.stderr}")
-    return p
+    return run_keyward(server, *args, check=check)
 
 
 def offboardings(server):

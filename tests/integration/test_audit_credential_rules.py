@@ -14,13 +14,12 @@ import base64
 import json
 import os
 import sqlite3
-import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from conftest import BIN, Server
+from conftest import Server, run_keyward
 from rotation_client import json_call
 
 DAY_MS = 86_400_000
@@ -30,13 +29,7 @@ ROLE = "CredRulesFleetRole"
 
 
 def kw(server, *args, check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.path.join(server.data_dir, "admin-credentials"),
-                "AWS_CONFIG_FILE": "/dev/null", "KEYWARD_ENDPOINT": server.endpoint})
-    p = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
-    if check and p.returncode != 0:
-        raise AssertionError(f"keyward {' '.join(args)}: {p.returncode} {p.stderr}")
-    return p
+    return run_keyward(server, *args, check=check)
 
 
 def audit(server):

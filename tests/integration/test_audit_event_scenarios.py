@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import BIN, REGION, Server, run_aws
+from conftest import REGION, Server, run_aws, run_keyward
 from fleet import Agent, Host, Network, can_isolate_hosts, wait_for
 from netns_client import NetnsClient
 
@@ -63,12 +63,7 @@ def env(tmp_root):
 
 
 def audit(server):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.path.join(server.data_dir, "admin-credentials"),
-                "AWS_CONFIG_FILE": "/dev/null", "KEYWARD_ENDPOINT": server.endpoint})
-    p = subprocess.run([BIN, "audit", "--format", "json"], env=env, capture_output=True,
-                       text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
+    p = run_keyward(server, "audit", "--format", "json")
     return {(f["Type"], f["Resource"]): f for f in json.loads(p.stdout)["Findings"]}
 
 

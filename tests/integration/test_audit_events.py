@@ -4,13 +4,12 @@ findings; normal use and a few stray bad signatures do not. The other event find
 source addresses, a real agent and a real rotation: test_audit_event_scenarios.py."""
 import json
 import os
-import subprocess
 import time
 
 import botocore.exceptions
 import pytest
 
-from conftest import BIN, Server
+from conftest import Server, run_keyward
 
 EVENT_TYPES = {"DeactivatedKeyTried", "FailedSignatureBurst", "InstanceCredentialsOffInstance",
                "OldKeyUsedAfterRotation", "AccessKeyFirstUseLate", "AccessKeyUnknownConsumer"}
@@ -24,12 +23,7 @@ def srv(tmp_root):
 
 
 def kw(server, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.path.join(server.data_dir, "admin-credentials"),
-                "AWS_CONFIG_FILE": "/dev/null", "KEYWARD_ENDPOINT": server.endpoint})
-    p = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, f"keyward {' '.join(args)}: {p.returncode} {p.stderr}"
-    return p
+    return run_keyward(server, *args)
 
 
 def audit_json(server):

@@ -1,20 +1,11 @@
 """The keyward operator CLI against a real server, as an operator types it."""
 import json
-import os
-import subprocess
 
-from conftest import BIN
+from conftest import run_keyward
 
 
 def kw(server, *args, env_extra=None, check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.path.join(server.data_dir, "admin-credentials"),
-                "AWS_CONFIG_FILE": "/dev/null", "KEYWARD_ENDPOINT": server.endpoint})
-    env.update(env_extra or {})
-    p = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
-    if check and p.returncode != 0:
-        raise AssertionError(f"keyward {' '.join(args)}: {p.returncode} {p.stderr}")
-    return p
+    return run_keyward(server, *args, env_extra=env_extra, check=check)
 
 
 def test_status_and_whoami(server):

@@ -7,12 +7,11 @@ machine allows, their own network namespace and address): see fleet.py.
 import json
 import os
 import shutil
-import subprocess
 import time
 
 import pytest
 
-from conftest import Server, run_aws
+from conftest import Server, run_aws, run_keyward
 from fleet import Agent, Host, Network, can_isolate_hosts, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -391,13 +390,7 @@ def test_control_channel_refuses_another_instances_channel(fleet, hosts):
 
 
 def kw(fleet, *args):
-    from conftest import BIN
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.path.join(fleet.server.data_dir, "admin-credentials"),
-                "AWS_CONFIG_FILE": "/dev/null", "KEYWARD_ENDPOINT": fleet.server.endpoint})
-    p = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, f"keyward {' '.join(args)}: {p.stdout}{p.stderr}"
-    return p.stdout
+    return run_keyward(fleet.server, *args).stdout
 
 
 def test_host_lifecycle_wrong_code_credentials_file_rebind_and_deregistration(fleet, hosts):

@@ -11,7 +11,6 @@ rotation test shortens them; the server's scheduler ticks once a second.
 import http.client
 import json
 import os
-import subprocess
 import time
 
 import botocore.exceptions
@@ -20,7 +19,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from conftest import REGION, Server, run_aws
+from conftest import REGION, Server, run_aws, run_keyward
 
 
 @pytest.fixture(scope="module")
@@ -200,13 +199,7 @@ def test_without_reactivation_the_key_stays_inactive_and_the_use_is_recorded(srv
 
 
 def kw(srv, *args):
-    from conftest import BIN
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.path.join(srv.data_dir, "admin-credentials"),
-                "AWS_CONFIG_FILE": "/dev/null", "KEYWARD_ENDPOINT": srv.endpoint})
-    p = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, f"keyward {' '.join(args)}: {p.stdout}{p.stderr}"
-    return p.stdout
+    return run_keyward(srv, *args).stdout
 
 
 def test_operator_view_plan_and_watch(srv):

@@ -16,7 +16,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from conftest import BIN, REGION, Server
+from conftest import REGION, Server, run_keyward
 from fleet import AGENT_BIN, Agent, Host, Network, can_isolate_hosts, wait_for
 
 ROLE = "KeywardSyncRole"
@@ -39,12 +39,7 @@ def keyward_call(server, operation, payload):
 
 
 def kw_cli(server, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.path.join(server.data_dir, "admin-credentials"),
-                "AWS_CONFIG_FILE": "/dev/null", "KEYWARD_ENDPOINT": server.endpoint})
-    p = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, f"keyward {' '.join(args)}: {p.stdout}{p.stderr}"
-    return p.stdout
+    return run_keyward(server, *args).stdout
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import BIN, Server, free_port
+from conftest import BIN, Server, free_port, run_keyward
 from rotation_client import json_call
 from webhook_receiver import SimpleReceiver
 
@@ -66,12 +66,7 @@ def verify(headers, body):
 
 
 def kw(server, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_SHARED_CREDENTIALS_FILE": os.path.join(server.data_dir, "admin-credentials"),
-                "AWS_CONFIG_FILE": "/dev/null", "KEYWARD_ENDPOINT": server.endpoint})
-    p = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    return p
+    return run_keyward(server, *args)
 
 
 def test_finding_is_delivered_signed_after_500_and_hang(tmp_path):
